@@ -1,0 +1,98 @@
+"""The Execution record: what running one sample against its task's tests produced."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Status", "TestOutcome", "Cost", "Execution"]
+
+
+class Status(str, enum.Enum):
+    """Outcome of one execution. Only `PASSED` means every test passed honestly."""
+
+    PASSED = "passed"      # every test accounted for and passed, clean exit
+    FAILED = "failed"      # ran to completion, some test failed
+    ERROR = "error"        # did not load or crashed (syntax error, missing entry point, signal)
+    TIMEOUT = "timeout"    # wall-clock or CPU limit hit
+    MEMORY = "memory"      # address-space limit hit
+    TAMPERED = "tampered"  # tried to interfere with the harness (forged records, killed it, ...)
+
+    @property
+    def passed(self) -> bool:
+        return self is Status.PASSED
+
+    @property
+    def rank(self) -> int:
+        """Order for choosing between failures: higher is closer to working code."""
+        return {Status.PASSED: 5, Status.FAILED: 4, Status.TIMEOUT: 3, Status.MEMORY: 2,
+                Status.ERROR: 1, Status.TAMPERED: 0}[self]
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One test case: `name` (e.g. ``"call[3]"``, ``"script"``), whether it passed, and why not."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Cost figures measured from outside the candidate's process.
+
+    `cpu_s` and `peak_kb` come from the kernel's accounting of the candidate's process
+    (wait4 rusage); `ops` is a deterministic count of executed Python line events in
+    the entry point during the perf calls (only when profiling was asked for, else None).
+    """
+
+    cpu_s: float = 0.0
+    peak_kb: int = 0
+    wall_s: float = 0.0
+    ops: int | None = None
+    perf_cpu_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Execution:
+    """The trusted verdict on one sample. Produced by the sandbox, never by the candidate."""
+
+    sample_id: str
+    task_id: str
+    status: Status
+    tests_passed: int
+    tests_total: int
+    outcomes: tuple[TestOutcome, ...] = ()
+    cost: Cost = field(default_factory=Cost)
+    stdout: str = ""
+    stderr: str = ""
+    detail: str = ""          # the harness's own explanation (e.g. "exit before completion record")
+    flags: tuple[str, ...] = ()  # what the harness saw at run time: "trace-changed", "exit-hook", ...
+    backend: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+    @property
+    def fraction_passed(self) -> float:
+        return self.tests_passed / self.tests_total if self.tests_total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["status"] = self.status.value
+        d["outcomes"] = [dataclasses.asdict(o) for o in self.outcomes]
+        d["flags"] = list(self.flags)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Execution":
+        d = dict(d)
+        d["status"] = Status(d["status"])
+        d["outcomes"] = tuple(TestOutcome(**o) for o in d.get("outcomes", ()))
+        d["flags"] = tuple(d.get("flags", ()))
+        d["cost"] = Cost(**d.get("cost", {}))
+        return cls(**d)

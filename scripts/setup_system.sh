@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs and starts what the sandbox backends need on a Debian machine:
+#   bubblewrap (default backend), the Docker engine and the codealign sandbox image.
+# Idempotent: each step is skipped when already done. Needs root for apt and dockerd;
+# as an ordinary user it only checks and says what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup_system: missing ${need[*]}; install them as root (apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "setup_system: installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The Docker engine: vfs storage works everywhere (no overlayfs needed); no bridge or
+# iptables since sandbox containers have no network anyway.
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup_system: starting dockerd"
+    mkdir -p /var/log
+    nohup dockerd --storage-driver=vfs --iptables=false --bridge=none \
+      >/var/log/codealign-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 || { echo "setup_system: dockerd did not start; see /var/log/codealign-dockerd.log" >&2; exit 1; }
+  else
+    echo "setup_system: no Docker engine reachable; the docker backend's tests will be skipped" >&2
+  fi
+fi
+
+if docker info >/dev/null 2>&1 && [ -x docker/build_sandbox_image.sh ]; then
+  docker/build_sandbox_image.sh
+fi
