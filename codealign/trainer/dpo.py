@@ -1,0 +1,329 @@
+"""One DPO round: TRL's `DPOTrainer` on a PEFT LoRA adapter, guarded against collapse.
+
+The policy is the base model plus a LoRA adapter. Round 1 starts a fresh adapter; later
+rounds continue training the previous round's adapter. The reference is never a second copy
+of the model:
+
+- ``reference: base`` — the base model with the adapter disabled (the fixed reference that
+  RLHFlow found more stable). For round 1 TRL does this itself when given a `LoraConfig`;
+  for later rounds we load the previous adapter as a trainable `PeftModel`, TRL adds a frozen
+  copy named ``ref``, and we delete that copy so the reference falls back to the
+  adapter-disabled base.
+- ``reference: previous`` — the previous round's adapter, frozen: loaded as a trainable
+  `PeftModel`, TRL copies it into the frozen ``ref`` adapter itself (iterative DPO with a
+  moving reference). Round 1 has no previous adapter, so its reference is the base.
+
+``loss_type: [sigmoid, sft]`` is DPO plus an NLL term on the chosen completions (Pang et al.
+2024, "Iterative Reasoning Preference Optimization"), weighted by ``loss_weights``.
+
+Collapse guard (`CollapseGuard`): every logging step writes the rewards, margins, accuracies
+and the policy's log-probability of the chosen completions to ``metrics.jsonl``, and stops
+the round early, recording why, when
+
+- the chosen completions' log-probability has fallen below the reference's by more than
+  ``max_chosen_logp_drop`` nats per sequence (``-rewards/chosen / beta``): the policy is
+  un-learning the good answers, the "parrot" failure of plain DPO; or
+- the drift from the reference, ``(|rewards/chosen| + |rewards/rejected|) / (2 beta)``
+  (mean absolute log-ratio per sequence, a proxy for the KL), exceeds ``max_drift``.
+
+bf16 and gradient checkpointing are used on CUDA, fp32 without checkpointing on the CPU,
+chosen from `torch.cuda.is_available()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from codealign.errors import ConfigError, TrainerError
+from codealign.jsonl import append_jsonl, read_jsonl, write_json
+
+__all__ = ["Reference", "TrainConfig", "TrainResult", "train_round", "read_metrics", "ADAPTER_DIR"]
+
+ADAPTER_DIR = "adapter"
+
+# The loss types of TRL 1.16's DPOTrainer (trl/trainer/dpo_config.py).
+_LOSS_TYPES = {"sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
+               "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm"}
+
+
+class Reference(str, Enum):
+    """What the DPO log-ratios are measured against."""
+
+    BASE = "base"            # base model, adapter disabled (fixed across rounds)
+    PREVIOUS = "previous"    # the previous round's adapter, frozen (moves every round)
+
+
+@dataclass
+class TrainConfig:
+    """DPO settings for one round. Every field is checked at construction."""
+
+    beta: float = 0.1
+    """Strength of the pull towards the reference: low learns fast and unstably, high learns nothing."""
+    loss_type: list[str] = field(default_factory=lambda: ["sigmoid", "sft"])
+    """TRL loss types; ``[sigmoid, sft]`` is DPO + NLL on the chosen completions."""
+    loss_weights: list[float] | None = None
+    """One weight per loss type (None: all 1.0)."""
+    learning_rate: float = 5e-5
+    epochs: float = 1.0
+    batch_size: int = 4
+    grad_accumulation: int = 1
+    max_length: int = 1024
+    """Prompt + completion tokens kept per example (longer ones are truncated at the end)."""
+    max_steps: int = -1
+    """Stop after this many optimizer steps (-1: run all epochs)."""
+    precompute_ref_log_probs: bool = False
+    """Compute the reference log-probs once before training instead of every step."""
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_target_modules: list[str] | str = "all-linear"
+    reference: Reference = Reference.BASE
+    max_chosen_logp_drop: float | None = 20.0
+    """Stop when the chosen log-prob is this many nats per sequence below the reference's."""
+    max_drift: float | None = 40.0
+    """Stop when the mean |log-ratio| per sequence (KL proxy) exceeds this many nats."""
+    guard_after_steps: int = 1
+    """The guards start acting after this many logged steps."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> ConfigError:
+            return ConfigError(f"{why}, got {getattr(self, name)!r}", field=name)
+
+        if isinstance(self.loss_type, str):
+            self.loss_type = [self.loss_type]
+        self.loss_type = list(self.loss_type)
+        if not self.loss_type or any(t not in _LOSS_TYPES for t in self.loss_type):
+            raise bad("loss_type", f"must be a non-empty list of {sorted(_LOSS_TYPES)}")
+        if self.loss_weights is not None:
+            self.loss_weights = [float(w) for w in self.loss_weights]
+            if len(self.loss_weights) != len(self.loss_type) or any(w < 0 for w in self.loss_weights):
+                raise bad("loss_weights", "must be one non-negative weight per loss type")
+        for name in ("beta", "learning_rate", "epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise bad(name, "must be a positive number")
+        for name in ("batch_size", "grad_accumulation", "max_length", "lora_r", "guard_after_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise bad(name, "must be a positive integer")
+        if not isinstance(self.max_steps, int) or self.max_steps == 0 or self.max_steps < -1:
+            raise bad("max_steps", "must be -1 (all epochs) or a positive integer")
+        if not isinstance(self.lora_alpha, (int, float)) or self.lora_alpha <= 0:
+            raise bad("lora_alpha", "must be positive")
+        if not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:
+            raise bad("lora_dropout", "must be in [0, 1)")
+        if isinstance(self.lora_target_modules, str):
+            if not self.lora_target_modules:
+                raise bad("lora_target_modules", "must name modules or be 'all-linear'")
+        else:
+            self.lora_target_modules = list(self.lora_target_modules)
+            if not self.lora_target_modules or not all(isinstance(m, str) for m in self.lora_target_modules):
+                raise bad("lora_target_modules", "must be a non-empty list of module names")
+        try:
+            self.reference = Reference(self.reference)
+        except ValueError:
+            raise bad("reference", "must be 'base' or 'previous'") from None
+        for name in ("max_chosen_logp_drop", "max_drift"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+                raise bad(name, "must be a positive number or null (no bound)")
+        if not isinstance(self.precompute_ref_log_probs, bool):
+            raise bad("precompute_ref_log_probs", "must be true or false")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["reference"] = self.reference.value
+        return d
+
+
+@dataclass
+class TrainResult:
+    """What one round of training produced."""
+
+    adapter_dir: str
+    steps: int
+    stopped_early: bool
+    stop_reason: str
+    metrics_path: str
+    last_metrics: dict[str, float]
+    train_tokens: int
+    seconds: float
+    tokens_per_s: float
+    reference: str
+    device: str
+    dtype: str
+    pairs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainResult":
+        return cls(**d)
+
+
+def _guard_metrics(logs: dict[str, float], beta: float) -> dict[str, float]:
+    """Chosen log-prob change against the reference and the drift (KL proxy), in nats per sequence."""
+    chosen, rejected = logs["rewards/chosen"], logs["rewards/rejected"]
+    return {"chosen_logp_change": chosen / beta,
+            "drift": (abs(chosen) + abs(rejected)) / (2 * beta)}
+
+
+def _make_guard(config: TrainConfig, metrics_path: Path):
+    """A TrainerCallback that logs every step to `metrics_path` and stops on collapse."""
+    from transformers import TrainerCallback
+
+    class CollapseGuard(TrainerCallback):
+        def __init__(self) -> None:
+            self.stop_reason = ""
+            self.logged = 0
+            self.last: dict[str, float] = {}
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "rewards/chosen" not in logs:
+                return control          # the end-of-training summary, not a step
+            self.logged += 1
+            record = {"step": state.global_step, "epoch": state.epoch,
+                      **{k: float(v) for k, v in logs.items() if isinstance(v, (int, float))},
+                      **_guard_metrics(logs, config.beta)}
+            self.last = record
+            append_jsonl(metrics_path, [record])
+            if self.logged < config.guard_after_steps or self.stop_reason:
+                return control
+            drop = -record["chosen_logp_change"]
+            if config.max_chosen_logp_drop is not None and drop > config.max_chosen_logp_drop:
+                self.stop_reason = (f"chosen log-prob fell {drop:.2f} nats/sequence below the reference "
+                                    f"at step {state.global_step} (bound {config.max_chosen_logp_drop})")
+            elif config.max_drift is not None and record["drift"] > config.max_drift:
+                self.stop_reason = (f"drift from the reference {record['drift']:.2f} nats/sequence "
+                                    f"at step {state.global_step} (bound {config.max_drift})")
+            if self.stop_reason:
+                control.should_training_stop = True
+            return control
+
+    return CollapseGuard()
+
+
+def _load_pairs(pairs_path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for line, obj in read_jsonl(pairs_path):
+        for key in ("prompt", "chosen", "rejected"):
+            if key not in obj:
+                raise TrainerError(f"{pairs_path}:{line}: pair has no {key!r} field")
+        rows.append({"prompt": obj["prompt"], "chosen": obj["chosen"], "rejected": obj["rejected"]})
+    return rows
+
+
+def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
+                config: TrainConfig, previous_adapter: str | Path | None = None,
+                progress: bool = False) -> TrainResult:
+    """Train one DPO round on the TRL-format pairs in `pairs_path`; save the adapter to `out_dir/adapter`.
+
+    `model` is the base model (local path or hub id). `previous_adapter` is the adapter of the
+    last promoted policy, or None to start from the base. Writes ``metrics.jsonl`` (one line
+    per step) and ``train.json`` (the `TrainResult`) into `out_dir`.
+    """
+    import datasets
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from trl import DPOConfig, DPOTrainer
+
+    pairs_path, out = Path(pairs_path), Path(out_dir)
+    rows = _load_pairs(pairs_path)
+    if not rows:
+        raise TrainerError(f"{pairs_path}: no preference pairs to train on")
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.jsonl"
+    metrics_path.unlink(missing_ok=True)        # a rerun after a crash starts the round over
+    adapter_dir = out / ADAPTER_DIR
+    if adapter_dir.exists():
+        shutil.rmtree(adapter_dir)
+
+    cuda = torch.cuda.is_available()
+    dtype = torch.bfloat16 if cuda else torch.float32
+    torch.manual_seed(config.seed)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model))
+        base = AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype)
+    except OSError as exc:
+        raise TrainerError(f"cannot load model {model}: {exc}") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    peft_config = None
+    if previous_adapter is None:
+        policy = base
+        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                 lora_dropout=config.lora_dropout,
+                                 target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+    else:
+        policy = PeftModel.from_pretrained(base, str(previous_adapter), is_trainable=True)
+    # With a base reference and a previous adapter, TRL's "ref" copy is deleted after construction,
+    # so precomputing must wait until then (below).
+    drop_ref_copy = previous_adapter is not None and config.reference is Reference.BASE
+    precompute_now = config.precompute_ref_log_probs and not drop_ref_copy
+
+    args = DPOConfig(
+        output_dir=str(out / "trainer"), report_to="none", save_strategy="no", logging_steps=1,
+        disable_tqdm=not progress, seed=config.seed, data_seed=config.seed,
+        learning_rate=config.learning_rate, num_train_epochs=config.epochs, max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accumulation,
+        beta=config.beta, loss_type=list(config.loss_type), loss_weights=config.loss_weights,
+        max_length=config.max_length, precompute_ref_log_probs=precompute_now,
+        bf16=cuda, gradient_checkpointing=cuda, use_cpu=not cuda,
+        dataloader_num_workers=0,
+    )
+    guard = _make_guard(config, metrics_path)
+    if not progress:
+        datasets.disable_progress_bars()
+    trainer = DPOTrainer(model=policy, args=args, train_dataset=Dataset.from_list(rows),
+                         processing_class=tokenizer, peft_config=peft_config, callbacks=[guard])
+    trainer.remove_callback(PrinterCallback)    # the per-step dicts go to metrics.jsonl instead
+    if drop_ref_copy:
+        trainer.model.delete_adapter("ref")
+        trainer.model.set_adapter("default")
+        if config.precompute_ref_log_probs:
+            # TRL precomputes in __init__; do it now that the reference is the adapter-disabled base.
+            trainer.train_dataset = trainer._precompute_ref_logps(
+                trainer.train_dataset, "train", config.batch_size)
+            trainer.precompute_ref_logps = True
+
+    started = time.perf_counter()
+    try:
+        output = trainer.train()
+    except torch.OutOfMemoryError as exc:
+        raise TrainerError(f"out of memory while training: {exc}") from exc
+    seconds = time.perf_counter() - started
+
+    peft_model = trainer.model
+    peft_model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+    tokens = int(guard.last.get("num_tokens", 0))
+    result = TrainResult(
+        adapter_dir=str(adapter_dir), steps=int(output.global_step),
+        stopped_early=bool(guard.stop_reason), stop_reason=guard.stop_reason,
+        metrics_path=str(metrics_path),
+        last_metrics={k: v for k, v in guard.last.items() if isinstance(v, float) and math.isfinite(v)},
+        train_tokens=tokens, seconds=round(seconds, 3),
+        tokens_per_s=round(tokens / seconds, 1) if seconds > 0 else 0.0,
+        reference=(config.reference.value if previous_adapter is not None else Reference.BASE.value),
+        device="cuda" if cuda else "cpu", dtype=str(dtype).removeprefix("torch."), pairs=len(rows))
+    write_json(out / "train.json", result.to_dict())
+    shutil.rmtree(out / "trainer", ignore_errors=True)
+    return result
+
+
+def read_metrics(metrics_path: str | Path) -> list[dict[str, Any]]:
+    """The per-step records `train_round` wrote."""
+    return [obj for _, obj in read_jsonl(metrics_path)]
+
