@@ -1,0 +1,180 @@
+"""Ranking the samples of one task, with a sentence for every decision.
+
+Correctness comes first: samples that passed every test honestly, then the others by the
+fraction of tests they passed (and how close their failure came to working: a wrong
+answer beats a crash), and tampered samples always last, whatever their tests said.
+
+Among passing samples the quality judges are compared in the order `JudgeConfig.order`
+(default: efficiency, then security, then maintainability). A difference smaller than the
+criterion's tolerance is a tie and the next criterion decides. To keep the order
+transitive, each figure is cut into tolerance-wide buckets measured from the best sample:
+
+* efficiency: ``floor(log(ops / best_ops) / log(1 + efficiency_tolerance))``
+* security: ``floor((risk - least_risk) / security_tolerance)``
+* maintainability: ``floor((best_mi - mi) / maintainability_tolerance)``
+
+A sample whose judge errored sorts after every measured one on that criterion, and its
+explanation says that the judge failed; it never counts as a score of 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from codealign.errors import ConfigError
+from codealign.judges.verdict import Verdict
+
+__all__ = ["CRITERIA", "JudgeConfig", "rank_verdicts"]
+
+CRITERIA = ("efficiency", "security", "maintainability")
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """How passing samples are compared.
+
+    Attributes:
+        order: the quality criteria in decreasing priority; a subset of
+            ``("efficiency", "security", "maintainability")``; criteria left out are ignored.
+        efficiency_tolerance: relative ops difference below which two samples tie
+            (0.1 = within 10%).
+        security_tolerance: bandit risk points below which two samples tie (a LOW severity,
+            HIGH confidence finding weighs 1, MEDIUM/HIGH 3, HIGH/HIGH 9).
+        maintainability_tolerance: maintainability-index points (0-100) below which two
+            samples tie.
+        bandit_skips: bandit test ids not run (B101 = ``assert`` used).
+    """
+
+    order: tuple[str, ...] = CRITERIA
+    efficiency_tolerance: float = 0.10
+    security_tolerance: float = 1.0
+    maintainability_tolerance: float = 5.0
+    bandit_skips: tuple[str, ...] = ("B101",)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.order, str) or not all(c in CRITERIA for c in self.order) \
+                or len(set(self.order)) != len(self.order):
+            raise ConfigError(f"must be distinct names from {list(CRITERIA)}, got {self.order!r}",
+                              field="order")
+        object.__setattr__(self, "order", tuple(self.order))
+        object.__setattr__(self, "bandit_skips", tuple(self.bandit_skips))
+        for name in ("efficiency_tolerance", "security_tolerance", "maintainability_tolerance"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+                raise ConfigError(f"must be a positive number, got {value!r}", field=name)
+
+
+_INF = math.inf
+
+
+def _figure(v: Verdict, criterion: str) -> float | None:
+    """The raw figure a criterion compares, oriented so that lower is better."""
+    s = v.score(criterion)
+    if s is None:
+        return None
+    if criterion == "efficiency":
+        return max(s.details.get("ops", 0), 1)
+    if criterion == "security":
+        return s.value
+    return -s.value  # maintainability: higher MI is better
+
+
+def _buckets(passing: Sequence[Verdict], config: JudgeConfig) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {v.sample_id: {} for v in passing}
+    for criterion in config.order:
+        figures = {v.sample_id: _figure(v, criterion) for v in passing}
+        known = [f for f in figures.values() if f is not None]
+        best = min(known) if known else 0.0
+        for sid, f in figures.items():
+            if f is None:
+                out[sid][criterion] = _INF
+            elif criterion == "efficiency":
+                out[sid][criterion] = math.floor(
+                    math.log(f / best) / math.log1p(config.efficiency_tolerance) + 1e-9)
+            else:
+                tol = (config.security_tolerance if criterion == "security"
+                       else config.maintainability_tolerance)
+                out[sid][criterion] = math.floor((f - best) / tol + 1e-9)
+    return out
+
+
+def _describe(v: Verdict, criterion: str) -> str:
+    s = v.scores.get(criterion)
+    if s is None or not s.ok:
+        return f"{criterion} unknown ({'judge error' if s is not None else 'not judged'})"
+    d = s.details
+    if criterion == "efficiency":
+        return (f"{d['ops']} ops ({d['ops_ratio']:.2f}x the {d['baseline_source']})"
+                + (f", cpu {d['perf_cpu_s'] * 1000:.1f} ms" if d.get("perf_cpu_s") else ""))
+    if criterion == "security":
+        ids = ",".join(f["test_id"] for f in d["findings"]) or "no findings"
+        return f"bandit risk {s.value:g} ({ids})"
+    return f"maintainability index {s.value:.1f} (max CC {d['cc_max']})"
+
+
+def _status_text(v: Verdict) -> str:
+    e = v.execution
+    text = f"{e.status.value} {e.tests_passed}/{e.tests_total} tests"
+    if v.tampered and e.status.value != "tampered":
+        tamper = v.scores.get("tamper")
+        if tamper is None or not tamper.ok:
+            text += ", tamper check unavailable (treated as tampered)"
+        else:
+            kinds = sorted({r["kind"] for r in tamper.details["reasons"]})
+            text += f", tampered ({', '.join(kinds)})"
+    return text
+
+
+def rank_verdicts(verdicts: Sequence[Verdict], config: JudgeConfig = JudgeConfig()) -> list[Verdict]:
+    """The verdicts of one task, best first, each with its `rank` (1 = best) and an
+    explanation of its place. Deterministic: ties are broken by sample_id."""
+    if len({v.task_id for v in verdicts}) > 1:
+        raise ValueError("rank_verdicts ranks the samples of one task at a time")
+    passing = [v for v in verdicts if v.passed]
+    buckets = _buckets(passing, config)
+
+    def key(v: Verdict) -> tuple:
+        if v.passed:
+            return (0, tuple(buckets[v.sample_id][c] for c in config.order), v.sample_id)
+        if not v.tampered:
+            e = v.execution
+            return (1, (-e.fraction_passed, -e.status.rank), v.sample_id)
+        return (2, (), v.sample_id)
+
+    ordered = sorted(verdicts, key=key)
+    ranked = []
+    for position, v in enumerate(ordered, start=1):
+        parts = [f"rank {position}/{len(ordered)}: {_status_text(v)}"]
+        if v.passed:
+            parts += [_describe(v, c) for c in config.order]
+        if position > 1:
+            parts.append(f"below {ordered[position - 2].sample_id}: "
+                         + _why_below(ordered[position - 2], v, key, buckets, config))
+        ranked.append(replace(v, rank=position, explanation="; ".join(parts)))
+    return ranked
+
+
+def _why_below(above: Verdict, v: Verdict, key, buckets, config: JudgeConfig) -> str:
+    ka, kv = key(above), key(v)
+    if ka[0] != kv[0]:
+        if kv[0] == 2:
+            return "tampered samples rank last"
+        return "it passed every test and this did not"
+    if kv[0] == 1:
+        ea, ev = above.execution, v.execution
+        if ea.fraction_passed != ev.fraction_passed:
+            return f"it passed more tests ({ea.tests_passed}/{ea.tests_total})"
+        if ea.status != ev.status:
+            return f"a {ea.status.value} is closer to working code than a {ev.status.value}"
+        return "tie; ordered by sample id"
+    if kv[0] == 2:
+        return "tie among tampered samples; ordered by sample id"
+    for criterion in config.order:
+        ba, bv = buckets[above.sample_id][criterion], buckets[v.sample_id][criterion]
+        if ba != bv:
+            if bv == _INF:
+                return f"its {criterion} was measured and this one's was not"
+            return f"better {criterion}: {_describe(above, criterion)} vs {_describe(v, criterion)}"
+    return "tie within every tolerance; ordered by sample id"

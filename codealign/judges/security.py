@@ -1,0 +1,104 @@
+"""Security judge: bandit through its Python API, in-process and batched.
+
+Bandit's CLI costs about 170 ms per file here (interpreter start and plugin loading);
+most of that is paid once per `BanditManager`. So `judge_security_batch` writes a whole
+batch of snippets into one temporary directory (on tmpfs when /dev/shm exists), runs
+one manager over all of them, and maps each finding back to its snippet by file name.
+
+Weighting: each finding weighs ``SEVERITY[sev] * CONFIDENCE[conf]`` (HIGH/HIGH = 9,
+LOW/HIGH = 1). The value is the summed **risk: lower is better, 0 = no finding**. Each
+finding's test id, line, severity, confidence and text are kept in the details.
+
+``# nosec`` comments are ignored: the candidate does not get to silence its own judge.
+B101 (``assert`` used) is skipped by default: asserts in a solution are not a risk here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from codealign.judges.verdict import JudgeScore
+
+__all__ = ["NAME", "SEVERITY", "CONFIDENCE", "DEFAULT_SKIPS", "judge_security",
+           "judge_security_batch"]
+
+NAME = "security"
+SEVERITY = {"LOW": 1.0, "MEDIUM": 3.0, "HIGH": 9.0, "UNDEFINED": 0.0}
+CONFIDENCE = {"LOW": 1 / 3, "MEDIUM": 2 / 3, "HIGH": 1.0, "UNDEFINED": 0.0}
+DEFAULT_SKIPS = ("B101",)
+
+
+def judge_security(code: str, skips: Sequence[str] = DEFAULT_SKIPS) -> JudgeScore:
+    """Bandit's findings on one snippet; value = weighted risk (lower is better).
+
+    >>> s = judge_security("import subprocess\\nsubprocess.call('ls ' + x, shell=True)\\n")
+    >>> s.value > 0, [f["test_id"] for f in s.details["findings"]]
+    (True, ['B404', 'B602'])
+    >>> judge_security("def f(x):\\n    return x\\n").value
+    0.0
+    """
+    return judge_security_batch([code], skips)[0]
+
+
+def judge_security_batch(codes: Sequence[str],
+                         skips: Sequence[str] = DEFAULT_SKIPS) -> list[JudgeScore]:
+    """One `JudgeScore` per snippet, in order, from a single bandit run over all of them.
+
+    A snippet bandit could not scan (syntax error, bandit crash) gets ``status="error"``;
+    a failure of the whole run gives every snippet an error record.
+    """
+    if not codes:
+        return []
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="codealign-bandit-", dir=base) as tmp:
+            names = []
+            for i, code in enumerate(codes):
+                path = Path(tmp) / f"c{i:06d}.py"
+                path.write_text(code, encoding="utf-8", errors="surrogatepass")
+                names.append(str(path))
+            issues, skipped = _run_bandit(names, skips)
+    except Exception as exc:  # bandit or the file system broke: every snippet is unjudged
+        return [JudgeScore.error(NAME, exc) for _ in codes]
+
+    index = {name: i for i, name in enumerate(names)}
+    findings: list[list[dict]] = [[] for _ in codes]
+    for issue in issues:
+        findings[index[issue.fname]].append({
+            "test_id": issue.test_id, "test": issue.test, "line": issue.lineno,
+            "severity": issue.severity, "confidence": issue.confidence,
+            "cwe": issue.cwe.id if issue.cwe else None, "text": issue.text,
+        })
+    failed = {index[fname]: reason for fname, reason in skipped if fname in index}
+    scores = []
+    for i in range(len(codes)):
+        if i in failed:
+            scores.append(JudgeScore.error(NAME, f"bandit skipped the file: {failed[i]}"))
+            continue
+        found = sorted(findings[i], key=lambda f: (f["line"], f["test_id"]))
+        risk = float(sum(SEVERITY[f["severity"]] * CONFIDENCE[f["confidence"]] for f in found))
+        scores.append(JudgeScore(NAME, round(risk, 4), details={
+            "risk": round(risk, 4), "findings": found,
+            "high": sum(f["severity"] == "HIGH" for f in found),
+            "medium": sum(f["severity"] == "MEDIUM" for f in found),
+            "low": sum(f["severity"] == "LOW" for f in found),
+        }))
+    return scores
+
+
+def _run_bandit(paths: list[str], skips: Sequence[str]):
+    """Run one BanditManager over `paths`; return (issues, skipped files)."""
+    from bandit.core import config as b_config
+    from bandit.core import manager as b_manager
+
+    logging.getLogger("bandit").setLevel(logging.ERROR)
+    conf = b_config.BanditConfig()
+    manager = b_manager.BanditManager(conf, "file", quiet=True, ignore_nosec=True,
+                                      profile={"include": set(), "exclude": set(skips)})
+    manager.files_list = sorted(paths)
+    manager.run_tests()
+    return manager.get_issue_list(), manager.get_skipped()
