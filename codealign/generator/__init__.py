@@ -1,0 +1,88 @@
+"""The generator stage: tasks in, `Sample` records out.
+
+    generator = make_generator("vllm", "path/to/model")
+    samples = sample_tasks(tasks, generator, SamplingConfig(n=8), round=1, policy="r1",
+                           adapter="runs/r1/adapter")
+
+Backends (`codealign.generator.vllm`, `.openai`, `.hf`) only turn prompts into completions;
+here each task's prompt is sent, continuations of code prompts get the HumanEval stop list,
+and each completion becomes a `Sample` whose `code` is the module the sandbox runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+from codealign.errors import ConfigError
+from codealign.generator.extract import CONTINUATION_STOP, extract_code
+from codealign.generator.protocol import Completion, FinishReason, Generator, SamplingConfig
+from codealign.generator.sample import Sample
+from codealign.tasks.task import Task
+
+__all__ = ["BACKENDS", "Completion", "FinishReason", "Generator", "Sample", "SamplingConfig",
+           "make_generator", "sample_tasks"]
+
+BACKENDS = ("vllm", "openai", "hf")
+
+
+def make_generator(backend: str, model: str, **options) -> Generator:
+    """Build the backend named `backend` for `model`; `options` go to its constructor."""
+    if backend == "vllm":
+        from codealign.generator.vllm import VLLMGenerator
+        return VLLMGenerator(model, **options)
+    if backend == "openai":
+        from codealign.generator.openai import OpenAIGenerator
+        return OpenAIGenerator(model, **options)
+    if backend == "hf":
+        from codealign.generator.hf import HFGenerator
+        return HFGenerator(model, **options)
+    raise ConfigError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}",
+                      field="backend")
+
+
+def sample_tasks(tasks: Sequence[Task], generator: Generator, config: SamplingConfig, *,
+                 round: int = 0, policy: str = "", adapter: str | None = None,
+                 batch_size: int = 64, progress: Callable[[int], None] | None = None
+                 ) -> list[Sample]:
+    """`config.n` samples per task, in task order; ``sample_id = f"{task_id}#r{round}#{i}"``.
+
+    Tasks go to the generator `batch_size` at a time (`progress(k)` is called after each
+    batch with the number of tasks done). Code prompts sampled as plain continuations get
+    `CONTINUATION_STOP` added to the stop sequences.
+    """
+    chat = generator.uses_chat(config)
+    continuation = dataclasses.replace(config, stop=tuple(dict.fromkeys(
+        config.stop + CONTINUATION_STOP)))
+    samples: list[Sample] = []
+    for start in range(0, len(tasks), batch_size):
+        batch = list(tasks[start:start + batch_size])
+        drawn: list[list[Completion]] = []
+        for offset, run, is_continuation in _runs(batch, chat):
+            # Prompt j of the whole task list is always sampled with seed + j.
+            params = dataclasses.replace(continuation if is_continuation else config,
+                                         seed=config.prompt_seed(start + offset))
+            drawn += generator.generate([t.prompt for t in run], config.n, params, adapter)
+        for task, completions in zip(batch, drawn):
+            for i, c in enumerate(completions):
+                samples.append(Sample(
+                    task_id=task.task_id, sample_id=f"{task.task_id}#r{round}#{i}",
+                    code=extract_code(task, c.text, c.finish_reason, chat=chat),
+                    completion=c.text, round=round, policy=policy, tokens=c.tokens,
+                    finish_reason=c.finish_reason.value))
+        if progress is not None:
+            progress(len(batch))
+    return samples
+
+
+def _runs(tasks: list[Task], chat: bool) -> list[tuple[int, list[Task], bool]]:
+    """Split `tasks` into maximal consecutive runs of continuations / whole answers:
+    (offset of the run, its tasks, whether they are continuations)."""
+    runs: list[tuple[int, list[Task], bool]] = []
+    for k, task in enumerate(tasks):
+        is_continuation = task.prompt_style == "code" and not chat
+        if runs and runs[-1][2] == is_continuation:
+            runs[-1][1].append(task)
+        else:
+            runs.append((k, [task], is_continuation))
+    return runs

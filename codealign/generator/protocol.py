@@ -1,0 +1,121 @@
+"""What every generator backend offers: `Generator.generate`, `SamplingConfig`, `Completion`.
+
+A backend turns prompts into `n` completions each. It knows how to reach a model (in-process
+vLLM, an OpenAI-compatible server, transformers) and nothing about tasks or code; extraction
+and `Sample` records are built on top (`codealign.generator.sample_tasks`).
+
+Chat or plain continuation: ``SamplingConfig.chat`` is ``True`` (wrap each prompt as one user
+message through the model's chat template), ``False`` (the prompt is the raw text the model
+continues) or ``None`` (auto: chat iff the tokenizer has a chat template; servers cannot be
+asked, so the openai backend reads ``None`` as ``False``). `Generator.uses_chat` says which one
+a backend chose, so extraction knows what kind of text came back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from codealign.errors import ConfigError
+
+__all__ = ["Completion", "FinishReason", "Generator", "SamplingConfig"]
+
+
+class FinishReason(str, Enum):
+    """Why a completion ended: a stop sequence / end-of-sequence token, or `max_tokens`."""
+
+    STOP = "stop"
+    LENGTH = "length"
+
+    @classmethod
+    def of(cls, reason: str | None) -> "FinishReason":
+        """Normalise a backend's reason (``"eos"``, ``"stop"``, ``"length"``, None...).
+
+        >>> FinishReason.of("length"), FinishReason.of(None)
+        (<FinishReason.LENGTH: 'length'>, <FinishReason.STOP: 'stop'>)
+        """
+        return cls.LENGTH if reason == "length" else cls.STOP
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One completion: its text, how many tokens it took, and why it ended."""
+
+    text: str
+    tokens: int
+    finish_reason: FinishReason = FinishReason.STOP
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample (the generator stage's config).
+
+    Attributes:
+        n: completions per prompt.
+        temperature: 0 means greedy; must be ≥ 0.
+        top_p: nucleus mass in (0, 1].
+        max_tokens: completion length limit; a completion cut here has finish reason "length".
+        stop: stop sequences (not included in the text). Continuations of code prompts also
+            get `codealign.generator.extract.CONTINUATION_STOP` from `sample_tasks`.
+        seed: base seed; prompt ``i`` of a call is sampled with ``seed + i`` so that a
+            prompt's samples do not depend on the batch around it. None: unseeded.
+        chat: True = chat template, False = plain continuation, None = chat iff the model's
+            tokenizer has a chat template.
+    """
+
+    n: int = 8
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 512
+    stop: tuple[str, ...] = ()
+    seed: int | None = 0
+    chat: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.n, int) and not isinstance(self.n, bool) and 1 <= self.n <= 1024):
+            raise ConfigError(f"must be an integer in [1, 1024], got {self.n!r}", field="n")
+        if not (isinstance(self.temperature, (int, float)) and 0 <= self.temperature <= 10):
+            raise ConfigError(f"must be a number in [0, 10], got {self.temperature!r}",
+                              field="temperature")
+        if not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
+            raise ConfigError(f"must be in (0, 1], got {self.top_p!r}", field="top_p")
+        if not (isinstance(self.max_tokens, int) and not isinstance(self.max_tokens, bool)
+                and self.max_tokens >= 1):
+            raise ConfigError(f"must be a positive integer, got {self.max_tokens!r}",
+                              field="max_tokens")
+        if isinstance(self.stop, str) or not all(isinstance(s, str) and s for s in self.stop):
+            raise ConfigError(f"must be a list of non-empty strings, got {self.stop!r}",
+                              field="stop")
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if self.seed is not None and not (isinstance(self.seed, int) and self.seed >= 0):
+            raise ConfigError(f"must be a non-negative integer or null, got {self.seed!r}",
+                              field="seed")
+        if self.chat not in (True, False, None):
+            raise ConfigError(f"must be true, false or null, got {self.chat!r}", field="chat")
+
+    def prompt_seed(self, index: int) -> int | None:
+        """The seed for prompt `index` of a call.
+
+        >>> SamplingConfig(seed=7).prompt_seed(2), SamplingConfig(seed=None).prompt_seed(2)
+        (9, None)
+        """
+        return None if self.seed is None else self.seed + index
+
+
+class Generator(Protocol):
+    """A model that samples completions. Backends: vllm, openai, hf."""
+
+    def generate(self, prompts: list[str], n: int, params: SamplingConfig,
+                 adapter: str | None = None) -> list[list[Completion]]:
+        """`n` completions for each prompt, in prompt order. `adapter`: the round's LoRA
+        (a directory for vllm/hf, a served model name for openai); None samples the base."""
+        ...
+
+    def uses_chat(self, params: SamplingConfig) -> bool:
+        """Whether `generate` wraps prompts in the chat template under `params`."""
+        ...
+
+    def close(self) -> None:
+        """Release the model or connections."""
+        ...
