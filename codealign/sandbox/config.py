@@ -1,0 +1,89 @@
+"""SandboxConfig (how to isolate) and Job (what to run)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from codealign.errors import ConfigError
+from codealign.tasks.task import Task
+
+__all__ = ["SandboxConfig", "Job", "BACKENDS", "UNSAFE_BACKEND"]
+
+UNSAFE_BACKEND = "unsafe-no-isolation"
+BACKENDS = ("bwrap", "docker", UNSAFE_BACKEND)
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How executions are isolated and fanned out.
+
+    Attributes:
+        backend: ``"bwrap"`` (default: Linux namespaces + rlimits), ``"docker"`` (warm
+            containers through the Docker SDK), or ``"unsafe-no-isolation"``, which runs the
+            same harness as a plain subprocess of the host: rlimits only, full access to the
+            host's files and network. It exists for machines without either and is never
+            chosen implicitly.
+        workers: parallel sandboxes; 0 means one per CPU core.
+        python: the interpreter inside the sandbox (bwrap: a host path outside /root and
+            home; docker: a path in the image).
+        image: the Docker image of the docker backend.
+        tmpfs_mb: size of the writable tmpfs (the working directory).
+        output_limit: bytes of stdout/stderr kept (the tail) per execution.
+        nproc: RLIMIT_NPROC for the candidate: processes and threads it may have.
+        fsize_mb: RLIMIT_FSIZE: the largest file the candidate may write.
+        perf_timeout_factor: the profiling phase may take this many times the task's
+            timeout (it repeats the perf calls).
+        jobs_per_sandbox: restart a sandbox after this many executions (0: never). Runs are
+            already isolated from each other; this bounds any slow leak in the zygote.
+    """
+
+    backend: str = "bwrap"
+    workers: int = 0
+    python: str = "/usr/bin/python3"
+    image: str = "codealign-sandbox:latest"
+    tmpfs_mb: int = 64
+    output_limit: int = 8192
+    nproc: int = 64
+    fsize_mb: int = 32
+    perf_timeout_factor: float = 6.0
+    jobs_per_sandbox: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}; choose one of {list(BACKENDS)}",
+                              field="sandbox.backend")
+        for name, low in (("workers", 0), ("tmpfs_mb", 1), ("output_limit", 0), ("nproc", 4),
+                          ("fsize_mb", 1), ("jobs_per_sandbox", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"must be an integer >= {low}, got {value!r}", field=f"sandbox.{name}")
+        if not self.perf_timeout_factor > 0:
+            raise ConfigError(f"must be > 0, got {self.perf_timeout_factor!r}",
+                              field="sandbox.perf_timeout_factor")
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or len(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One sample to execute: `code` is the whole candidate module.
+
+    With `profile`, a sample that passes is also measured on the task's perf inputs (or
+    its literal test calls): a deterministic line-event count and the median CPU time
+    of `repeats` passes, read from the kernel by the trusted tester.
+    """
+
+    sample_id: str
+    task: Task
+    code: str
+    profile: bool = False
+    repeats: int = 5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.code, str):
+            raise ConfigError(f"code must be a string, got {type(self.code).__name__}", field="code")
+        if not (isinstance(self.repeats, int) and 1 <= self.repeats <= 100):
+            raise ConfigError(f"repeats must be in [1, 100], got {self.repeats!r}", field="repeats")
