@@ -56,7 +56,7 @@ def cut_continuation(prompt: str, text: str, finish_reason: FinishReason | str =
     if cut >= 0:
         return text[:cut].rstrip() + "\n"
     if FinishReason(finish_reason) is not FinishReason.LENGTH:
-        return text
+        return text.rstrip() + "\n" if text.strip() else ""
     return _parsing_prefix(text, prompt)
 
 
