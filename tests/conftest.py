@@ -53,3 +53,14 @@ def make_random_lora(model_dir, out_dir, *, rank: int = 8, seed: int = 1, scale:
 def tiny_adapter_dir(tiny_model_dir, tmp_path_factory):
     """A rank-8 LoRA adapter on `tiny_model_dir` with non-zero random weights."""
     return make_random_lora(tiny_model_dir, tmp_path_factory.mktemp("tiny-adapter"))
+
+
+@pytest.fixture(scope="session")
+def other_base_adapter_dir(tmp_path_factory):
+    """A LoRA adapter trained on *another* tiny model (different seed and path): it must be
+    refused when applied to `tiny_model_dir`."""
+    from codealign.tinymodel import build_tiny_llama
+
+    other = build_tiny_llama(tmp_path_factory.mktemp("other-llama"), TINY_TEXTS, vocab_size=512,
+                             seed=1)
+    return make_random_lora(other, tmp_path_factory.mktemp("other-adapter"))
