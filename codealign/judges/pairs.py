@@ -8,7 +8,8 @@
   same kind of wrong;
 * **efficiency / security / maintainability** — between two passing samples, only when the
   margin clears `PairConfig`'s threshold for that reason (a negligible difference teaches
-  noise) and the chosen side is not clearly worse on another quality criterion.
+  noise), the chosen side is not clearly worse on another quality criterion, and for
+  efficiency the measured CPU time does not contradict the operation count.
 
 Rules that always hold:
 
@@ -68,6 +69,11 @@ class PairConfig:
         min_efficiency_margin: least relative ops saving: 0.5 = the rejected does 1.5x the work.
         min_security_margin: least bandit risk difference (MEDIUM/HIGH finding = 3).
         min_maintainability_margin: least maintainability-index difference (0-100 scale).
+        efficiency_cpu_veto: an efficiency pair is dropped when the chosen side's measured
+            CPU time is more than this factor above the rejected side's: the operation count
+            (Python line events) misses work done inside C builtins, and CPU time is the
+            cross-check. Applies only when both CPU figures are at least `cpu_floor_s`.
+        cpu_floor_s: CPU times below this (seconds) are too small to contradict anything.
         max_pairs_per_task: cap on pairs per task.
         seed: shuffles equal-ranked rejected samples within a failure mode, per task.
         reasons: which reasons produce pairs.
@@ -77,6 +83,8 @@ class PairConfig:
     min_efficiency_margin: float = 0.5
     min_security_margin: float = 2.0
     min_maintainability_margin: float = 10.0
+    efficiency_cpu_veto: float = 1.25
+    cpu_floor_s: float = 0.0005
     max_pairs_per_task: int = 8
     seed: int = 0
     reasons: tuple[PairReason, ...] = tuple(PairReason)
@@ -87,6 +95,12 @@ class PairConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"must be a positive number, got {value!r}", field=name)
+        if not isinstance(self.efficiency_cpu_veto, (int, float)) or self.efficiency_cpu_veto < 1:
+            raise ConfigError(f"must be a number >= 1, got {self.efficiency_cpu_veto!r}",
+                              field="efficiency_cpu_veto")
+        if not isinstance(self.cpu_floor_s, (int, float)) or self.cpu_floor_s < 0:
+            raise ConfigError(f"must be a number >= 0, got {self.cpu_floor_s!r}",
+                              field="cpu_floor_s")
         if self.min_correctness_margin > 1:
             raise ConfigError(f"must be in (0, 1], got {self.min_correctness_margin!r}",
                               field="min_correctness_margin")
@@ -197,9 +211,19 @@ def _margin(reason: PairReason, chosen: Verdict, rejected: Verdict) -> float | N
     return a.value - b.value
 
 
+def _cpu_contradicts(chosen: Verdict, rejected: Verdict, config: PairConfig) -> bool:
+    """True when measured CPU time says the "more efficient" side is clearly slower."""
+    a, b = chosen.execution.cost.perf_cpu_s, rejected.execution.cost.perf_cpu_s
+    if a is None or b is None or min(a, b) < config.cpu_floor_s:
+        return False
+    return a > b * config.efficiency_cpu_veto
+
+
 def _no_regression(reason: PairReason, chosen: Verdict, rejected: Verdict,
                    config: PairConfig) -> bool:
     """The chosen side must not be clearly worse on another quality criterion."""
+    if reason is PairReason.EFFICIENCY and _cpu_contradicts(chosen, rejected, config):
+        return False
     for other in (PairReason.EFFICIENCY, PairReason.SECURITY, PairReason.MAINTAINABILITY):
         if other is reason:
             continue

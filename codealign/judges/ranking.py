@@ -167,7 +167,8 @@ def _why_below(above: Verdict, v: Verdict, key, buckets, config: JudgeConfig) ->
         if ea.fraction_passed != ev.fraction_passed:
             return f"it passed more tests ({ea.tests_passed}/{ea.tests_total})"
         if ea.status != ev.status:
-            return f"a {ea.status.value} is closer to working code than a {ev.status.value}"
+            return (f"a {ea.status.value} run is closer to working code than "
+                    f"a {ev.status.value} run")
         return "tie; ordered by sample id"
     if kv[0] == 2:
         return "tie among tampered samples; ordered by sample id"

@@ -202,3 +202,17 @@ def test_read_sample_lines(tmp_path):
         with pytest.raises(InputError) as info:
             read_sample_lines(str(path), [TASK])
         assert info.value.line == 2 and info.value.field == field
+
+
+def test_cpu_time_vetoes_an_efficiency_pair_it_contradicts():
+    verdicts, _, _ = judged(("fast", "slow"))
+    swapped = []
+    for v in verdicts:  # "fast" now burns more CPU than "slow" despite fewer line events
+        if v.sample_id == "fast":
+            cost = dataclasses.replace(v.execution.cost, perf_cpu_s=0.9)
+            v = dataclasses.replace(v, execution=dataclasses.replace(v.execution, cost=cost))
+        swapped.append(v)
+    reasons = lambda vs, cfg: [p.reason for p in build_pairs(TASK, rank_verdicts(vs), cfg)]
+    assert PairReason.EFFICIENCY in reasons(verdicts, PairConfig())
+    assert PairReason.EFFICIENCY not in reasons(swapped, PairConfig())
+    assert PairReason.EFFICIENCY in reasons(swapped, PairConfig(efficiency_cpu_veto=100))
