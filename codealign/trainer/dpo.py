@@ -44,7 +44,8 @@ from typing import Any
 from codealign.errors import ConfigError, TrainerError
 from codealign.jsonl import append_jsonl, read_jsonl, write_json
 
-__all__ = ["Reference", "TrainConfig", "TrainResult", "train_round", "read_metrics", "ADAPTER_DIR"]
+__all__ = ["Reference", "TrainConfig", "TrainResult", "train_round", "build_trainer", "dpo_args",
+           "read_metrics", "ADAPTER_DIR"]
 
 ADAPTER_DIR = "adapter"
 
@@ -212,42 +213,63 @@ def _make_guard(config: TrainConfig, metrics_path: Path):
     return CollapseGuard()
 
 
-def _load_pairs(pairs_path: Path) -> list[dict[str, Any]]:
+def _load_pairs(pairs_path: Path, chat: bool) -> list[dict[str, Any]]:
+    """TRL rows from pairs.jsonl; with `chat`, as one user turn and one assistant turn, so
+    training sees the chat-templated text the generator sampled from."""
     rows = []
     for line, obj in read_jsonl(pairs_path):
         for key in ("prompt", "chosen", "rejected"):
-            if key not in obj:
-                raise TrainerError(f"{pairs_path}:{line}: pair has no {key!r} field")
-        rows.append({"prompt": obj["prompt"], "chosen": obj["chosen"], "rejected": obj["rejected"]})
+            if not isinstance(obj.get(key), str):
+                raise TrainerError(f"{pairs_path}:{line}: pair has no text field {key!r}")
+        if chat:
+            rows.append({"prompt": [{"role": "user", "content": obj["prompt"]}],
+                         "chosen": [{"role": "assistant", "content": obj["chosen"]}],
+                         "rejected": [{"role": "assistant", "content": obj["rejected"]}]})
+        else:
+            rows.append({"prompt": obj["prompt"], "chosen": obj["chosen"], "rejected": obj["rejected"]})
     return rows
 
 
-def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
-                config: TrainConfig, previous_adapter: str | Path | None = None,
-                progress: bool = False) -> TrainResult:
-    """Train one DPO round on the TRL-format pairs in `pairs_path`; save the adapter to `out_dir/adapter`.
+def dpo_args(config: TrainConfig, output_dir: str | Path, *, cuda: bool, precompute: bool,
+             progress: bool = False):
+    """TRL's `DPOConfig` for `config`: bf16 + gradient checkpointing on CUDA, fp32 on the CPU."""
+    from trl import DPOConfig
 
-    `model` is the base model (local path or hub id). `previous_adapter` is the adapter of the
-    last promoted policy, or None to start from the base. Writes ``metrics.jsonl`` (one line
-    per step) and ``train.json`` (the `TrainResult`) into `out_dir`.
+    return DPOConfig(
+        output_dir=str(output_dir), report_to="none", save_strategy="no", logging_steps=1,
+        disable_tqdm=not progress, seed=config.seed, data_seed=config.seed,
+        learning_rate=config.learning_rate, num_train_epochs=config.epochs, max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accumulation,
+        beta=config.beta, loss_type=list(config.loss_type), loss_weights=config.loss_weights,
+        max_length=config.max_length, precompute_ref_log_probs=precompute,
+        bf16=cuda, gradient_checkpointing=cuda, use_cpu=not cuda,
+        dataloader_num_workers=0,
+    )
+
+
+def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
+                  config: TrainConfig, previous_adapter: str | Path | None = None,
+                  chat: bool | None = None, progress: bool = False):
+    """The `DPOTrainer` of one round (not yet trained) and its `CollapseGuard`.
+
+    Arguments as for `train_round`. The trainer's model is a `PeftModel` whose ``default``
+    adapter is the policy; the reference is the adapter-disabled base, or (``reference:
+    previous`` with a previous adapter) TRL's frozen ``ref`` copy of the previous adapter.
     """
     import datasets
     import torch
     from datasets import Dataset
     from peft import LoraConfig, PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     pairs_path, out = Path(pairs_path), Path(out_dir)
-    rows = _load_pairs(pairs_path)
-    if not rows:
+    if not read_jsonl(pairs_path):
         raise TrainerError(f"{pairs_path}: no preference pairs to train on")
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
     metrics_path.unlink(missing_ok=True)        # a rerun after a crash starts the round over
-    adapter_dir = out / ADAPTER_DIR
-    if adapter_dir.exists():
-        shutil.rmtree(adapter_dir)
 
     cuda = torch.cuda.is_available()
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -259,6 +281,7 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
         raise TrainerError(f"cannot load model {model}: {exc}") from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    rows = _load_pairs(pairs_path, tokenizer.chat_template is not None if chat is None else chat)
 
     peft_config = None
     if previous_adapter is None:
@@ -268,22 +291,11 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
                                  target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
     else:
         policy = PeftModel.from_pretrained(base, str(previous_adapter), is_trainable=True)
-    # With a base reference and a previous adapter, TRL's "ref" copy is deleted after construction,
-    # so precomputing must wait until then (below).
+    # With a base reference and a previous adapter, TRL's "ref" copy is deleted after
+    # construction, so precomputing must wait until then (below).
     drop_ref_copy = previous_adapter is not None and config.reference is Reference.BASE
-    precompute_now = config.precompute_ref_log_probs and not drop_ref_copy
-
-    args = DPOConfig(
-        output_dir=str(out / "trainer"), report_to="none", save_strategy="no", logging_steps=1,
-        disable_tqdm=not progress, seed=config.seed, data_seed=config.seed,
-        learning_rate=config.learning_rate, num_train_epochs=config.epochs, max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accumulation,
-        beta=config.beta, loss_type=list(config.loss_type), loss_weights=config.loss_weights,
-        max_length=config.max_length, precompute_ref_log_probs=precompute_now,
-        bf16=cuda, gradient_checkpointing=cuda, use_cpu=not cuda,
-        dataloader_num_workers=0,
-    )
+    args = dpo_args(config, out / "trainer", cuda=cuda, progress=progress,
+                    precompute=config.precompute_ref_log_probs and not drop_ref_copy)
     guard = _make_guard(config, metrics_path)
     if not progress:
         datasets.disable_progress_bars()
@@ -294,11 +306,31 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
         trainer.model.delete_adapter("ref")
         trainer.model.set_adapter("default")
         if config.precompute_ref_log_probs:
-            # TRL precomputes in __init__; do it now that the reference is the adapter-disabled base.
+            # TRL precomputes in __init__; redo it now that the reference is the adapter-disabled base.
             trainer.train_dataset = trainer._precompute_ref_logps(
                 trainer.train_dataset, "train", config.batch_size)
             trainer.precompute_ref_logps = True
+    return trainer, guard
 
+
+def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
+                config: TrainConfig, previous_adapter: str | Path | None = None,
+                chat: bool | None = None, progress: bool = False) -> TrainResult:
+    """Train one DPO round on the TRL-format pairs in `pairs_path`; save the adapter to `out_dir/adapter`.
+
+    `model` is the base model (local path or hub id). `previous_adapter` is the adapter of the
+    last promoted policy, or None to start from the base. `chat` says whether the generator
+    wrapped prompts in the chat template (None: iff the tokenizer has one, the generator's own
+    rule), so the pairs are trained in the same form. Writes ``metrics.jsonl`` (one line
+    per step) and ``train.json`` (the `TrainResult`) into `out_dir`.
+    """
+    import torch
+
+    out = Path(out_dir)
+    adapter_dir = out / ADAPTER_DIR
+    if adapter_dir.exists():
+        shutil.rmtree(adapter_dir)
+    trainer, guard = build_trainer(model, pairs_path, out, config, previous_adapter, chat, progress)
     started = time.perf_counter()
     try:
         output = trainer.train()
@@ -306,18 +338,19 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
         raise TrainerError(f"out of memory while training: {exc}") from exc
     seconds = time.perf_counter() - started
 
-    peft_model = trainer.model
-    peft_model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+    trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
     tokens = int(guard.last.get("num_tokens", 0))
+    cuda = trainer.args.bf16
     result = TrainResult(
         adapter_dir=str(adapter_dir), steps=int(output.global_step),
         stopped_early=bool(guard.stop_reason), stop_reason=guard.stop_reason,
-        metrics_path=str(metrics_path),
+        metrics_path=str(out / "metrics.jsonl"),
         last_metrics={k: v for k, v in guard.last.items() if isinstance(v, float) and math.isfinite(v)},
         train_tokens=tokens, seconds=round(seconds, 3),
         tokens_per_s=round(tokens / seconds, 1) if seconds > 0 else 0.0,
         reference=(config.reference.value if previous_adapter is not None else Reference.BASE.value),
-        device="cuda" if cuda else "cpu", dtype=str(dtype).removeprefix("torch."), pairs=len(rows))
+        device="cuda" if cuda else "cpu", dtype="bfloat16" if cuda else "float32",
+        pairs=len(trainer.train_dataset))
     write_json(out / "train.json", result.to_dict())
     shutil.rmtree(out / "trainer", ignore_errors=True)
     return result

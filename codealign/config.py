@@ -1,0 +1,255 @@
+"""The run config: the stage configs side by side, loaded from one YAML file.
+
+A recipe (see ``configs/``) looks like::
+
+    name: demo                 # the run directory is <run_dir>/<name>
+    model: path/or/hub-id      # the base policy
+    backend: vllm              # generator backend: vllm | hf | openai
+    generator: {}              # options of the backend's constructor (e.g. max_model_len, dtype)
+    tasks: bank                # a task spec for codealign.tasks.load_tasks
+    rounds: 3
+    seed: 0
+    tasks_per_round: null      # train tasks sampled per round (null: all of them)
+    sampling:   {...}          # codealign.generator.SamplingConfig
+    sandbox:    {...}          # codealign.sandbox.SandboxConfig
+    judges:     {...}          # codealign.judges.JudgeConfig
+    pairs:      {...}          # codealign.judges.PairConfig
+    dpo:        {...}          # codealign.trainer.TrainConfig
+    evaluation: {...}          # codealign.trainer.EvalConfig
+    gate:       {...}          # codealign.trainer.GateConfig
+
+Everything is checked before any work starts: an unknown field is a `ConfigError` naming
+its dotted path (``dpo.betta``); a bad value is the stage config's own `ConfigError`, given
+the same dotted path; a model that is neither an existing local path nor shaped like a hub
+id (``org/name``), and a task spec that loads no task, are errors too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from codealign.errors import ConfigError, InputError
+
+__all__ = ["RunConfig", "load_config", "parse_config", "check_model", "check_tasks", "plain_data",
+           "BACKENDS"]
+
+BACKENDS = ("vllm", "hf", "openai")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _sections() -> dict[str, type]:
+    """Section name -> stage config class (imported here: the configs are light modules)."""
+    from codealign.generator import SamplingConfig
+    from codealign.judges import JudgeConfig, PairConfig
+    from codealign.sandbox import SandboxConfig
+    from codealign.trainer import EvalConfig, GateConfig, TrainConfig
+
+    return {"sampling": SamplingConfig, "sandbox": SandboxConfig, "judges": JudgeConfig,
+            "pairs": PairConfig, "dpo": TrainConfig, "evaluation": EvalConfig, "gate": GateConfig}
+
+
+@dataclass
+class RunConfig:
+    """One run of the loop. The stage sections hold the stage config objects."""
+
+    model: str
+    tasks: str
+    name: str = "run"
+    backend: str = "vllm"
+    rounds: int = 3
+    seed: int = 0
+    tasks_per_round: int | None = None
+    run_dir: str = "runs"
+    generator: dict[str, Any] = field(default_factory=dict)
+    """Keyword options of the generator backend's constructor (checked against its signature)."""
+    sampling: Any = None
+    sandbox: Any = None
+    judges: Any = None
+    pairs: Any = None
+    dpo: Any = None
+    evaluation: Any = None
+    gate: Any = None
+    source: str = field(default="", compare=False)
+    """The file it was loaded from (for messages)."""
+
+    def section_dicts(self) -> dict[str, Any]:
+        """Every field as plain data (the stage configs as dicts), for manifests and hashing."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "source":
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = plain_data(value)
+        return out
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir) / self.name
+
+    def generator_kwargs(self) -> dict[str, Any]:
+        """The backend options; vLLM's LoRA rank limit is raised to the trained rank if needed."""
+        options = dict(self.generator)
+        if self.backend == "vllm":
+            options.setdefault("max_lora_rank", max(16, self.dpo.lora_r))
+        return options
+
+
+def plain_data(value: Any) -> Any:
+    """Config objects as JSON-able data (dataclasses -> dicts, enums -> values, tuples -> lists)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: plain_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
+    """Construct one stage config, turning every complaint into a ConfigError at `prefix.field`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"must be a mapping, got {type(data).__name__}", path=source, field=prefix)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"unknown field (known: {', '.join(sorted(names))})", path=source,
+                              field=f"{prefix}.{key}")
+    try:
+        return cls(**data)
+    except InputError as exc:
+        where = prefix if not exc.field else (
+            exc.field if exc.field.startswith(prefix + ".") else f"{prefix}.{exc.field}")
+        raise ConfigError(exc.reason, path=source, field=where) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc), path=source, field=prefix) from None
+
+
+def check_model(model: str, source: str = "") -> None:
+    """A local path that exists, or a string shaped like a hub id (``org/name``)."""
+    if not isinstance(model, str) or not model:
+        raise ConfigError(f"must be a model path or hub id, got {model!r}", path=source, field="model")
+    path = Path(model).expanduser()
+    if path.exists():
+        if path.is_dir() and not (path / "config.json").exists():
+            raise ConfigError(f"{model} is a directory without config.json, not a model",
+                              path=source, field="model")
+        return
+    if model.startswith(("/", ".", "~")) or not _HUB_ID.match(model):
+        raise ConfigError(f"model path {model} does not exist (and is not a hub id like org/name)",
+                          path=source, field="model")
+
+
+def parse_config(data: Any, source: str = "<config>", *, check: bool = True) -> RunConfig:
+    """Build and validate a RunConfig from parsed YAML. `check` also verifies model and tasks."""
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a YAML mapping", path=source)
+    sections = _sections()
+    top = {f.name for f in dataclasses.fields(RunConfig) if f.name not in sections and f.name != "source"}
+    for key in data:
+        if key not in top and key not in sections:
+            raise ConfigError(f"unknown field (known: {', '.join(sorted(top | set(sections)))})",
+                              path=source, field=str(key))
+    for required in ("model", "tasks"):
+        if required not in data:
+            raise ConfigError("is required", path=source, field=required)
+    plain = {k: v for k, v in data.items() if k in top}
+    built = {name: _build(cls, data.get(name), name, source) for name, cls in sections.items()}
+    config = RunConfig(**plain, **built, source=source)
+
+    if not isinstance(config.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name):
+        raise ConfigError(f"must be a simple directory name, got {config.name!r}", path=source, field="name")
+    if config.backend not in BACKENDS:
+        raise ConfigError(f"must be one of {list(BACKENDS)}, got {config.backend!r}", path=source,
+                          field="backend")
+    for name in ("rounds", "seed"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if name == "rounds" else 0):
+            raise ConfigError(f"must be an integer >= {1 if name == 'rounds' else 0}, got {value!r}",
+                              path=source, field=name)
+    if config.tasks_per_round is not None and (not isinstance(config.tasks_per_round, int)
+                                               or config.tasks_per_round < 1):
+        raise ConfigError(f"must be a positive integer or null, got {config.tasks_per_round!r}",
+                          path=source, field="tasks_per_round")
+    _check_generator_options(config)
+    if config.evaluation.n_samples < max(config.evaluation.k):
+        raise ConfigError("evaluation.k must not exceed evaluation.n_samples", path=source, field="evaluation.k")
+    if check:
+        check_model(config.model, source)
+        check_tasks(config)
+    return config
+
+
+def _check_generator_options(config: RunConfig) -> None:
+    """Each generator option must be a keyword of the backend's constructor."""
+    import inspect
+
+    from codealign.generator.hf import HFGenerator
+    from codealign.generator.openai import OpenAIGenerator
+    from codealign.generator.vllm import VLLMGenerator
+
+    if not isinstance(config.generator, dict):
+        raise ConfigError(f"must be a mapping of backend options, got {config.generator!r}",
+                          path=config.source, field="generator")
+    backend = {"vllm": VLLMGenerator, "hf": HFGenerator, "openai": OpenAIGenerator}[config.backend]
+    known = [n for n, p in inspect.signature(backend.__init__).parameters.items()
+             if p.kind is p.KEYWORD_ONLY]
+    for key in config.generator:
+        if key not in known:
+            raise ConfigError(f"unknown option of the {config.backend} backend (known: {', '.join(known)})",
+                              path=config.source, field=f"generator.{key}")
+    rank = config.generator.get("max_lora_rank")
+    if config.backend == "vllm" and rank is not None and rank < config.dpo.lora_r:
+        raise ConfigError(f"vLLM's max_lora_rank {rank} is below dpo.lora_r {config.dpo.lora_r}",
+                          path=config.source, field="generator.max_lora_rank")
+
+
+def check_tasks(config: RunConfig) -> list:
+    """Load the task set; an empty one (or fewer than two, which cannot be split) is an error."""
+    from codealign.tasks import load_tasks
+
+    if not isinstance(config.tasks, str) or not config.tasks:
+        raise ConfigError(f"must be a task spec, got {config.tasks!r}", path=config.source, field="tasks")
+    try:
+        tasks = load_tasks(config.tasks)
+    except ConfigError:
+        raise
+    except InputError as exc:
+        raise ConfigError(str(exc), path=config.source, field="tasks") from None
+    if not tasks:
+        raise ConfigError(f"task set {config.tasks!r} is empty", path=config.source, field="tasks")
+    if len(tasks) < 2:
+        raise ConfigError(f"task set {config.tasks!r} has {len(tasks)} task; the loop needs at least "
+                          "two (train and held-out)", path=config.source, field="tasks")
+    return tasks
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *,
+                check: bool = True) -> RunConfig:
+    """Read a YAML recipe, apply top-level `overrides` (e.g. ``{"rounds": 1}``), validate it."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", path=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=str(path),
+                          line=mark.line + 1 if mark else None) from None
+    if data is None:
+        data = {}
+    if isinstance(data, dict):
+        data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return parse_config(data, str(path), check=check)
