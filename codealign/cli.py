@@ -13,6 +13,117 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Code-quality alignment: sample, sandbox, judge, pair, DPO.")
 
 
+tasks_app = typer.Typer(no_args_is_help=True, help="Inspect and check task files.")
+app.add_typer(tasks_app, name="tasks")
+
+TaskSpec = Annotated[str, typer.Argument(
+    help="A task file (our JSONL, HumanEval .jsonl[.gz], mbpp.jsonl, sanitized-mbpp.json) "
+         "or a task set name: humaneval, bank, mbpp, mbpp-sanitized.")]
+
+
+@tasks_app.command("list")
+def tasks_list(spec: TaskSpec) -> None:
+    """List the tasks of a file or task set."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from codealign.tasks import load_tasks
+
+    tasks = load_tasks(spec)
+    table = Table(title=f"{len(tasks)} tasks from {spec}")
+    for column in ("id", "entry point", "style", "#tags", "reference", "#perf inputs"):
+        table.add_column(column, justify="right" if column.startswith("#") else "left",
+                         overflow="fold")
+    for t in tasks:
+        table.add_row(t.task_id, t.entry_point, t.prompt_style, str(len(t.tags)),
+                      "yes" if t.reference is not None else "no", str(len(t.perf_inputs)))
+    Console().print(table)
+
+
+@tasks_app.command("check")
+def tasks_check(
+    spec: TaskSpec,
+    backend: Annotated[str, typer.Option(help="Sandbox backend: bwrap, docker, unsafe-no-isolation.")] = "bwrap",
+    workers: Annotated[int, typer.Option(help="Parallel sandboxes (0 = all cores).")] = 0,
+) -> None:
+    """Run every task's reference solution through the sandbox; exit 1 if any does not pass."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from codealign.sandbox import Job, SandboxConfig, run_many
+    from codealign.tasks import load_tasks
+
+    console = Console()
+    tasks = load_tasks(spec)
+    checked = [t for t in tasks if t.reference is not None]
+    config = SandboxConfig(backend=backend, workers=workers)
+    jobs = [Job(sample_id=f"{t.task_id}#reference", task=t, code=t.reference) for t in checked]
+    results = run_many(jobs, config=config, progress=True)
+    failing = [(t, r) for t, r in zip(checked, results) if not r.status.passed]
+    console.print(f"{len(checked) - len(failing)}/{len(checked)} references pass "
+                  f"({len(tasks) - len(checked)} tasks have no reference)")
+    if failing:
+        table = Table(title="references that do not pass")
+        for column in ("id", "status", "tests", "detail"):
+            table.add_column(column)
+        for t, r in failing:
+            table.add_row(t.task_id, r.status.value, f"{r.tests_passed}/{r.tests_total}",
+                          (r.detail or r.stderr or "").strip()[-200:])
+        console.print(table)
+        raise typer.Exit(1)
+
+
+@app.command("sample")
+def sample(
+    tasks: TaskSpec,
+    model: Annotated[str, typer.Option("--model", help="Base model: local directory or hub id "
+                                       "(for --backend openai: the served model name).")],
+    out: Annotated[Path, typer.Option("--out", help="Samples JSONL to write.")],
+    adapter: Annotated[Optional[str], typer.Option(
+        "--adapter", help="LoRA adapter directory (openai: the served adapter's name).")] = None,
+    n: Annotated[int, typer.Option("--n", help="Samples per task.")] = 8,
+    backend: Annotated[str, typer.Option(help="Generator backend: vllm, openai, hf.")] = "vllm",
+    base_url: Annotated[str, typer.Option(help="Server root for --backend openai.")] = "http://127.0.0.1:8000",
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = 0.8,
+    top_p: Annotated[float, typer.Option(help="Nucleus mass.")] = 0.95,
+    max_tokens: Annotated[int, typer.Option(help="Completion length limit.")] = 512,
+    seed: Annotated[int, typer.Option(help="Base seed (task j uses seed + j).")] = 0,
+    chat: Annotated[Optional[bool], typer.Option(
+        "--chat/--no-chat", help="Chat template or plain continuation (default: chat iff the "
+                                 "tokenizer has a template; openai: plain).")] = None,
+    round_: Annotated[int, typer.Option("--round", help="Round number recorded in samples.")] = 0,
+    policy: Annotated[str, typer.Option(help="Policy name recorded in samples.")] = "",
+    max_model_len: Annotated[int, typer.Option(help="vllm: context length.")] = 2048,
+) -> None:
+    """Sample N solutions per task; one Sample line per solution (input of exec and judge)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from codealign.generator import SamplingConfig, make_generator, sample_tasks
+    from codealign.jsonl import write_jsonl
+    from codealign.tasks import load_tasks
+
+    config = SamplingConfig(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                            seed=seed, chat=chat)
+    task_list = load_tasks(tasks)
+    options = {"vllm": {"max_model_len": max_model_len}, "openai": {"base_url": base_url},
+               "hf": {}}.get(backend, {})
+    generator = make_generator(backend, model, **options)
+    try:
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            job = bar.add_task(f"sampling {n} x {len(task_list)} tasks", total=len(task_list))
+            samples = sample_tasks(task_list, generator, config, round=round_,
+                                   policy=policy or (adapter or model), adapter=adapter,
+                                   batch_size=16, progress=lambda k: bar.advance(job, k))
+    finally:
+        generator.close()
+    write_jsonl(out, (s.to_dict() for s in samples))
+    cut = sum(s.finish_reason == "length" for s in samples)
+    Console(stderr=True).print(f"{len(samples)} samples for {len(task_list)} tasks "
+                               f"({cut} cut by max_tokens, "
+                               f"{sum(s.tokens for s in samples)} tokens) -> {out}")
+
+
 @app.command("loop")
 def loop(
     config: Annotated[Path, typer.Option("--config", help="Run recipe (YAML), e.g. configs/demo.yaml.")],

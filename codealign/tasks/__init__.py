@@ -1,0 +1,25 @@
+"""Coding tasks: the `Task` record and loaders for our JSONL, HumanEval and MBPP files."""
+
+from codealign.tasks.loaders import (
+    TASK_SETS,
+    TaskFormat,
+    load_bank,
+    load_humaneval,
+    load_mbpp,
+    load_mbpp_sanitized,
+    load_tasks,
+    resolve_spec,
+)
+from codealign.tasks.task import Task
+
+__all__ = [
+    "Task",
+    "TASK_SETS",
+    "TaskFormat",
+    "load_tasks",
+    "load_bank",
+    "load_humaneval",
+    "load_mbpp",
+    "load_mbpp_sanitized",
+    "resolve_spec",
+]
