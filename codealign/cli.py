@@ -148,6 +148,60 @@ def loop(
     console.print(f"rounds: {result.run_path / 'rounds.jsonl'}")
 
 
+@app.command("judge")
+def judge(
+    tasks: TaskSpec,
+    samples: Annotated[Path, typer.Argument(help="Samples JSONL: Sample records, or "
+                                            "{task_id, sample_id?, code|completion} lines.")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    backend: Annotated[str, typer.Option(help="Sandbox backend: bwrap, docker, unsafe-no-isolation.")] = "bwrap",
+    workers: Annotated[int, typer.Option(help="Parallel sandboxes (0 = all cores).")] = 0,
+) -> None:
+    """Run samples in the sandbox, judge them, and write verdicts.jsonl, pairs.jsonl, summary.json."""
+    from rich.console import Console
+
+    from codealign.generator.sample import read_sample_lines
+    from codealign.jsonl import write_json, write_jsonl
+    from codealign.judges import judge_samples
+    from codealign.sandbox import SandboxConfig
+    from codealign.tasks import load_tasks
+
+    task_list = load_tasks(tasks)
+    sample_list = read_sample_lines(str(samples), task_list)
+    verdicts, pairs, summary = judge_samples(
+        task_list, sample_list, SandboxConfig(backend=backend, workers=workers), progress=True)
+    write_jsonl(out / "verdicts.jsonl", (v.to_dict() for v in verdicts))
+    write_jsonl(out / "pairs.jsonl", (p.to_dict() for p in pairs))
+    write_json(out / "summary.json", summary)  # written last: the "done" mark
+    Console().print(f"{summary['samples']} samples, {summary['passed_honestly']} passed honestly, "
+                    f"{summary['tampered']} tampered; {summary['pairs']} pairs "
+                    f"{summary['pairs_by_reason']} -> {out}")
+
+
+@app.command("loop")
+def loop(
+    config: Annotated[Path, typer.Option("--config", help="Run recipe (YAML), e.g. configs/demo.yaml.")],
+    rounds: Annotated[Optional[int], typer.Option("--rounds", help="Rounds to run (default: the config's).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Parent of the run directory "
+                                                    "(default: the config's run_dir).")] = None,
+) -> None:
+    """Run (or resume) DPO rounds: sample, execute, judge, train, evaluate, gate."""
+    from rich.console import Console
+
+    from codealign.config import load_config
+    from codealign.loop import run_loop
+
+    console = Console(stderr=True)
+    run = load_config(config)           # every check before any work
+    result = run_loop(run, rounds=rounds, run_dir=run_dir, progress=True,
+                      log=lambda line: console.print(f"[bold]loop[/bold] {line}"))
+    for r in result.rounds:
+        m = r["metrics"] or {}
+        console.print(f"round {r['round']}: {r['status']:9} pass@1 {m.get('pass@1', float('nan')):.3f}"
+                      + (f"  {r['reason']}" if r.get("reason") else ""))
+    console.print(f"rounds: {result.run_path / 'rounds.jsonl'}")
+
+
 def main() -> None:
     """Entry point: our own errors become one clear line and exit status 2, not a traceback."""
     try:
