@@ -1,0 +1,1 @@
+"""Tests of codealign.sandbox, including the adversarial suite (hostile.py: the samples)."""
