@@ -114,7 +114,7 @@ def sample(
             job = bar.add_task(f"sampling {n} x {len(task_list)} tasks", total=len(task_list))
             samples = sample_tasks(task_list, generator, config, round=round_,
                                    policy=policy or (adapter or model), adapter=adapter,
-                                   batch_size=16, progress=lambda k: bar.advance(job, k))
+                                   batch_size=32, progress=lambda k: bar.advance(job, k))
     finally:
         generator.close()
     write_jsonl(out, (s.to_dict() for s in samples))
