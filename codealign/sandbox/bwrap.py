@@ -20,9 +20,11 @@ from pathlib import Path
 
 from codealign.errors import SandboxUnavailable
 from codealign.sandbox.config import SandboxConfig
-from codealign.sandbox.session import ZYGOTE_PATH, ZygoteSession
+from codealign.sandbox.session import ZYGOTE_PATH, ProcessLink, ZygoteSession
 
 __all__ = ["bwrap_argv", "start_bwrap"]
+
+SANDBOX_UID = 65534   # nobody, inside and (when started as root) outside
 
 
 def _python_path(config: SandboxConfig) -> str:
@@ -40,17 +42,32 @@ def _python_path(config: SandboxConfig) -> str:
     return python
 
 
-def bwrap_argv(config: SandboxConfig) -> list[str]:
-    """The bwrap command line that starts one zygote."""
+def _unprivileged_prefix() -> list[str]:
+    """As root, start bwrap as nobody: the kernel never applies RLIMIT_NPROC to processes
+    that are root outside their user namespace, so a fork bomb would go unbounded."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise SandboxUnavailable("running as root needs setpriv (util-linux) to drop to an "
+                                 "unprivileged user for the sandbox")
+    return [setpriv, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all"]
+
+
+def bwrap_argv(config: SandboxConfig, zygote_fd: int) -> list[str]:
+    """The command line that starts one zygote; its source is read from `zygote_fd`, so no
+    host path of ours needs to be visible to the sandbox's user."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap is not installed (apt-get install bubblewrap); "
                                  "or choose --backend docker")
     python = _python_path(config)
-    argv = [bwrap,
+    argv = _unprivileged_prefix() + [
+            bwrap,
             "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--disable-userns",
-            "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
+            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
             "--die-with-parent", "--new-session", "--as-pid-1", "--cap-drop", "ALL",
             "--ro-bind", "/usr", "/usr"]
     for link in ("bin", "lib", "lib64", "sbin"):
@@ -61,14 +78,23 @@ def bwrap_argv(config: SandboxConfig) -> list[str]:
             argv += ["--ro-bind", str(target), f"/{link}"]
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--size", str(config.tmpfs_mb << 20), "--tmpfs", "/tmp",
-             "--ro-bind", str(ZYGOTE_PATH), "/harness/zygote.py",
+             "--perms", "0444", "--ro-bind-data", str(zygote_fd), "/harness/zygote.py",
              "--chdir", "/tmp", "--clearenv",
              "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
              "--setenv", "TMPDIR", "/tmp", "--setenv", "LANG", "C.UTF-8",
              "--setenv", "PYTHONHASHSEED", "0", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+             "--remount-ro", "/dev", "--remount-ro", "/",
              python, "-I", "-S", "-B", "/harness/zygote.py"]
     return argv
 
 
 def start_bwrap(config: SandboxConfig) -> ZygoteSession:
-    return ZygoteSession(bwrap_argv(config), name="bwrap", work_dir="/tmp")
+    source = ZYGOTE_PATH.read_bytes()
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, source)   # < 64 KiB: fits the pipe; bwrap reads it at set-up
+        os.close(write_fd)
+        link = ProcessLink(bwrap_argv(config, read_fd), pass_fds=(read_fd,))
+    finally:
+        os.close(read_fd)
+    return ZygoteSession(link, name="bwrap", work_dir="/tmp")

@@ -111,8 +111,9 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
         status = Status.ERROR
         if "memory" in events:
             status = Status.MEMORY
-        elif "exit-at-load" in events:
+        elif "exit-at-load" in events or ("ended-at-load" in events and final.get("exit") == 0):
             status = Status.TAMPERED
+            flags.append("exit-at-load")
         return Execution(status=status, tests_passed=0, cost=cost, flags=tuple(flags),
                          detail=load["error"], **out, **base)
 
@@ -123,6 +124,11 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
                 passed, why = case.check(decode(got["value"]))
             except (ValueError, TypeError, KeyError) as exc:
                 passed, why = False, f"undecodable result: {exc}"
+        elif "opaque" in got and case.op in ("truthy", "falsy") and type(got.get("truth")) is bool:
+            # `assert f(x)` asks only for truthiness, which the object's own bool() decides in
+            # the original harness too; returning True/False directly would do the same.
+            passed = got["truth"] is (case.op == "truthy")
+            why = "" if passed else f"expected a {'true' if case.op == 'truthy' else 'false'} value, got {got['opaque']}"
         elif "opaque" in got:
             passed, why = False, f"returned a non-plain {got.get('type')} object: {got['opaque']}"
         else:

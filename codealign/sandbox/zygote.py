@@ -26,6 +26,7 @@ whole threat model.
 
 import ast
 import builtins
+import gc
 import ctypes
 import json
 import marshal
@@ -37,23 +38,27 @@ import struct
 import sys
 import time
 
-# Warm the modules candidates commonly import: the fork inherits them ready-made.
-import bisect, collections, copy, datetime, decimal, fractions, functools, hashlib  # noqa: E401,F401
-import heapq, itertools, math, operator, random, re, statistics, string, typing  # noqa: E401,F401
-import base64, secrets, shlex, subprocess, tempfile, textwrap, unicodedata  # noqa: E401,F401
+import base64
+
+# Warm the modules candidates import most (HumanEval prompts import typing): every fork
+# inherits them ready-made. Each one also makes every fork dearer, so the list is short.
+import collections, functools, heapq, itertools, math, re, string, typing  # noqa: E401,F401
 
 FRAME = struct.Struct(">I")
 MAX_FRAME = 256 << 20
 PLAIN_TYPES = (type(None), bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset)
 MAX_RESULT_BYTES = 16 << 20
 HANDLE_TAG = "__codealign_handle__"
+BUILTIN_TAG = "__codealign_builtin__"
 
 
 # ---------------------------------------------------------------- framing and helpers
 
-def read_exact(fd, n):
+def read_exact(fd, n, waiter=None):
     chunks, got = [], 0
     while got < n:
+        if waiter is not None:
+            waiter.wait(fd)
         b = os.read(fd, n - got)
         if not b:
             return None
@@ -62,14 +67,14 @@ def read_exact(fd, n):
     return b"".join(chunks)
 
 
-def read_frame(fd, limit=MAX_FRAME):
-    head = read_exact(fd, FRAME.size)
+def read_frame(fd, limit=MAX_FRAME, waiter=None):
+    head = read_exact(fd, FRAME.size, waiter)
     if head is None:
         return None
     (n,) = FRAME.unpack(head)
     if n > limit:
         return None
-    return read_exact(fd, n)
+    return read_exact(fd, n, waiter)
 
 
 def write_frame(fd, payload):
@@ -154,7 +159,11 @@ def to_plain(value, table, depth=0):
     if isinstance(value, dict) and t.__module__ == "collections":   # Counter, OrderedDict, defaultdict
         return {to_plain(k, table, depth + 1): to_plain(v, table, depth + 1) for k, v in dict.items(value)}
     table.append(value)
-    return (HANDLE_TAG, len(table) - 1, t.__name__, repr_short(value))
+    try:
+        truth = bool(value)
+    except BaseException:
+        truth = None
+    return (HANDLE_TAG, len(table) - 1, t.__name__, repr_short(value), truth)
 
 
 def repr_short(value):
@@ -166,10 +175,12 @@ def repr_short(value):
 
 
 def from_wire(value, table):
-    """Worker side: replace handle markers in arguments by the objects they name."""
+    """Worker side: replace handle and builtin markers in arguments by what they name."""
     t = type(value)
     if t is tuple and len(value) == 2 and value[0] == HANDLE_TAG:
         return table[value[1]]
+    if t is tuple and len(value) == 2 and value[0] == BUILTIN_TAG:
+        return getattr(builtins, value[1])
     if t in (list, tuple):
         return t(from_wire(v, table) for v in value)
     if t is dict:
@@ -232,7 +243,8 @@ def worker_main(code, req_fd, resp_fd):
                 else:
                     reply(("ok", to_plain(fn(*args), table), None))
             elif op == "getattr":
-                reply(("ok", to_plain(getattr(table[msg[1]], msg[2]), table), None))
+                target = module[msg[1]] if type(msg[1]) is str else table[msg[1]]
+                reply(("ok", to_plain(getattr(target, msg[2]), table), None))
             elif op == "iter":
                 reply(("ok", to_plain(iter(table[msg[1]]), table), None))
             elif op == "next":
@@ -240,6 +252,9 @@ def worker_main(code, req_fd, resp_fd):
                     reply(("ok", to_plain(next(table[msg[1]]), table), None))
                 except StopIteration:
                     reply(("stop",))
+            elif op == "setattr":
+                setattr(table[msg[1]], msg[2], from_wire(msg[3], table))
+                reply(("ok", None, None))
             elif op == "len":
                 reply(("ok", len(table[msg[1]]), None))
             elif op == "getitem":
@@ -264,40 +279,85 @@ class WorkerGone(Exception):
     """The candidate's process ended or broke the protocol."""
 
 
+class Deadline(Exception):
+    """The execution's wall-clock limit passed (direct mode only)."""
+
+
 class CandidateException(Exception):
     """An exception of a non-builtin type raised by candidate code."""
 
 
-class Worker:
-    """The tester's end of the pipes to the candidate's process."""
+class Waiter:
+    """Blocks until a descriptor is readable, meanwhile draining the candidate's stdout and
+    stderr into capped tails, and enforcing the wall clock. Used when the zygote itself
+    talks to the worker (direct mode); a forked tester blocks plainly instead, since the
+    zygote above it watches the clock and the output."""
 
-    def __init__(self, pid, req_fd, resp_fd):
-        self.pid, self.req_fd, self.resp_fd = pid, req_fd, resp_fd
+    def __init__(self, out_fd, err_fd, limit, deadline):
+        self.tails = {out_fd: Tail(limit), err_fd: Tail(limit)}
+        self.deadline = deadline
+        self.sel = selectors.DefaultSelector()
+        for f in self.tails:
+            self.sel.register(f, selectors.EVENT_READ)
+
+    def wait(self, fd):
+        self.sel.register(fd, selectors.EVENT_READ)
+        try:
+            while True:
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Deadline()
+                for key, _ in self.sel.select(remaining):
+                    if key.fd == fd:
+                        return
+                    data = os.read(key.fd, 65536)
+                    if data:
+                        self.tails[key.fd].add(data)
+                    else:
+                        self.sel.unregister(key.fd)
+        finally:
+            self.sel.unregister(fd)
+
+
+class Worker:
+    """The trusted end of the pipes to the candidate's process."""
+
+    def __init__(self, pid, req_fd, resp_fd, waiter):
+        self.pid, self.req_fd, self.resp_fd, self.waiter = pid, req_fd, resp_fd, waiter
         self.clock = cpu_clock_of(pid)
         self.alive = True
         self.events = []
+
+    def receive(self):
+        """The next reply as a validated plain tuple, or None if the worker is gone."""
+        try:
+            raw = read_frame(self.resp_fd, MAX_RESULT_BYTES, self.waiter)
+        except OSError:
+            raw = None
+        if raw is None:
+            self.alive = False
+            return None
+        try:
+            reply = marshal.loads(raw)
+        except Exception:
+            reply = None
+        if type(reply) is not tuple or not reply or type(reply[0]) is not str or not check_plain(reply):
+            self.alive = False
+            self.events.append("garbled-reply")
+            return None
+        return reply
 
     def request(self, msg):
         if not self.alive:
             raise WorkerGone("candidate process already ended")
         try:
             write_frame(self.req_fd, marshal.dumps(msg))
-            raw = read_frame(self.resp_fd, MAX_RESULT_BYTES)
         except OSError:
-            raw = None
-        if raw is None:
             self.alive = False
             raise WorkerGone("candidate process ended before answering")
-        try:
-            reply = marshal.loads(raw)
-        except Exception:
-            self.alive = False
-            self.events.append("garbled-reply")
-            raise WorkerGone("candidate process sent a garbled reply")
-        if type(reply) is not tuple or not reply or type(reply[0]) is not str or not check_plain(reply):
-            self.alive = False
-            self.events.append("garbled-reply")
-            raise WorkerGone("candidate process sent a malformed reply")
+        reply = self.receive()
+        if reply is None:
+            raise WorkerGone("candidate process ended before answering")
         if reply[0] == "exit":
             self.alive = False
             self.events.append("exit-in-call")
@@ -329,8 +389,7 @@ class Remote:
         self._worker, self._ref, self._label = worker, ref, label
 
     def _ask(self, *msg):
-        reply = self._worker.request(msg)
-        return unwrap(self._worker, reply)
+        return unwrap(self._worker, self._worker.request(msg))
 
     def __call__(self, *args):
         return self._ask("call", self._ref, to_wire(args), False)
@@ -340,11 +399,15 @@ class Remote:
             raise AttributeError(name)
         return self._ask("getattr", self._ref, name)
 
+    def __setattr__(self, name, value):
+        if name in Remote.__slots__:
+            object.__setattr__(self, name, value)
+        else:
+            self._ask("setattr", self._ref, name, to_wire(value))
+
     def __iter__(self):
         it = self._ask("iter", self._ref)
-        if not isinstance(it, Remote):
-            return iter(it)
-        return it
+        return it if isinstance(it, Remote) else iter(it)
 
     def __next__(self):
         reply = self._worker.request(("next", self._ref))
@@ -370,9 +433,15 @@ class Remote:
 
 
 def to_wire(value):
+    """Trusted side: arguments for the worker. Handles and builtins (types such as ``int``
+    that tests pass as arguments) travel by reference."""
     if isinstance(value, Remote):
         return (HANDLE_TAG, value._ref)
     t = type(value)
+    if t is type or t is type(len):
+        name = getattr(value, "__name__", None)
+        if getattr(builtins, name or "", None) is value:
+            return (BUILTIN_TAG, name)
     if t in (list, tuple):
         return t(to_wire(v) for v in value)
     if t is dict:
@@ -396,7 +465,7 @@ def unwrap(worker, reply):
 
 def lift(worker, value):
     t = type(value)
-    if t is tuple and len(value) == 4 and value[0] == HANDLE_TAG and type(value[1]) is int:
+    if t is tuple and len(value) == 5 and value[0] == HANDLE_TAG and type(value[1]) is int:
         return Remote(worker, value[1], "<%s object from candidate: %s>" % (value[2], value[3]))
     if t is list:
         return [lift(worker, v) for v in value]
@@ -422,39 +491,40 @@ def set_limits(job):
         resource.setrlimit(res, (value, value))
 
 
-def spawn_worker(job):
+def spawn_worker(job, stdio, waiter):
+    """Fork the candidate's process. `stdio`: the (stdout, stderr) descriptors it gets; it
+    keeps nothing else but its two pipe ends."""
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            os.close(req_w)
-            os.close(resp_r)
-            os.close(job["record_fd"])
+            if not job["as_init"]:
+                os.setpgid(0, 0)
+            devnull = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.dup2(stdio[0], 1)
+            os.dup2(stdio[1], 2)
+            req, resp = os.dup2(req_r, 3), os.dup2(resp_w, 4)
+            os.closerange(5, 4096)
             set_limits(job)
-            worker_main(job["code"], req_r, resp_w)
+            worker_main(job["code"], req, resp)
         finally:
             os._exit(0)
     os.close(req_r)
     os.close(resp_w)
-    return Worker(pid, req_w, resp_r)
+    return Worker(pid, req_w, resp_r, waiter)
 
 
-def tester_main(job):
-    fd = job["record_fd"]
+def load_record(job, worker):
+    """Read the worker's load reply; returns (record, candidate callable names)."""
     record = {"load": None, "calls": [], "scripts": [], "events": []}
-    worker = spawn_worker(job)
     entry = job["entry"]
-    raw = read_frame(worker.resp_fd, MAX_RESULT_BYTES)
-    reply = None
-    if raw is not None:
-        try:
-            reply = marshal.loads(raw)
-        except Exception:
-            reply = None
-    if type(reply) is not tuple or not reply or not check_plain(reply):
-        worker.alive = False
+    reply = worker.receive()
+    names = []
+    if reply is None:
         record["load"] = {"ok": False, "error": "candidate process ended while loading"}
+        record["events"].append("ended-at-load")
     elif reply[0] == "loaded" and entry in reply[1]:
         record["load"] = {"ok": True}
         names = [n for n in reply[1] if type(n) is str]
@@ -462,86 +532,94 @@ def tester_main(job):
         record["load"] = {"ok": False, "error": "entry point %r is not defined or not callable" % entry}
     elif reply[0] == "exit":
         worker.alive = False
-        record["load"] = {"ok": False, "error": "candidate called exit(%s) while loading" % reply[1]}
+        record["load"] = {"ok": False, "error": "candidate called exit(%s) while loading" % (reply[1],)}
         record["events"].append("exit-at-load")
-    elif reply[0] == "exc" and reply[1] == "MemoryError":
+    elif reply[0] == "exc" and len(reply) > 1 and reply[1] == "MemoryError":
         record["load"] = {"ok": False, "error": "MemoryError while loading"}
         record["events"].append("memory")
     else:
         record["load"] = {"ok": False, "error": "%s: %s" % (reply[1], reply[2]) if len(reply) > 2 else "load failed"}
+    return record, names
 
-    if record["load"]["ok"]:
-        for args_src in job["calls"]:
-            try:
-                args = ast.literal_eval(args_src)
-                reply = worker.request(("call", entry, args, False))
-                if reply[0] == "ok":
-                    value = reply[1]
-                    if type(value) is tuple and len(value) == 4 and value[0] == HANDLE_TAG:
-                        record["calls"].append({"opaque": value[3], "type": value[2]})
-                    else:
-                        record["calls"].append({"value": encode_plain(value)})
+
+def run_calls(job, worker, record):
+    """The literal calls: only the arguments go in, plain results come out for the host."""
+    entry = job["entry"]
+    for args_src in job["calls"]:
+        try:
+            reply = worker.request(("call", entry, ast.literal_eval(args_src), False))
+            if reply[0] == "ok":
+                value = reply[1]
+                if type(value) is tuple and len(value) == 5 and value[0] == HANDLE_TAG:
+                    truth = value[4] if type(value[4]) is bool else None
+                    record["calls"].append({"opaque": value[3], "type": value[2], "truth": truth})
                 else:
-                    unwrap(worker, reply)
-            except WorkerGone as exc:
-                record["calls"].append({"error": str(exc)})
-            except Exception as exc:
-                record["calls"].append({"error": describe(exc)})
+                    record["calls"].append({"value": encode_plain(value)})
+            else:
+                unwrap(worker, reply)
+        except WorkerGone as exc:
+            record["calls"].append({"error": str(exc)})
+        except Exception as exc:
+            record["calls"].append({"error": describe(exc)})
+
+
+def run_scripts(job, worker, record, names):
+    """The other tests, run here with proxies for the candidate's functions."""
+    base = {"__name__": "__codealign_tests__", "__builtins__": builtins}
+    for name in names:
+        base[name] = Remote(worker, name, "<candidate function %s>" % name)
+    setup_error = None
+    try:
+        exec(compile(job["setup"], "setup.py", "exec"), base)
+    except BaseException as exc:
+        setup_error = "trusted setup failed: " + describe(exc)
+    proxy = Remote(worker, job["entry"], "<candidate function %s>" % job["entry"])
+    base[job["entry"]] = base["candidate"] = proxy
+    for src in job["scripts"]:
+        if setup_error:
+            record["scripts"].append({"passed": False, "error": setup_error})
+            continue
+        try:
+            exec(compile(src, "tests.py", "exec"), dict(base))
+            record["scripts"].append({"passed": True})
+        except AssertionError as exc:
+            record["scripts"].append({"passed": False, "error": "AssertionError: %s" % str(exc)[:300]})
+        except WorkerGone as exc:
+            record["scripts"].append({"passed": False, "error": str(exc)})
+        except BaseException as exc:
+            record["scripts"].append({"passed": False, "error": describe(exc)})
+
+
+def check_candidate(job, worker, emit):
+    """Everything after the fork: load, calls, scripts, optional profile, exit. `emit` gets
+    the record frame, the perf frame and the final frame, in that order."""
+    record, names = load_record(job, worker)
+    if record["load"]["ok"]:
+        run_calls(job, worker, record)
         if job["scripts"]:
-            base = {"__name__": "__codealign_tests__", "__builtins__": builtins}
-            for name in names:
-                base[name] = Remote(worker, name, "<candidate function %s>" % name)
-            setup_ok = True
-            try:
-                exec(compile(job["setup"], "setup.py", "exec"), base)
-            except BaseException as exc:
-                setup_ok = False
-                setup_error = "trusted setup failed: " + describe(exc)
-            proxy = Remote(worker, entry, "<candidate function %s>" % entry)
-            base[entry] = proxy
-            base["candidate"] = proxy
-            for src in job["scripts"]:
-                if not setup_ok:
-                    record["scripts"].append({"passed": False, "error": setup_error})
-                    continue
-                ns = dict(base)
-                try:
-                    exec(compile(src, "tests.py", "exec"), ns)
-                    record["scripts"].append({"passed": True})
-                except AssertionError as exc:
-                    record["scripts"].append({"passed": False, "error": "AssertionError: %s" % str(exc)[:300]})
-                except WorkerGone as exc:
-                    record["scripts"].append({"passed": False, "error": str(exc)})
-                except BaseException as exc:
-                    record["scripts"].append({"passed": False, "error": describe(exc)})
+            run_scripts(job, worker, record, names)
     record["events"].extend(worker.events)
     record["complete"] = True
-    write_frame(fd, json.dumps(record).encode())
-
+    emit(record)
     if job["profile"] and record["load"]["ok"] and worker.alive:
         try:
-            figures = profile(job, worker, base_namespace(job, worker))
-        except BaseException as exc:
+            figures = profile(job, worker)
+        except Exception as exc:
             figures = {"error": "profiling failed: " + describe(exc)}
-        write_frame(fd, json.dumps({"perf": figures}).encode())
-
-    finish_worker(worker, fd)
-
-
-def base_namespace(job, worker):
-    ns = {"__name__": "__codealign_perf__", "__builtins__": builtins}
-    exec(compile(job["setup"], "setup.py", "exec"), ns)
-    return ns
+        emit({"perf": figures})
+    emit(finish_worker(worker))
 
 
-def profile(job, worker, ns):
+def profile(job, worker):
     """Deterministic line-event count (one traced pass) and the worker's CPU time per pass
     (median of `repeats` untraced passes), over the perf inputs or else the literal calls."""
+    ns = {"__name__": "__codealign_perf__", "__builtins__": builtins}
+    exec(compile(job["setup"], "setup.py", "exec"), ns)
     entry = job["entry"]
     sources = job["perf"] or job["calls"]
     try:
         inputs = [to_wire(eval(compile(src, "perf.py", "eval"), ns)) for src in sources]
-    except BaseException as exc:
+    except Exception as exc:
         return {"error": "perf input failed: " + describe(exc)}
     ops = 0
     for args in inputs:
@@ -567,11 +645,11 @@ def profile(job, worker, ns):
             return {"error": "cannot read the candidate's CPU clock"}
         times.append(end - start)
     times.sort()
-    return {"ops": ops, "cpu_s": times[len(times) // 2] if times else None, "repeats": times}
+    return {"ops": ops, "cpu_s": times[len(times) // 2], "repeats": times}
 
 
-def finish_worker(worker, fd):
-    """Ask the worker to exit, reap it, and report its exit and kernel accounting."""
+def finish_worker(worker):
+    """Ask the worker to exit, reap it, and return its exit and kernel accounting."""
     if worker.alive:
         try:
             write_frame(worker.req_fd, marshal.dumps(("exit",)))
@@ -582,13 +660,20 @@ def finish_worker(worker, fd):
             os.close(f)
         except OSError:
             pass
+    if worker.waiter is not None:
+        # Wait for the exit within the deadline: a candidate may refuse to die.
+        pidfd = os.pidfd_open(worker.pid)
+        try:
+            worker.waiter.wait(pidfd)
+        finally:
+            os.close(pidfd)
     _, status, usage = os.wait4(worker.pid, 0)
     final = {"final": True, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_kb": usage.ru_maxrss}
     if os.WIFSIGNALED(status):
         final["signal"] = os.WTERMSIG(status)
     else:
         final["exit"] = os.WEXITSTATUS(status)
-    write_frame(fd, json.dumps(final).encode())
+    return final
 
 
 # ---------------------------------------------------------------- the zygote (trusted, PID 1)
@@ -615,20 +700,20 @@ def wipe(path):
             pass
 
 
-def kill_everyone(tester_pid):
+def kill_everyone(group):
     """SIGKILL every process in the namespace but us, and reap them all.
 
     Only as PID 1 of our own namespace is kill(-1) confined to the sandbox; outside one
-    (the unsafe backend) only the tester's process group is killed.
+    (the unsafe backend) only the run's process group `group` is killed.
     """
-    target = -1 if os.getpid() == 1 else -tester_pid
+    target = -1 if os.getpid() == 1 else -group
     while True:
         try:
             os.kill(target, signal.SIGKILL)
         except ProcessLookupError:
             pass
         try:
-            pid, _ = os.waitpid(-1, 0)
+            os.waitpid(-1, 0)
         except ChildProcessError:
             return
 
@@ -649,6 +734,76 @@ class Tail:
         return bytes(self.buf[-self.limit:]).decode("utf-8", "replace")
 
 
+def run_direct(job, out_w, err_w, waiter):
+    """Calls-only jobs: the zygote itself is the tester (one fork instead of two). Nothing
+    here touches the zygote's state but the record it builds."""
+    frames = []
+    worker = spawn_worker(job, (out_w, err_w), waiter)
+    os.close(out_w)
+    os.close(err_w)
+    try:
+        check_candidate(job, worker, frames.append)
+        tester = {"exit": 0}
+        hit_deadline = False
+    except Deadline:
+        tester, hit_deadline = {"killed_by_us": True}, True
+    return frames, tester, hit_deadline, worker.pid
+
+
+def run_forked(job, out_w, err_w, waiter):
+    """Jobs with scripts or profiling: a forked tester runs them, so the trusted test code
+    never leaves state behind in the zygote."""
+    out_r, err_r = list(waiter.tails)
+    rec_r, rec_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if not job["as_init"]:
+                os.setpgid(0, 0)
+            os.close(rec_r)
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            sys.setrecursionlimit(10000)
+            devnull = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            rec = os.dup2(rec_w, 3)
+            os.closerange(4, 4096)
+            worker = spawn_worker(job, (1, 2), None)
+            check_candidate(job, worker, lambda frame: write_frame(rec, json.dumps(frame).encode()))
+        finally:
+            os._exit(0)
+    for f in (rec_w, out_w, err_w):
+        os.close(f)
+    frames, buf = [], bytearray()
+    hit_deadline = False
+    try:
+        while True:
+            waiter.wait(rec_r)
+            data = os.read(rec_r, 65536)
+            if not data:
+                break
+            buf += data
+            while len(buf) >= FRAME.size:
+                (n,) = FRAME.unpack(buf[:FRAME.size])
+                if len(buf) < FRAME.size + n:
+                    break
+                frames.append(json.loads(bytes(buf[FRAME.size:FRAME.size + n])))
+                del buf[:FRAME.size + n]
+                if len(frames) == 1 and job["profile"]:
+                    waiter.deadline = time.monotonic() + job["perf_timeout_s"]
+    except Deadline:
+        hit_deadline = True
+    os.close(rec_r)
+    if hit_deadline:
+        tester = {"killed_by_us": True}
+    else:
+        _, status, _ = os.wait4(pid, 0)
+        tester = ({"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status)
+                  else {"exit": os.WEXITSTATUS(status)})
+    return frames, tester, hit_deadline, pid
+
+
 def run_job(job):
     work = job["work_dir"]
     job["as_init"] = os.getpid() == 1
@@ -656,86 +811,26 @@ def run_job(job):
     for path in scratch:
         wipe(path)
     os.chdir(work)
-    rec_r, rec_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    job["record_fd"] = rec_w
     start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            for f in (rec_r, out_r, err_r):
-                os.close(f)
-            devnull = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            os.closerange(3, rec_w)
-            os.closerange(rec_w + 1, 1024)
-            if not job["as_init"]:
-                os.setpgid(0, 0)
-            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-            sys.setrecursionlimit(10000)
-            tester_main(job)
-        finally:
-            os._exit(0)
-    for f in (rec_w, out_w, err_w):
-        os.close(f)
-    frames, rec_buf = [], bytearray()
-    out, err = Tail(job["output_limit"]), Tail(job["output_limit"])
-    sel = selectors.DefaultSelector()
-    sel.register(rec_r, selectors.EVENT_READ, None)
-    sel.register(out_r, selectors.EVENT_READ, out)
-    sel.register(err_r, selectors.EVENT_READ, err)
-    deadline = start + job["timeout_s"]
-    record_open, hit_deadline = True, False
-    while record_open:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            hit_deadline = True
-            break
-        for key, _ in sel.select(remaining):
-            data = os.read(key.fd, 65536)
-            if key.data is not None:
-                if data:
-                    key.data.add(data)
-                else:
-                    sel.unregister(key.fd)
-                continue
-            if not data:
-                record_open = False
-                continue
-            rec_buf += data
-            while len(rec_buf) >= FRAME.size:
-                (n,) = FRAME.unpack(rec_buf[:FRAME.size])
-                if len(rec_buf) < FRAME.size + n:
-                    break
-                frames.append(json.loads(bytes(rec_buf[FRAME.size:FRAME.size + n])))
-                del rec_buf[:FRAME.size + n]
-                if len(frames) == 1 and job["profile"]:
-                    deadline = time.monotonic() + job["perf_timeout_s"]
+    waiter = Waiter(out_r, err_r, job["output_limit"], start + job["timeout_s"])
+    forked = bool(job["scripts"] or job["profile"])
+    frames, tester, hit_deadline, group = (run_forked if forked else run_direct)(job, out_w, err_w, waiter)
     wall = time.monotonic() - start
-    if hit_deadline:
-        tester = {"killed_by_us": True}
-    else:
-        _, status, usage = os.wait4(pid, 0)
-        tester = ({"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status)
-                  else {"exit": os.WEXITSTATUS(status)})
-    kill_everyone(pid)
-    # Whatever the candidate's processes wrote before they died is still in the pipes.
-    # All writers are dead now, so these reads end at EOF.
-    for key in list(sel.get_map().values()):
-        if key.data is not None:
-            data = os.read(key.fd, 65536)
-            while data:
-                key.data.add(data)
-                data = os.read(key.fd, 65536)
-    sel.close()
-    for f in (rec_r, out_r, err_r):
-        os.close(f)
-    complete = bool(frames) and frames[0].get("complete") is True
+    kill_everyone(group)
+    # Every writer is dead now, so these reads end at EOF.
+    for fd, tail in waiter.tails.items():
+        data = os.read(fd, 65536)
+        while data:
+            tail.add(data)
+            data = os.read(fd, 65536)
+        os.close(fd)
+    waiter.sel.close()
     for path in scratch:
         wipe(path)
+    complete = bool(frames) and frames[0].get("complete") is True
+    out, err = waiter.tails[out_r], waiter.tails[err_r]
     return {"frames": frames, "tester": tester, "timed_out": hit_deadline and not complete,
             "perf_timed_out": hit_deadline and complete, "wall_s": wall,
             "stdout": out.text(), "stderr": err.text(),
@@ -750,6 +845,10 @@ def main():
     devnull = os.open("/dev/null", os.O_RDWR)
     for f in (0, 1):
         os.dup2(devnull, f)
+    # Everything imported so far is shared with every fork: keep the collector off it, so
+    # children don't copy those pages by touching them.
+    gc.collect()
+    gc.freeze()
     write_frame(host_out, json.dumps({"ready": True, "python": sys.version.split()[0]}).encode())
     while True:
         raw = read_frame(host_in)
