@@ -124,28 +124,39 @@ def sample(
                                f"{sum(s.tokens for s in samples)} tokens) -> {out}")
 
 
-@app.command("loop")
-def loop(
-    config: Annotated[Path, typer.Option("--config", help="Run recipe (YAML), e.g. configs/demo.yaml.")],
-    rounds: Annotated[Optional[int], typer.Option("--rounds", help="Rounds to run (default: the config's).")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Parent of the run directory "
-                                                    "(default: the config's run_dir).")] = None,
+@app.command("exec")
+def exec_(
+    tasks: TaskSpec,
+    samples: Annotated[Path, typer.Argument(help="Samples JSONL: {task_id, sample_id?, code} or "
+                                            "{task_id, sample_id?, completion} lines.")],
+    out: Annotated[Path, typer.Option("--out", help="Executions JSONL to write.")],
+    backend: Annotated[str, typer.Option(help="Sandbox backend: bwrap, docker, unsafe-no-isolation.")] = "bwrap",
+    workers: Annotated[int, typer.Option(help="Parallel sandboxes (0 = all cores).")] = 0,
+    profile: Annotated[bool, typer.Option(help="Also measure passing samples on the perf inputs.")] = False,
 ) -> None:
-    """Run (or resume) DPO rounds: sample, execute, judge, train, evaluate, gate."""
+    """Run samples against their tasks' tests in the sandbox; one Execution line per sample.
+
+    Exits 0 whenever the inputs were valid, whatever the verdicts.
+    """
+    from collections import Counter
+
     from rich.console import Console
 
-    from codealign.config import load_config
-    from codealign.loop import run_loop
+    from codealign.generator.sample import read_sample_lines
+    from codealign.jsonl import write_jsonl
+    from codealign.sandbox import Job, SandboxConfig, run_many
+    from codealign.tasks import load_tasks
 
-    console = Console(stderr=True)
-    run = load_config(config)           # every check before any work
-    result = run_loop(run, rounds=rounds, run_dir=run_dir, progress=True,
-                      log=lambda line: console.print(f"[bold]loop[/bold] {line}"))
-    for r in result.rounds:
-        m = r["metrics"] or {}
-        console.print(f"round {r['round']}: {r['status']:9} pass@1 {m.get('pass@1', float('nan')):.3f}"
-                      + (f"  {r['reason']}" if r.get("reason") else ""))
-    console.print(f"rounds: {result.run_path / 'rounds.jsonl'}")
+    config = SandboxConfig(backend=backend, workers=workers)
+    task_list = load_tasks(tasks)
+    by_id = {t.task_id: t for t in task_list}
+    sample_list = read_sample_lines(str(samples), task_list)
+    jobs = [Job(s.sample_id, by_id[s.task_id], s.code, profile=profile) for s in sample_list]
+    executions = run_many(jobs, config, progress=True)
+    write_jsonl(out, (e.to_dict() for e in executions))
+    counts = Counter(e.status.value for e in executions)
+    Console(stderr=True).print(f"{len(executions)} executions ({config.backend}): "
+                               + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" -> {out}")
 
 
 @app.command("judge")
@@ -176,6 +187,30 @@ def judge(
     Console().print(f"{summary['samples']} samples, {summary['passed_honestly']} passed honestly, "
                     f"{summary['tampered']} tampered; {summary['pairs']} pairs "
                     f"{summary['pairs_by_reason']} -> {out}")
+
+
+@app.command("loop")
+def loop(
+    config: Annotated[Path, typer.Option("--config", help="Run recipe (YAML), e.g. configs/demo.yaml.")],
+    rounds: Annotated[Optional[int], typer.Option("--rounds", help="Rounds to run (default: the config's).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Parent of the run directory "
+                                                    "(default: the config's run_dir).")] = None,
+) -> None:
+    """Run (or resume) DPO rounds: sample, execute, judge, train, evaluate, gate."""
+    from rich.console import Console
+
+    from codealign.config import load_config
+    from codealign.loop import run_loop
+
+    console = Console(stderr=True)
+    run = load_config(config)           # every check before any work
+    result = run_loop(run, rounds=rounds, run_dir=run_dir, progress=True,
+                      log=lambda line: console.print(f"[bold]loop[/bold] {line}"))
+    for r in result.rounds:
+        m = r["metrics"] or {}
+        console.print(f"round {r['round']}: {r['status']:9} pass@1 {m.get('pass@1', float('nan')):.3f}"
+                      + (f"  {r['reason']}" if r.get("reason") else ""))
+    console.print(f"rounds: {result.run_path / 'rounds.jsonl'}")
 
 
 def main() -> None:
