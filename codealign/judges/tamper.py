@@ -55,13 +55,14 @@ _SUSPECT_MODULES = {
     "inspect": "frame", "unittest": "test-machinery", "pytest": "test-machinery",
     "_pytest": "test-machinery", "builtins": "builtins", "marshal": "encoded-exec",
     "faulthandler": "signal", "sys.monitoring": "trace", "pdb": "trace", "bdb": "trace",
-    "_thread": None,
+    "site": "startup-hook", "sitecustomize": "startup-hook", "usercustomize": "startup-hook",
 }
 _DECODERS = {"b64decode", "b32decode", "b16decode", "a85decode", "b85decode",
              "urlsafe_b64decode", "decodebytes", "decode", "fromhex", "decompress",
              "loads", "unhexlify", "a2b_base64", "a2b_hex", "rot13"}
 _STRING_PATTERNS = [
     (re.compile(r"^/proc(/|$)|^/dev/fd(/|$)|^/dev/(mem|kmem|tty)"), "proc"),
+    (re.compile(r"(^|/)(sitecustomize|usercustomize)(\.py)?$|\.pth$"), "startup-hook"),
     (re.compile(r"^(_exit|settrace|setprofile|_getframe|f_back|f_globals|get_objects|"
                 r"get_referrers|__builtins__|SystemExit|_current_frames|dup2|killpg)$"),
      "obfuscated-name"),
@@ -182,6 +183,9 @@ class _Visitor(ast.NodeVisitor):
                         "sys.exit"):
             self.add({"os.kill": "signal", "posix.kill": "signal", "sys.modules": "test-machinery",
                       "os.close": "fd"}.get(dotted, "early-exit"), node, dotted)
+        elif re.fullmatch(r"(os|posix)\.(exec\w*|spawn\w*|posix_spawnp?|fork|forkpty|vfork)",
+                          dotted):
+            self.add("process", node, dotted)
         elif dotted.endswith(".register") and dotted.split(".")[0] in ("atexit", "signal"):
             self.add("exit-hook", node, dotted)
         self.generic_visit(node)
@@ -277,6 +281,10 @@ class _Visitor(ast.NodeVisitor):
 
     # the always-equal object -------------------------------------------------------------
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for base in node.bases:
+            if _dotted(base) in ("BaseException", "SystemExit", "KeyboardInterrupt",
+                                 "GeneratorExit", "builtins.BaseException"):
+                self.add("early-exit", node, f"class {node.name}({_dotted(base)})")
         for item in node.body:
             name, value = None, None
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -111,6 +111,11 @@ HOSTILE = {
     "fdopen": "import os\nos.fdopen(4, 'w')\n",
     "obfuscated": "def f(x):\n    getattr(__import__('o' + 's'), '_e' 'xit')(0)\n",
     "dynamic import": "def f(x, m):\n    return __import__(m)\n",
+    "BaseException subclass": "class Done(BaseException):\n    pass\ndef f(x):\n    raise Done()\n",
+    "exec into another program": "import os\ndef f(x):\n    os.execv('/bin/true', ['true'])\n",
+    "fork": "import os\ndef f(x):\n    if os.fork():\n        return x\n",
+    "startup hook": "def f(d):\n    open(d + '/sitecustomize.py', 'w').write('x')\n",
+    "pth file": "def f(d):\n    open(d + '/evil.pth', 'w').write('x')\n",
 }
 
 
