@@ -50,6 +50,7 @@ PLAIN_TYPES = (type(None), bool, int, float, complex, str, bytes, tuple, list, d
 MAX_RESULT_BYTES = 16 << 20
 HANDLE_TAG = "__codealign_handle__"
 BUILTIN_TAG = "__codealign_builtin__"
+PIPE_CHUNK = 4096   # a pipe reported writable takes at least this much without blocking
 
 
 # ---------------------------------------------------------------- framing and helpers
@@ -77,11 +78,15 @@ def read_frame(fd, limit=MAX_FRAME, waiter=None):
     return read_exact(fd, n, waiter)
 
 
-def write_frame(fd, payload):
+def write_frame(fd, payload, waiter=None):
     data = FRAME.pack(len(payload)) + payload
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        if waiter is not None:
+            waiter.wait(fd, selectors.EVENT_WRITE)
+            view = view[os.write(fd, view[:PIPE_CHUNK]):]
+        else:
+            view = view[os.write(fd, view):]
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -219,58 +224,63 @@ def worker_main(code, req_fd, resp_fd):
             counter[0] += 1
         return tracer
 
+    def resolve(ref):
+        return module[ref] if type(ref) is str else table[ref]
+
+    def handle(msg):
+        op = msg[0]
+        if op == "call":
+            _, ref, args, trace = msg
+            fn, args = resolve(ref), from_wire(args, table)
+            if not trace:
+                return ("ok", to_plain(fn(*args), table), None)
+            counter[0] = 0
+            sys.settrace(tracer)
+            try:
+                result = fn(*args)
+            finally:
+                sys.settrace(None)
+            return ("ok", to_plain(result, table), counter[0])
+        if op == "getattr":
+            return ("ok", to_plain(getattr(resolve(msg[1]), msg[2]), table), None)
+        if op == "setattr":
+            setattr(table[msg[1]], msg[2], from_wire(msg[3], table))
+            return ("ok", None, None)
+        if op == "iter":
+            return ("ok", to_plain(iter(table[msg[1]]), table), None)
+        if op == "next":
+            try:
+                return ("ok", to_plain(next(table[msg[1]]), table), None)
+            except StopIteration:
+                return ("stop",)
+        if op == "len":
+            return ("ok", len(table[msg[1]]), None)
+        if op == "getitem":
+            return ("ok", to_plain(table[msg[1]][from_wire(msg[2], table)], table), None)
+        if op == "str":
+            return ("ok", str(table[msg[1]]), None)
+        return ("exc", "RuntimeError", "unknown request")
+
     while True:
         raw = read_frame(req_fd)
         if raw is None:
             return
         msg = marshal.loads(raw)
-        op = msg[0]
-        if op == "exit":
+        if msg[0] == "exit":
             return
-        try:
-            if op == "call":
-                _, name, args, trace = msg
-                fn = table[name] if type(name) is int else module[name]
-                args = from_wire(args, table)
-                if trace:
-                    counter[0] = 0
-                    sys.settrace(tracer)
-                    try:
-                        result = fn(*args)
-                    finally:
-                        sys.settrace(None)
-                    reply(("ok", to_plain(result, table), counter[0]))
-                else:
-                    reply(("ok", to_plain(fn(*args), table), None))
-            elif op == "getattr":
-                target = module[msg[1]] if type(msg[1]) is str else table[msg[1]]
-                reply(("ok", to_plain(getattr(target, msg[2]), table), None))
-            elif op == "iter":
-                reply(("ok", to_plain(iter(table[msg[1]]), table), None))
-            elif op == "next":
-                try:
-                    reply(("ok", to_plain(next(table[msg[1]]), table), None))
-                except StopIteration:
-                    reply(("stop",))
-            elif op == "setattr":
-                setattr(table[msg[1]], msg[2], from_wire(msg[3], table))
-                reply(("ok", None, None))
-            elif op == "len":
-                reply(("ok", len(table[msg[1]]), None))
-            elif op == "getitem":
-                reply(("ok", to_plain(table[msg[1]][from_wire(msg[2], table)], table), None))
-            elif op == "str":
-                reply(("ok", str(table[msg[1]]), None))
-            else:
-                reply(("exc", "RuntimeError", "unknown request"))
-        except SystemExit as exc:
-            reply(("exit", repr_short(exc.code)))
-            return
-        except MemoryError:
-            table.clear()
-            reply(("exc", "MemoryError", ""))
-        except BaseException as exc:
-            reply(("exc", type(exc).__name__, repr_short(exc)))
+        # "calls" streams one reply per call without waiting for more requests.
+        batch = [("call", msg[1], args, False) for args in msg[2]] if msg[0] == "calls" else [msg]
+        for one in batch:
+            try:
+                reply(handle(one))
+            except SystemExit as exc:
+                reply(("exit", repr_short(exc.code)))
+                return
+            except MemoryError:
+                table.clear()
+                reply(("exc", "MemoryError", ""))
+            except BaseException as exc:
+                reply(("exc", type(exc).__name__, repr_short(exc)))
 
 
 # ---------------------------------------------------------------- the tester (trusted)
@@ -300,8 +310,8 @@ class Waiter:
         for f in self.tails:
             self.sel.register(f, selectors.EVENT_READ)
 
-    def wait(self, fd):
-        self.sel.register(fd, selectors.EVENT_READ)
+    def wait(self, fd, events=selectors.EVENT_READ):
+        self.sel.register(fd, events)
         try:
             while True:
                 remaining = self.deadline - time.monotonic()
@@ -347,14 +357,22 @@ class Worker:
             return None
         return reply
 
-    def request(self, msg):
+    def send(self, msg):
         if not self.alive:
             raise WorkerGone("candidate process already ended")
         try:
-            write_frame(self.req_fd, marshal.dumps(msg))
+            write_frame(self.req_fd, marshal.dumps(msg), self.waiter)
         except OSError:
             self.alive = False
             raise WorkerGone("candidate process ended before answering")
+
+    def request(self, msg):
+        self.send(msg)
+        return self.reply()
+
+    def reply(self):
+        if not self.alive:
+            raise WorkerGone("candidate process already ended")
         reply = self.receive()
         if reply is None:
             raise WorkerGone("candidate process ended before answering")
@@ -543,11 +561,18 @@ def load_record(job, worker):
 
 
 def run_calls(job, worker, record):
-    """The literal calls: only the arguments go in, plain results come out for the host."""
-    entry = job["entry"]
-    for args_src in job["calls"]:
+    """The literal calls: only the arguments go in, plain results come out for the host.
+    They go as one batch; the worker streams back one reply per call."""
+    if not job["calls"]:
+        return
+    try:
+        worker.send(("calls", job["entry"], [ast.literal_eval(src) for src in job["calls"]]))
+    except WorkerGone as exc:
+        record["calls"].extend({"error": str(exc)} for _ in job["calls"])
+        return
+    for _ in job["calls"]:
         try:
-            reply = worker.request(("call", entry, ast.literal_eval(args_src), False))
+            reply = worker.reply()
             if reply[0] == "ok":
                 value = reply[1]
                 if type(value) is tuple and len(value) == 5 and value[0] == HANDLE_TAG:
@@ -652,7 +677,7 @@ def finish_worker(worker):
     """Ask the worker to exit, reap it, and return its exit and kernel accounting."""
     if worker.alive:
         try:
-            write_frame(worker.req_fd, marshal.dumps(("exit",)))
+            write_frame(worker.req_fd, marshal.dumps(("exit",)), worker.waiter)
         except OSError:
             pass
     for f in (worker.req_fd, worker.resp_fd):
