@@ -634,10 +634,14 @@ EXIT_TRICKS = [
             os._exit(0)
         """, ENDED_EARLY),
     _h("builtin_exit_in_call", E, """
+        import site
+        site.setquit()  # defines exit() and quit() even under python -S
         def add(a, b):
             exit()
         """, ENDED_EARLY),
     _h("builtin_quit_in_call", E, """
+        import site
+        site.setquit()
         def add(a, b):
             quit(0)
         """, ENDED_EARLY),
@@ -886,6 +890,18 @@ COMPARISON_TRICKS = [
         def root(x):
             return F(-1.0)
         """, WRONG, task=ROOT),
+    _h("forged_result_handle", C, """
+        def add(a, b):  # plain data shaped like the harness's own handle for non-plain results
+            return ("__codealign_handle__", 0, "int", repr(a + b), True)
+        """, WRONG),
+    _h("forged_result_handle_in_check", C, """
+        def square(x):
+            return ("__codealign_handle__", 0, "int", repr(x * x), True)
+        """, WRONG, task=SQUARE),
+    _h("forged_builtin_exception_tag", C, """
+        def root(x):
+            return ("__codealign_builtin__", "StopIteration", "done")
+        """, WRONG, task=ROOT),
     _h("self_referential_result", C, """
         def add(a, b):
             loop = []
@@ -1115,8 +1131,9 @@ TAMPERING_TRICKS = [
         """, WRONG),
     _h("settrace_skips_harness_asserts", T, """
         import linecache, sys, threading
+        _ME = sys._getframe().f_code.co_filename
         def _tracer(frame, event, arg):
-            if frame.f_code.co_filename == add.__code__.co_filename:
+            if frame.f_code.co_filename == _ME:
                 return _tracer
             if event == "line":
                 line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
@@ -1138,8 +1155,9 @@ TAMPERING_TRICKS = [
         """, WRONG | {S.TIMEOUT}),
     _h("setprofile_flips_globals", T, """
         import sys, threading
+        _ME = sys._getframe().f_code.co_filename
         def _prof(frame, event, arg):
-            if frame.f_code.co_filename != add.__code__.co_filename:
+            if frame.f_code.co_filename != _ME:
                 for k, v in list(frame.f_globals.items()):
                     if v is False:
                         frame.f_globals[k] = True

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from codealign.errors import SandboxUnavailable
 from codealign.sandbox import Execution, Job, SandboxConfig, Status, run_many
 
 from .hostile import CONTROLS, HOSTILE, LATER_PROBES, Category, HostBait, Hostile
@@ -75,6 +76,8 @@ def _run_batch(batch: list[tuple[str, Hostile]], bait: HostBait, config: Sandbox
     try:
         executions: list[Execution | None] = list(run_many(jobs, config))
         raised = [""] * len(jobs)
+    except SandboxUnavailable:
+        raise  # the backend itself is missing: one clear error, not one per job
     except Exception:
         # Hostile code must never make run_many raise; find which job does, one at a time.
         executions, raised = [], []
