@@ -6,10 +6,11 @@ asserts, a reference, large ``perf_inputs`` and tags: a topic (``strings``, ``li
 ``dicts``, ``arithmetic``, ``parsing``, ``search``) and, where the natural answer is a
 trap, ``insecure-trap`` or ``slow-trap``.
 
-``data/variants.jsonl`` holds, for every task, several completions that continue its
-prompt, each labelled with what it is (:class:`VariantKind`). They are the seed corpus a
-tiny model is trained on from scratch, so that the first policy samples a realistic mix of
-good, slow, insecure, convoluted and wrong code for the judges to rank.
+Load the tasks with ``codealign.tasks.load_tasks("bank")``. ``data/variants.jsonl``
+holds, for every task, several completions that continue its prompt, each labelled with
+what it is (:class:`VariantKind`). They are the seed corpus a tiny model is trained on
+from scratch, so that the first policy samples a realistic mix of good, slow, insecure,
+convoluted and wrong code for the judges to rank.
 
 Both files are generated from :mod:`codealign.tasks.bank_source` (the readable source of
 truth): ``python -m codealign.tasks.bank_source`` rewrites them.
@@ -23,10 +24,8 @@ from pathlib import Path
 
 from codealign.errors import InputError
 from codealign.jsonl import read_jsonl
-from codealign.tasks.task import Task
 
-__all__ = ["BANK_DIR", "BANK_PATH", "VARIANTS_PATH", "VariantKind", "Variant", "load_bank",
-           "load_variants"]
+__all__ = ["BANK_DIR", "BANK_PATH", "VARIANTS_PATH", "VariantKind", "Variant", "load_variants"]
 
 BANK_DIR = Path(__file__).resolve().parent / "data"
 BANK_PATH = BANK_DIR / "bank.jsonl"
@@ -57,17 +56,6 @@ class Variant:
 
     def to_dict(self) -> dict[str, str]:
         return {"task_id": self.task_id, "kind": self.kind.value, "completion": self.completion}
-
-
-def load_bank(path: str | Path = BANK_PATH) -> list[Task]:
-    """The bank's tasks, in file order."""
-    tasks = []
-    for line, record in read_jsonl(path):
-        try:
-            tasks.append(Task.from_dict(record))
-        except InputError as exc:
-            raise InputError(exc.reason, path=str(path), line=line, field=exc.field) from exc
-    return tasks
 
 
 def load_variants(path: str | Path = VARIANTS_PATH) -> list[Variant]:

@@ -2086,13 +2086,8 @@ assert second_largest([]) is None
     distinct.remove(max(distinct))
     return max(distinct)
 ''', clean2=r'''
-    first = second = None
-    for x in nums:
-        if first is None or x > first:
-            first, second = x, first
-        elif x != first and (second is None or x > second):
-            second = x
-    return second
+    ordered = sorted(set(nums), reverse=True)
+    return ordered[1] if len(ordered) > 1 else None
 ''', convoluted=r'''
     if len(nums) == 0:
         return None
@@ -2985,23 +2980,14 @@ assert roman_to_int("") == 0
     i = 0
     while i < len(numeral):
         pair = numeral[i:i + 2]
-        if pair == "CM":
-            total += 900
+        if pair in ("CM", "CD"):
+            total += 900 if pair == "CM" else 400
             i += 2
-        elif pair == "CD":
-            total += 400
+        elif pair in ("XC", "XL"):
+            total += 90 if pair == "XC" else 40
             i += 2
-        elif pair == "XC":
-            total += 90
-            i += 2
-        elif pair == "XL":
-            total += 40
-            i += 2
-        elif pair == "IX":
-            total += 9
-            i += 2
-        elif pair == "IV":
-            total += 4
+        elif pair in ("IX", "IV"):
+            total += 9 if pair == "IX" else 4
             i += 2
         else:
             total += {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}[numeral[i]]
@@ -3166,9 +3152,7 @@ assert split_csv_line("1,2,3") == ["1", "2", "3"]
     fields = []
     field = ""
     in_quotes = False
-    i = 0
-    while i < len(line):
-        ch = line[i]
+    for ch in line:
         if in_quotes:
             if ch == '"':
                 in_quotes = False
@@ -3182,7 +3166,6 @@ assert split_csv_line("1,2,3") == ["1", "2", "3"]
                 field = ""
             else:
                 field += ch
-        i += 1
     fields.append(field)
     return fields
 ''', wrong=r'''
