@@ -1,9 +1,11 @@
 """One live sandbox: a zygote process behind some isolation, and the framed link to it.
 
-The backend decides the command that starts the zygote (bwrap, `docker attach`, or a
-plain subprocess for the unsafe backend); everything after the start is the same. The host
-side never trusts more than the zygote's framing: a zygote that stops answering is killed
-and replaced, and the execution in flight reads as a timeout of the sandbox.
+The backend decides how the zygote starts and which byte stream reaches it: bwrap and the
+unsafe backend start a local process and talk over its pipes (`ProcessLink`); the docker
+backend attaches to a container's stdin/stdout (`codealign.sandbox.docker`). Everything
+after the start is the same. The host side never trusts more than the zygote's framing:
+a zygote that stops answering is killed and replaced, and the execution in flight reads
+as a timeout of the sandbox.
 """
 
 from __future__ import annotations
@@ -17,88 +19,72 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from codealign.errors import SandboxFault, SandboxUnavailable
 
-__all__ = ["ZygoteSession", "ZYGOTE_PATH"]
+__all__ = ["Link", "ProcessLink", "ZygoteSession", "ZYGOTE_PATH"]
 
 ZYGOTE_PATH = Path(__file__).with_name("zygote.py")
 _FRAME = struct.Struct(">I")
 _MAX_RESPONSE = 64 << 20
 
 
-class ZygoteSession:
-    """Starts `argv` (which must run zygote.py) and exchanges job/response frames with it."""
+class Link(Protocol):
+    """A byte stream to one zygote, and the means to end it."""
 
-    def __init__(self, argv: list[str], *, name: str, startup_timeout: float = 60.0,
-                 work_dir: str = "/tmp") -> None:
-        self.name, self.work_dir, self.jobs_run = name, work_dir, 0
+    def send(self, data: bytes) -> None:
+        """Write all of `data` to the zygote's stdin (raises OSError when it is gone)."""
+
+    def recv(self, timeout: float) -> bytes | None:
+        """Some bytes of the zygote's stdout; b"" at end of stream; None if none came in time."""
+
+    @property
+    def alive(self) -> bool:
+        """Whether the zygote may still answer."""
+
+    def diagnostics(self) -> str:
+        """What the zygote wrote to stderr (the tail), for error messages."""
+
+    def close(self) -> None:
+        """Kill the zygote and everything in its sandbox, and release the stream."""
+
+
+class ProcessLink:
+    """A zygote started as a local process (`argv`), spoken to over its pipes."""
+
+    def __init__(self, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=self._log, start_new_session=True, close_fds=True)
-        self._buf = bytearray()
-        hello = self._read(time.monotonic() + startup_timeout)
-        if hello is None or not hello.get("ready"):
-            detail = self._stderr_text()
-            self.close()
-            raise SandboxUnavailable(f"the {name} sandbox did not start: "
-                                     f"{detail or 'no message (exit status %s)' % self._proc.returncode}")
-        self.python_version = hello.get("python", "")
+                                      stderr=self._log, start_new_session=True, close_fds=True,
+                                      pass_fds=pass_fds)
+        assert self._proc.stdout is not None
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._proc.stdout.fileno(), selectors.EVENT_READ)
 
-    def _stderr_text(self) -> str:
+    def send(self, data: bytes) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(data)
+        self._proc.stdin.flush()
+
+    def recv(self, timeout: float) -> bytes | None:
+        assert self._proc.stdout is not None
+        if timeout <= 0 or not self._sel.select(timeout):
+            return None
+        return os.read(self._proc.stdout.fileno(), 1 << 20)
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def diagnostics(self) -> str:
         try:
             self._proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             pass
         self._log.seek(0)
-        return self._log.read()[-2000:].decode("utf-8", "replace").strip()
-
-    def _read(self, deadline: float) -> dict[str, Any] | None:
-        out = self._proc.stdout
-        assert out is not None
-        fd = out.fileno()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while True:
-                if len(self._buf) >= _FRAME.size:
-                    (n,) = _FRAME.unpack(self._buf[:_FRAME.size])
-                    if n > _MAX_RESPONSE:
-                        raise SandboxFault(f"{self.name} sandbox sent an oversized frame ({n} bytes)")
-                    if len(self._buf) >= _FRAME.size + n:
-                        payload = bytes(self._buf[_FRAME.size:_FRAME.size + n])
-                        del self._buf[:_FRAME.size + n]
-                        return json.loads(payload)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not sel.select(remaining):
-                    return None
-                data = os.read(fd, 1 << 20)
-                if not data:
-                    return None
-                self._buf += data
-
-    def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """Send one job; return the zygote's response, or None if it did not answer in time
-        (the session is then dead and must be replaced)."""
-        job = dict(job, work_dir=self.work_dir)
-        payload = json.dumps(job).encode()
-        try:
-            assert self._proc.stdin is not None
-            self._proc.stdin.write(_FRAME.pack(len(payload)) + payload)
-            self._proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            self.close()
-            return None
-        response = self._read(time.monotonic() + timeout)
-        if response is None:
-            self.close()
-        else:
-            self.jobs_run += 1
-        return response
-
-    @property
-    def alive(self) -> bool:
-        return self._proc.poll() is None
+        text = self._log.read()[-2000:].decode("utf-8", "replace").strip()
+        return text or f"no message (exit status {self._proc.returncode})"
 
     def close(self) -> None:
         if self._proc.poll() is None:
@@ -116,4 +102,76 @@ class ZygoteSession:
                     stream.close()
                 except OSError:
                     pass
+        self._sel.close()
         self._log.close()
+
+
+class ZygoteSession:
+    """Exchanges job/response frames with one zygote.
+
+    `link` is the command that starts it (a local process; see `ProcessLink`) or an
+    already started `Link`. The zygote's first frame must say it is ready.
+    """
+
+    def __init__(self, link: list[str] | Link, *, name: str, startup_timeout: float = 60.0,
+                 work_dir: str = "/tmp") -> None:
+        self.name, self.work_dir, self.jobs_run = name, work_dir, 0
+        self._link: Link = ProcessLink(link) if isinstance(link, list) else link
+        self._buf = bytearray()
+        hello = self._read(time.monotonic() + startup_timeout)
+        if hello is None or not hello.get("ready"):
+            detail = self._link.diagnostics()
+            self.close()
+            raise SandboxUnavailable(f"the {name} sandbox did not start: {detail}")
+        self.python_version = hello.get("python", "")
+
+    def _read(self, deadline: float) -> dict[str, Any] | None:
+        while True:
+            if len(self._buf) >= _FRAME.size:
+                (n,) = _FRAME.unpack(self._buf[:_FRAME.size])
+                if n > _MAX_RESPONSE:
+                    raise SandboxFault(f"{self.name} sandbox sent an oversized frame ({n} bytes)")
+                if len(self._buf) >= _FRAME.size + n:
+                    payload = bytes(self._buf[_FRAME.size:_FRAME.size + n])
+                    del self._buf[:_FRAME.size + n]
+                    return json.loads(payload)
+            data = self._link.recv(deadline - time.monotonic())
+            if not data:
+                return None
+            self._buf += data
+
+    def run(self, job: dict[str, Any], timeout: float,
+            secrets: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Send one job; return the zygote's response, or None if it did not answer in time
+        (the session is then dead and must be replaced).
+
+        `secrets` (the test scripts, which hold expected values) follow as a second frame
+        that the zygote never reads: only the run's tester does, after the candidate's
+        process has been forked from a memory that never held them.
+        """
+        job = dict(job, work_dir=self.work_dir, has_secrets=secrets is not None)
+        payload = json.dumps(job).encode()
+        if secrets is not None:
+            extra = json.dumps(secrets).encode()
+            payload += _FRAME.pack(len(extra)) + extra
+            payload = _FRAME.pack(len(payload) - len(extra) - _FRAME.size) + payload
+        else:
+            payload = _FRAME.pack(len(payload)) + payload
+        try:
+            self._link.send(payload)
+        except OSError:
+            self.close()
+            return None
+        response = self._read(time.monotonic() + timeout)
+        if response is None:
+            self.close()
+        else:
+            self.jobs_run += 1
+        return response
+
+    @property
+    def alive(self) -> bool:
+        return self._link.alive
+
+    def close(self) -> None:
+        self._link.close()
