@@ -50,7 +50,7 @@ def _payload(job: Job, plan: TestPlan, config: SandboxConfig) -> dict[str, Any]:
     task = job.task
     perf_budget = task.timeout_s * config.perf_timeout_factor if job.profile else 0.0
     return {"code": job.code, "entry": task.entry_point, "setup": task.trusted_setup(),
-            "calls": [c.args_src for c in plan.calls], "scripts": list(plan.scripts),
+            "calls": [c.args_src for c in plan.calls], "script_count": len(plan.scripts),
             "profile": job.profile, "perf": list(task.perf_inputs), "repeats": job.repeats,
             "timeout_s": task.timeout_s, "perf_timeout_s": perf_budget,
             "cpu_s": task.timeout_s + perf_budget, "memory_mb": task.memory_mb,
@@ -69,7 +69,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
     if response is None:
         return Execution(status=Status.TIMEOUT, tests_passed=0, detail="the sandbox stopped answering "
                          "and was replaced", flags=("sandbox-unresponsive",), **base)
-    if "fault" in response:
+    if "fault" in response:   # our machinery, not the candidate (which cannot cause a desync)
         raise SandboxFault(f"{backend} zygote failed: {response['fault']}")
     frames = response["frames"]
     record = next((f for f in frames if f.get("complete") is True), None)
@@ -207,7 +207,9 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
                         session.close()
                     session = start_session(config)
                 job = jobs[i]
-                response = session.run(_payload(job, planned[i], config), _host_timeout(job, config))
+                scripts = planned[i].scripts
+                response = session.run(_payload(job, planned[i], config), _host_timeout(job, config),
+                                       secrets={"scripts": list(scripts)} if scripts else None)
                 if response is None:
                     session = None
                 execution = assess(job, planned[i], response, config.backend)

@@ -28,6 +28,7 @@ import ast
 import builtins
 import gc
 import ctypes
+import fcntl
 import json
 import marshal
 import os
@@ -202,6 +203,8 @@ def worker_main(code, req_fd, resp_fd):
             data = marshal.dumps(("exc", "TypeError", "unsendable result: %s" % exc))
         write_frame(resp_fd, data)
 
+    if read_frame(req_fd) is None:    # the tester's go-ahead
+        return
     module = {"__name__": "candidate", "__builtins__": builtins}
     try:
         compiled = compile(code, "candidate.py", "exec")
@@ -289,8 +292,9 @@ class WorkerGone(Exception):
     """The candidate's process ended or broke the protocol."""
 
 
-class Deadline(Exception):
-    """The execution's wall-clock limit passed (direct mode only)."""
+class Deadline(BaseException):
+    """The execution's wall-clock limit passed (direct mode only). A BaseException, so
+    that no handler for candidate failures swallows it."""
 
 
 class CandidateException(Exception):
@@ -511,7 +515,9 @@ def set_limits(job):
 
 def spawn_worker(job, stdio, waiter):
     """Fork the candidate's process. `stdio`: the (stdout, stderr) descriptors it gets; it
-    keeps nothing else but its two pipe ends."""
+    keeps nothing else but its two pipe ends. It loads the candidate's code only once the
+    first request arrives (see `release`), so whatever the tester does before that, such as
+    reading the test scripts, happens while no candidate code runs."""
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
     pid = os.fork()
@@ -523,7 +529,8 @@ def spawn_worker(job, stdio, waiter):
             os.dup2(devnull, 0)
             os.dup2(stdio[0], 1)
             os.dup2(stdio[1], 2)
-            req, resp = os.dup2(req_r, 3), os.dup2(resp_w, 4)
+            high_req, high_resp = fcntl.fcntl(req_r, fcntl.F_DUPFD, 100), fcntl.fcntl(resp_w, fcntl.F_DUPFD, 100)
+            req, resp = os.dup2(high_req, 3), os.dup2(high_resp, 4)
             os.closerange(5, 4096)
             set_limits(job)
             worker_main(job["code"], req, resp)
@@ -535,10 +542,15 @@ def spawn_worker(job, stdio, waiter):
 
 
 def load_record(job, worker):
-    """Read the worker's load reply; returns (record, candidate callable names)."""
+    """Let the worker load the candidate's code and read its reply; returns (record,
+    candidate callable names)."""
     record = {"load": None, "calls": [], "scripts": [], "events": []}
     entry = job["entry"]
-    reply = worker.receive()
+    try:
+        write_frame(worker.req_fd, marshal.dumps(("load",)), worker.waiter)
+        reply = worker.receive()
+    except OSError:
+        reply = None
     names = []
     if reply is None:
         record["load"] = {"ok": False, "error": "candidate process ended while loading"}
@@ -792,10 +804,21 @@ def run_forked(job, out_w, err_w, waiter):
             os.dup2(devnull, 0)
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
-            rec = os.dup2(rec_w, 3)
-            os.closerange(4, 4096)
+            high_rec = fcntl.fcntl(rec_w, fcntl.F_DUPFD, 100)
+            high_host = fcntl.fcntl(job["host_in"], fcntl.F_DUPFD, 100)
+            rec = os.dup2(high_rec, 3)
+            host = os.dup2(high_host, 4) if job["has_secrets"] else None
+            os.closerange(5 if host else 4, 4096)
             worker = spawn_worker(job, (1, 2), None)
-            check_candidate(job, worker, lambda frame: write_frame(rec, json.dumps(frame).encode()))
+            emit = lambda frame: write_frame(rec, json.dumps(frame).encode())  # noqa: E731
+            if host is not None:
+                raw = read_frame(host)
+                os.close(host)
+                if raw is None:
+                    return
+                job["scripts"] = json.loads(raw)["scripts"]
+                emit({"secrets_read": True})
+            check_candidate(job, worker, emit)
         finally:
             os._exit(0)
     for f in (rec_w, out_w, err_w):
@@ -840,7 +863,8 @@ def run_job(job):
     err_r, err_w = os.pipe()
     start = time.monotonic()
     waiter = Waiter(out_r, err_r, job["output_limit"], start + job["timeout_s"])
-    forked = bool(job["scripts"] or job["profile"])
+    job["scripts"] = []   # they reach the tester only; see run_forked
+    forked = bool(job["has_secrets"] or job["profile"])
     frames, tester, hit_deadline, group = (run_forked if forked else run_direct)(job, out_w, err_w, waiter)
     wall = time.monotonic() - start
     kill_everyone(group)
@@ -854,6 +878,11 @@ def run_job(job):
     waiter.sel.close()
     for path in scratch:
         wipe(path)
+    if job["has_secrets"] and not any(f.get("secrets_read") for f in frames):
+        # The tester died before taking its frame off our link: we can no longer tell
+        # where the next job starts. Say so; the host starts a fresh sandbox.
+        return {"fault": "desync: the tester did not read the test scripts", "desync": True}
+    frames = [f for f in frames if "secrets_read" not in f]
     complete = bool(frames) and frames[0].get("complete") is True
     out, err = waiter.tails[out_r], waiter.tails[err_r]
     return {"frames": frames, "tester": tester, "timed_out": hit_deadline and not complete,
@@ -880,11 +909,14 @@ def main():
         if raw is None:
             return
         job = json.loads(raw)
+        job["host_in"] = host_in
         try:
             response = run_job(job)
         except Exception as exc:   # our own fault: say so, the host restarts us
             response = {"fault": describe(exc)}
         write_frame(host_out, json.dumps(response).encode())
+        if response.get("desync"):
+            return
 
 
 if __name__ == "__main__":
