@@ -213,6 +213,23 @@ def loop(
     console.print(f"rounds: {result.run_path / 'rounds.jsonl'}")
 
 
+@app.command("demo")
+def demo(
+    config: Annotated[Path, typer.Option("--config", help="Run recipe (YAML).")] = Path("configs/demo.yaml"),
+    rounds: Annotated[Optional[int], typer.Option("--rounds", help="Rounds (default: the config's).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Parent of the run directory.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Run name (default: demo-<time>; "
+                                                "an existing finished run is shown again).")] = None,
+) -> None:
+    """Build the tiny seed policy, run the loop's rounds on the task bank, print the deltas."""
+    import time
+
+    started = time.perf_counter()
+    from codealign.demo import main_entry
+
+    main_entry(config, rounds, run_dir, name, started)
+
+
 def main() -> None:
     """Entry point: our own errors become one clear line and exit status 2, not a traceback."""
     try:
