@@ -157,6 +157,23 @@ def ground_truth(row: dict, expert: str, canonical: str, args) -> dict:
             "expert_s": t["expert"], "canonical_s": t["canonical"]}
 
 
+def _why_no_pair(e, c, config) -> str:
+    """Which rule of build_pairs kept an efficiency pair from being made."""
+    lo, hi = sorted((e, c), key=lambda v: v.execution.cost.ops)
+    if max(hi.execution.cost.ops, 1) / max(lo.execution.cost.ops, 1) - 1 < config.min_efficiency_margin:
+        return "margin"
+    a, b = lo.execution.cost.perf_cpu_s, hi.execution.cost.perf_cpu_s
+    if a and b and min(a, b) >= config.cpu_floor_s and a > b * config.efficiency_cpu_veto:
+        return "cpu-veto"
+    for name, worse in (("security", lo.score("security").value - hi.score("security").value
+                         >= config.min_security_margin),
+                        ("maintainability", hi.score("maintainability").value
+                         - lo.score("maintainability").value >= config.min_maintainability_margin)):
+        if worse:
+            return f"{name}-regression"
+    return "other"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=164, help="first N problems")
@@ -249,7 +266,9 @@ def main() -> None:
             pairs = build_pairs(task_by_id[tid], [e, c], only_efficiency)
             if not pairs:
                 counts["pair_none"] += 1
-                verdict += "; no pair"
+                why = _why_no_pair(e, c, only_efficiency)
+                counts["why_" + why] = counts.get("why_" + why, 0) + 1
+                verdict += f"; no pair ({why})"
             else:
                 faster = f"{tid}::expert" if gt > 1 else f"{tid}::canonical"
                 right = pairs[0].chosen_verdict.sample_id == faster
@@ -270,7 +289,8 @@ def main() -> None:
     print(f"agreement (ops, primary): {agreement:.3f}; CPU cross-check alone: "
           f"{counts['cpu_agree']}/{counts['cpu_judged']}")
     print(f"efficiency pairs on clear problems (default PairConfig): right {counts['pair_right']}, "
-          f"wrong {counts['pair_wrong']}, not made {counts['pair_none']}")
+          f"wrong {counts['pair_wrong']}, not made {counts['pair_none']} "
+          f"({', '.join(f'{k[4:]} {n}' for k, n in sorted(counts.items()) if k.startswith('why_'))})")
     print(f"time: ground truth {truth_s:.0f}s, judge {judge_s:.0f}s; sandbox summary {summary['by_status']}")
     print(json.dumps({"benchmark": "efficiency_agreement", "problems": len(rows),
                       "measured": len(tasks), "clear": counts["clear"], "judged": judged,
@@ -283,6 +303,8 @@ def main() -> None:
                       if clear_ratios else None,
                       "pairs_right": counts["pair_right"], "pairs_wrong": counts["pair_wrong"],
                       "pairs_not_made": counts["pair_none"],
+                      "not_made_because": {k[4:]: n for k, n in sorted(counts.items())
+                                           if k.startswith("why_")},
                       "clear_threshold": args.clear, "max_call_s": args.max_call_s}))
 
 
