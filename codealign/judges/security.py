@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -92,13 +93,15 @@ def judge_security_batch(codes: Sequence[str],
 
 def _run_bandit(paths: list[str], skips: Sequence[str]):
     """Run one BanditManager over `paths`; return (issues, skipped files)."""
-    from bandit.core import config as b_config
-    from bandit.core import manager as b_manager
+    with warnings.catch_warnings():  # stevedore's deprecation notice while loading plugins
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from bandit.core import config as b_config
+        from bandit.core import manager as b_manager
 
-    logging.getLogger("bandit").setLevel(logging.ERROR)
-    conf = b_config.BanditConfig()
-    manager = b_manager.BanditManager(conf, "file", quiet=True, ignore_nosec=True,
-                                      profile={"include": set(), "exclude": set(skips)})
-    manager.files_list = sorted(paths)
-    manager.run_tests()
+        logging.getLogger("bandit").setLevel(logging.ERROR)
+        conf = b_config.BanditConfig()
+        manager = b_manager.BanditManager(conf, "file", quiet=True, ignore_nosec=True,
+                                          profile={"include": set(), "exclude": set(skips)})
+        manager.files_list = sorted(paths)
+        manager.run_tests()
     return manager.get_issue_list(), manager.get_skipped()
