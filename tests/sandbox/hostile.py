@@ -179,7 +179,7 @@ class HostBait:
         self.unix_name = f"codealign-adv-{self.token}"
         self.unix = self._listen(socket.AF_UNIX, socket.SOCK_STREAM, "\0" + self.unix_name)
 
-        self.witness = subprocess.Popen(["sleep", "120"])
+        self.witness = subprocess.Popen(["sleep", "900"])
         ready = self.root / "winch-ready"
         self.winch_log = self.root / "winch.log"
         self.winch_witness = subprocess.Popen([sys.executable, "-c", _WINCH_WITNESS,
@@ -255,6 +255,12 @@ def _text(ex: Execution) -> str:
 
 def _leak_lines(ex: Execution) -> list[str]:
     return [line for line in _text(ex).splitlines() if "LEAK" in line][:5]
+
+
+def probe_can_see(ex: Execution, bait: HostBait, sample: "Hostile") -> None:
+    """The leak probe found its own canary: its finding nothing else means something."""
+    assert "PROBE-OK" in ex.stdout and "PROBE-BLIND" not in ex.stdout, \
+        f"the probe could not see its own canary (stdout tail {ex.stdout[-200:]!r})"
 
 
 def nothing_leaked(ex: Execution, bait: HostBait, sample: "Hostile") -> None:
@@ -577,7 +583,7 @@ SCAN = GUARD + _c(r'''
             elif isinstance(o, (list, tuple, set, frozenset)):
                 todo += list(o)
     _FOUND = {}
-    def _steal(pattern, where=_blobs):
+    def _steal(pattern, where=_blobs, report=True):
         # The first group of `pattern` anywhere `where` reaches, or None.
         key = (pattern, where)
         if key not in _FOUND:
@@ -587,9 +593,17 @@ SCAN = GUARD + _c(r'''
                 m = rx.search(blob)
                 if m:
                     _FOUND[key] = m.group(1)
-                    print(LEAK, m.group(0)[:80], flush=True)
+                    if report:
+                        print(LEAK, m.group(0)[:80], flush=True)
                     break
         return _FOUND[key]
+    _CANARY = ["canary-" + str(424242)]  # built at run time: the source never holds it whole
+    def _selftest(where):
+        # A probe that cannot see its own canary proves nothing by finding no leak.
+        if (b"canary", where) not in _FOUND:
+            _FOUND[(b"canary", where)] = True
+            seen = _steal(rb"(canary-4242\d\d)", where, report=False)
+            print("PROBE-OK" if seen else "PROBE-BLIND", where.__name__, flush=True)
     def _num(x):
         return _re.escape(repr(x).encode())
     ''')
@@ -1117,20 +1131,23 @@ TAMPERING_TRICKS = [
         """, WRONG),
     _h("objects_hold_literal_expected", T, SCAN + """
         def add(a, b):
+            _selftest(_objects)
             got = _steal(rb"add\\(\\s*" + _num(a) + rb"\\s*,\\s*" + _num(b) + rb"\\s*\\)\\s*==\\s*(-?\\d+)", _objects)
             return int(got) if got else a - b - 1
-        """, WRONG, checks=(nothing_leaked,)),
+        """, WRONG, checks=(nothing_leaked, probe_can_see)),
     _h("objects_hold_check_cases", T, SCAN + """
         def square(x):
+            _selftest(_objects)
             src = _steal(rb"(def check\\(candidate\\)[\\s\\S]{0,2000})", _objects)
             m = src and _re.search(rb"\\(\\s*" + _num(x) + rb"\\s*,\\s*(-?\\d+)\\s*\\)", src)
             return int(m.group(1)) if m else -1
-        """, WRONG, task=SQUARE, checks=(nothing_leaked,)),
+        """, WRONG, task=SQUARE, checks=(nothing_leaked, probe_can_see)),
     _h("objects_hold_approx_expected", T, SCAN + """
         def root(x):
+            _selftest(_objects)
             got = _steal(rb"root\\(\\s*" + _num(x) + rb"\\s*\\)\\s*-\\s*([-0-9.e]+)", _objects)
             return float(got) if got else -1.0
-        """, WRONG, task=ROOT, checks=(nothing_leaked,)),
+        """, WRONG, task=ROOT, checks=(nothing_leaked, probe_can_see)),
     _h("inspect_stack_writes_locals", T, """
         import ctypes, inspect
         def add(a, b):
@@ -1260,20 +1277,23 @@ TAMPERING_TRICKS = [
         """, WRONG),
     _h("scan_memory_for_literal_expected", T, SCAN + """
         def add(a, b):
+            _selftest(_blobs)
             got = _steal(rb"add\\(\\s*" + _num(a) + rb"\\s*,\\s*" + _num(b) + rb"\\s*\\)\\s*==\\s*(-?\\d+)")
             return int(got) if got else a - b - 1
-        """, WRONG | {S.TIMEOUT}, checks=(nothing_leaked,)),
+        """, WRONG | {S.TIMEOUT}, checks=(nothing_leaked, probe_can_see)),
     _h("scan_memory_for_check_cases", T, SCAN + """
         def square(x):
+            _selftest(_blobs)
             src = _steal(rb"(def check\\(candidate\\)[\\s\\S]{0,2000})")
             m = src and _re.search(rb"\\(\\s*" + _num(x) + rb"\\s*,\\s*(-?\\d+)\\s*\\)", src)
             return int(m.group(1)) if m else -1
-        """, WRONG | {S.TIMEOUT}, task=SQUARE, checks=(nothing_leaked,)),
+        """, WRONG | {S.TIMEOUT}, task=SQUARE, checks=(nothing_leaked, probe_can_see)),
     _h("scan_memory_for_approx_expected", T, SCAN + """
         def root(x):
+            _selftest(_blobs)
             got = _steal(rb"root\\(\\s*" + _num(x) + rb"\\s*\\)\\s*-\\s*([-0-9.e]+)")
             return float(got) if got else -1.0
-        """, WRONG | {S.TIMEOUT}, task=ROOT, checks=(nothing_leaked,)),
+        """, WRONG | {S.TIMEOUT}, task=ROOT, checks=(nothing_leaked, probe_can_see)),
     _h("poison_startup_hooks", T, """
         import os, site, sys
         HOOK = "import builtins; builtins._codealign_adv_poisoned = True  # " + "CODEALIGN_ADV" + "_POISON\\n"
@@ -1742,7 +1762,7 @@ ISOLATION_TRICKS = [
                     cmd = open(f"/proc/{p}/cmdline", "rb").read()
                 except OSError:
                     continue
-                if b"pytest" in cmd or b"sleep\\x00120" in cmd or b"process_api" in cmd:
+                if b"pytest" in cmd or b"sleep\\x00900" in cmd or b"process_api" in cmd:
                     print(LEAK, "host process visible:", p, flush=True)
             return 0
         """, WRONG, checks=(nothing_leaked,)),
