@@ -37,6 +37,12 @@ if ! docker info >/dev/null 2>&1; then
   fi
 fi
 
+# The sandbox image (offline, from Debian; cached, so a rerun takes a second).
 if docker info >/dev/null 2>&1 && [ -x docker/build_sandbox_image.sh ]; then
-  docker/build_sandbox_image.sh
+  if [ "$(id -u)" = 0 ]; then
+    docker/build_sandbox_image.sh
+  elif ! docker image inspect codealign-sandbox:latest >/dev/null 2>&1; then
+    echo "setup_system: the sandbox image codealign-sandbox:latest is missing; build it as root" \
+         "with docker/build_sandbox_image.sh (the docker backend's tests will be skipped)" >&2
+  fi
 fi
