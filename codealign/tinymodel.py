@@ -126,7 +126,7 @@ def train_tiny_lm(model_dir: str | Path, texts: Sequence[str], *, steps: int = 3
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(loss.item())
         if log_every and step % log_every == 0:
             print(f"step {step}: loss {losses[-1]:.3f}", flush=True)
     model.eval()
