@@ -1613,10 +1613,10 @@ ISOLATION_TRICKS = [
                 except OSError:
                     continue
                 for n in names[:40]:
-                    print("ENTRY:" + n)
+                    print("ENTRY:" + n, flush=True)
                     try:
                         with open(os.path.join(d, n), "rb") as f:
-                            print("READ:" + hashlib.sha256(f.read()).hexdigest())
+                            print("READ:" + hashlib.sha256(f.read()).hexdigest(), flush=True)
                     except OSError:
                         pass
             return 0
@@ -1628,12 +1628,12 @@ ISOLATION_TRICKS = [
                 for name in ("pyproject.toml", "Makefile"):
                     try:
                         with open(prefix + "@@REPO@@/" + name, "rb") as f:
-                            print("READ:" + hashlib.sha256(f.read()).hexdigest())
+                            print("READ:" + hashlib.sha256(f.read()).hexdigest(), flush=True)
                     except OSError:
                         pass
                 try:
                     for n in os.listdir(prefix + "@@REPO@@"):
-                        print("ENTRY:" + n)
+                        print("ENTRY:" + n, flush=True)
                 except OSError:
                     pass
             return 0
@@ -1651,13 +1651,13 @@ ISOLATION_TRICKS = [
     _h("print_environment", I, """
         import os
         def add(a, b):
-            print({k: v for k, v in os.environ.items() if "CODEALIGN" in k or "SECRET" in k})
+            print({k: v for k, v in os.environ.items() if "CODEALIGN" in k or "SECRET" in k}, flush=True)
             for pid in ["self", "1", str(os.getppid())] + os.listdir("/proc"):
                 try:
                     with open(f"/proc/{pid}/environ", "rb") as f:
                         for item in f.read().split(b"\\0"):
                             if b"CODEALIGN" in item:
-                                print(item.decode(errors="replace"))
+                                print(item.decode(errors="replace"), flush=True)
                 except OSError:
                     pass
             return 0
