@@ -869,7 +869,7 @@ COMPARISON_TRICKS = [
             m.__eq__.return_value = True
             m.__ne__.return_value = False
             return m
-        """, WRONG | {S.TIMEOUT}),  # importing unittest.mock can take ~2 s in a cold container
+        """, WRONG),
     _h("repr_mimics_expected", C, """
         class Looks:
             def __init__(self, v): self.v = v
