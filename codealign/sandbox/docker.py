@@ -138,7 +138,9 @@ def container_options(config: SandboxConfig) -> dict[str, dict[str, Any]]:
     host = dict(
         network_mode="none",
         read_only=True,
-        tmpfs={"/tmp": f"size={config.tmpfs_mb}m,mode=1777"},
+        # Files in /dev/mqueue (POSIX message queues) would outlive a run; bwrap has no
+        # such directory, and here an empty read-only tmpfs covers it.
+        tmpfs={"/tmp": f"size={config.tmpfs_mb}m,mode=1777", "/dev/mqueue": "ro,size=4k"},
         shm_size=f"{SHM_MB}m",
         binds={str(ZYGOTE_PATH): {"bind": "/harness/zygote.py", "mode": "ro"}},
         cap_drop=["ALL"],

@@ -85,7 +85,7 @@ def test_container_options_lock_the_container_down():
     assert host["cap_drop"] == ["ALL"]
     assert host["security_opt"] == ["no-new-privileges"]
     assert create["user"] == "65534:65534"
-    assert host["tmpfs"] == {"/tmp": "size=32m,mode=1777"}
+    assert host["tmpfs"] == {"/tmp": "size=32m,mode=1777", "/dev/mqueue": "ro,size=4k"}
     assert host["pids_limit"] == 16 + 32 and host["nano_cpus"] == 10**9
     assert host["mem_limit"] == host["memswap_limit"]        # no swap beyond the limit
     assert create["command"] == ["/usr/bin/python3", "-I", "-S", "-B", "/harness/zygote.py"]
@@ -167,7 +167,7 @@ if int(status["CapEff"], 16) or int(status["CapBnd"], 16) or status["NoNewPrivs"
 if os.getcwd() != "/tmp":
     return "cwd " + os.getcwd()
 open("/tmp/scratch", "w").write("x")
-for path in ("/var/tmp/x", "/root/x", "/home/x", "/x"):
+for path in ("/var/tmp/x", "/root/x", "/home/x", "/x", "/dev/mqueue/x", "/harness/x"):
     try:
         open(path, "w")
         return "wrote " + path
