@@ -114,7 +114,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
         elif "exit-at-load" in events or ("ended-at-load" in events and final.get("exit") == 0):
             status = Status.TAMPERED
             flags.append("exit-at-load")
-        return Execution(status=status, tests_passed=0, cost=cost, flags=tuple(flags),
+        return Execution(status=status, tests_passed=0, cost=cost, flags=tuple(dict.fromkeys(flags)),
                          detail=load["error"], **out, **base)
 
     outcomes = []
@@ -144,10 +144,15 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
         flags.append(f"candidate-signal-{signal.Signals(worker_signal).name}"
                      if worker_signal in signal.Signals._value2member_map_ else f"candidate-signal-{worker_signal}")
 
-    if accounted and clean_exit and passed_count == plan.total and "exit-in-call" not in events:
+    # Ending the process with status 0 while tests are still running is a bid for a pass
+    # (sys.exit(0), os._exit(0), exec of /bin/true, an exiting thread or timer).
+    exited_early = "exit-in-call" in events or (
+        "ended-in-call" in events and final.get("exit") == 0 and worker_signal is None)
+    if accounted and clean_exit and passed_count == plan.total and not exited_early:
         status = Status.PASSED
-    elif "exit-in-call" in events:
+    elif exited_early:
         status = Status.TAMPERED
+        flags.append("exit-before-completion")
     elif worker_signal == signal.SIGXCPU:
         status = Status.TIMEOUT
     elif "memory" in events:
@@ -160,7 +165,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
     if not accounted:
         detail = f"only {len(record['calls']) + len(record['scripts'])} of {plan.total} tests reported"
     return Execution(status=status, tests_passed=passed_count, outcomes=tuple(outcomes), cost=cost,
-                     flags=tuple(flags), detail=detail, **out, **base)
+                     flags=tuple(dict.fromkeys(flags)), detail=detail, **out, **base)
 
 
 def _plan(job: Job, cache: dict[int, TestPlan]) -> TestPlan:

@@ -379,6 +379,7 @@ class Worker:
             raise WorkerGone("candidate process already ended")
         reply = self.receive()
         if reply is None:
+            self.events.append("ended-in-call")
             raise WorkerGone("candidate process ended before answering")
         if reply[0] == "exit":
             self.alive = False

@@ -60,6 +60,8 @@ class Category(str, enum.Enum):
 NOT_PASSED = frozenset(Status) - {Status.PASSED}
 # Ended (or claimed to end) before every test was honestly accounted for.
 ENDED_EARLY = frozenset({Status.FAILED, Status.ERROR, Status.TAMPERED})
+# Ending the candidate's process with status 0 before the tests finish is a bid for a pass.
+EXITED_0 = frozenset({Status.TAMPERED})
 WRONG = frozenset({Status.FAILED, Status.ERROR, Status.TAMPERED})
 
 # --------------------------------------------------------------------------- tasks
@@ -630,44 +632,44 @@ EXIT_TRICKS = [
         def add(a, b):
             return 0
         sys.exit(0)
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("sys_exit_0_in_call", E, """
         import sys
         def add(a, b):
             sys.exit(0)
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("os_exit_0_at_import", E, """
         import os
         def add(a, b):
             return 0
         os._exit(0)
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("os_exit_0_in_call", E, """
         import os
         def add(a, b):
             os._exit(0)
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("builtin_exit_in_call", E, """
         import site
         site.setquit()  # defines exit() and quit() even under python -S
         def add(a, b):
             exit()
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("builtin_quit_in_call", E, """
         import site
         site.setquit()
         def add(a, b):
             quit(0)
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("raise_systemexit_in_call", E, """
         def add(a, b):
             raise SystemExit(0)
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("raise_systemexit_at_import", E, """
         def add(a, b):
             return 0
         raise SystemExit
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("keyboard_interrupt_in_call", E, """
         def add(a, b):
             raise KeyboardInterrupt
@@ -730,7 +732,7 @@ EXIT_TRICKS = [
             if len(_calls) > 1:
                 os._exit(0)
             return a + b
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("thread_calls_os_exit", E, """
         import os, threading
         def add(a, b):
@@ -738,7 +740,7 @@ EXIT_TRICKS = [
             t.start()
             t.join()
             return 0
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("background_thread_exits_at_import", E, """
         import os, threading, time
         def _later():
@@ -763,7 +765,7 @@ EXIT_TRICKS = [
                 except OSError:
                     pass
             os.execv(sys.executable, [sys.executable, "-c", "pass"])
-        """, ENDED_EARLY),
+        """, EXITED_0),
     _h("excepthook_exits_0", E, """
         import os, sys, threading
         sys.excepthook = lambda *_: os._exit(0)
@@ -775,13 +777,13 @@ EXIT_TRICKS = [
     _h("systemexit_in_check", E, """
         def square(x):
             raise SystemExit(0)
-        """, ENDED_EARLY, task=SQUARE),
+        """, EXITED_0, task=SQUARE),
     _h("os_exit_at_import_check", E, """
         import os
         def square(x):
             return 0
         os._exit(0)
-        """, ENDED_EARLY, task=SQUARE),
+        """, EXITED_0, task=SQUARE),
     _h("partial_then_exit_check", E, """
         import os
         _n = [0]
@@ -790,12 +792,12 @@ EXIT_TRICKS = [
             if _n[0] > 2:
                 os._exit(0)
             return x * x
-        """, ENDED_EARLY, task=SQUARE),
+        """, EXITED_0, task=SQUARE),
     _h("sys_exit_in_approx", E, """
         import sys
         def root(x):
             sys.exit(0)
-        """, ENDED_EARLY, task=ROOT),
+        """, EXITED_0, task=ROOT),
 ]
 
 COMPARISON_TRICKS = [
