@@ -1,0 +1,135 @@
+"""The loop end to end on a tiny seeded policy: records, gate, and resume after kill -9.
+
+The policy is a tiny Llama trained for a few seconds on solution variants of four small
+tasks (correct, wrong, correct but insecure), so its samples are a mix and the judges find
+pairs. Sampling uses the hf backend (fast to load) and plain continuations of code prompts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from codealign.loop import KILL_ENV, STAGES, read_rounds, stage_timings
+from seeded_policy import seeded_policy, write_tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory):
+    return seeded_policy(tmp_path_factory.getbasetemp())
+
+
+def write_recipe(tmp_path: Path, model: Path, rounds: int = 1, **dpo) -> Path:
+    recipe = {
+        "name": "t", "model": str(model), "backend": "hf", "tasks": str(write_tasks(tmp_path / "tasks.jsonl")),
+        "rounds": rounds, "seed": 0, "run_dir": str(tmp_path / "runs"),
+        "generator": {"batch_size": 4},
+        "sampling": {"n": 6, "temperature": 1.0, "top_p": 1.0, "max_tokens": 24, "seed": 0, "chat": False},
+        "sandbox": {"backend": "bwrap", "workers": 2},
+        "pairs": {"max_pairs_per_task": 4},
+        "dpo": {"beta": 0.1, "loss_type": ["sigmoid", "sft"], "learning_rate": 1e-3, "epochs": 1,
+                "batch_size": 4, "max_length": 64, "lora_r": 4, "lora_alpha": 8,
+                "lora_target_modules": ["q_proj", "v_proj"], **dpo},
+        "evaluation": {"heldout_fraction": 0.25, "split_seed": 0, "n_samples": 4, "k": [1, 2, 4],
+                       "temperature": 1.0},
+        "gate": {"objective": "pass@1", "pass_at_1_tolerance": 0.05},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def run_cli(recipe: Path, kill_at: str | None = None, rounds: int | None = None):
+    # One torch thread: on a busy 2-core machine two threads spin against each other (20x slower).
+    env = {k: v for k, v in os.environ.items() if k != KILL_ENV} | {"OMP_NUM_THREADS": "1"}
+    if kill_at:
+        env[KILL_ENV] = kill_at
+    cmd = [sys.executable, "-m", "codealign", "loop", "--config", str(recipe)]
+    if rounds is not None:
+        cmd += ["--rounds", str(rounds)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+def stage_dirs(run: Path) -> list[str]:
+    return sorted(str(p.parent.relative_to(run)) for p in run.glob("round-*/*/manifest.json"))
+
+
+def _pair_keys(run: Path) -> list[tuple]:
+    rows = [json.loads(line) for line in (run / "round-1/judge/pairs.jsonl").read_text().splitlines()]
+    return [(r["prompt"], r["chosen"], r["rejected"], r["reason"], r["chosen_id"], r["rejected_id"],
+             r["margin"]) for r in rows]
+
+
+@pytest.mark.slow
+def test_loop_records_and_resume_after_kill_in_every_stage(tmp_path, policy):
+    (tmp_path / "clean").mkdir()
+    clean = write_recipe(tmp_path / "clean", policy)
+    done = run_cli(clean)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "clean" / "runs" / "t"
+    rounds = read_rounds(run)
+    assert [r["round"] for r in rounds] == [0, 1]
+    base, first = rounds
+    assert base["status"] == "baseline" and first["status"] in ("promoted", "rejected")
+    assert first["reason"] and first["gate"]["incumbent_round"] == 0
+    assert first["samples"] == 3 * 6 and first["pairs"] > 0, first
+    assert first["train"]["steps"] >= 1 and first["artifacts"]["adapter"] == "round-1/train/adapter"
+    assert (run / first["artifacts"]["adapter"] / "adapter_config.json").exists()
+    for figure in ("pass@1", "pass@k", "secure_rate", "mean_cost", "mean_tokens"):
+        assert figure in first["metrics"]
+    split = json.loads((run / "split.json").read_text())
+    assert len(split["heldout"]) == 1 and len(split["train"]) == 3
+    timings = stage_timings(run)
+    assert set(timings["round-1"]) == set(STAGES) and set(timings["round-0"]) == {"evaluate"}
+    # Every pair is in the file once, and pairs.jsonl is TRL's format.
+    pairs = [json.loads(line) for line in (run / "round-1/judge/pairs.jsonl").read_text().splitlines()]
+    assert len(pairs) == first["pairs"]
+    assert len({(p["chosen_id"], p["rejected_id"]) for p in pairs}) == len(pairs)
+    assert all({"prompt", "chosen", "rejected"} <= set(p) for p in pairs)
+
+    # Same seeds, killed (SIGKILL, after the stage's outputs and before its done mark) once in
+    # every stage, resumed each time: the same rounds.jsonl, and no finished stage redone.
+    (tmp_path / "killed").mkdir()
+    recipe = write_recipe(tmp_path / "killed", policy)
+    killed_run = tmp_path / "killed" / "runs" / "t"
+    finished_before: dict[str, float] = {}
+    for stage in ["round-0/evaluate"] + [f"round-1/{s}" for s in STAGES[:-1]]:
+        proc = run_cli(recipe, kill_at=stage)
+        assert proc.returncode == -9, (stage, proc.returncode, proc.stderr[-3000:])
+        assert not (killed_run / stage / "manifest.json").exists()
+        assert (killed_run / stage).exists()            # the killed stage had written outputs
+        for name, mtime in finished_before.items():     # nothing finished was redone
+            assert (killed_run / name / "manifest.json").stat().st_mtime == mtime, name
+        finished_before = {d: (killed_run / d / "manifest.json").stat().st_mtime
+                           for d in stage_dirs(killed_run)}
+    proc = run_cli(recipe)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name, mtime in finished_before.items():
+        assert (killed_run / name / "manifest.json").stat().st_mtime == mtime, name
+    assert (killed_run / "rounds.jsonl").read_text() == (run / "rounds.jsonl").read_text()
+    assert (killed_run / "round-1/sample/samples.jsonl").read_bytes() == \
+        (run / "round-1/sample/samples.jsonl").read_bytes()
+    assert _pair_keys(killed_run) == _pair_keys(run)       # (CPU seconds in the verdicts vary)
+
+    # A finished run rerun does nothing and keeps its records.
+    again = run_cli(recipe)
+    assert again.returncode == 0 and "done already" in again.stderr
+    assert (killed_run / "rounds.jsonl").read_text() == (run / "rounds.jsonl").read_text()
+
+    # --rounds 2 continues the finished run: round 2 starts from the last promoted policy.
+    more = run_cli(clean, rounds=2)
+    assert more.returncode == 0, more.stderr[-3000:]
+    rounds = read_rounds(run)
+    assert [r["round"] for r in rounds] == [0, 1, 2]
+    expected = "round-1" if rounds[1]["status"] == "promoted" else "base"
+    assert rounds[2]["started_from"] == expected
+    assert rounds[2]["gate"]["incumbent_round"] == (1 if expected == "round-1" else 0)
+    assert rounds[:2] == read_rounds(killed_run)
