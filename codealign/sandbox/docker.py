@@ -262,6 +262,8 @@ class ContainerLink:
 
 def _start_container(config: SandboxConfig) -> ContainerLink:
     import docker
+    import requests
+    engine_errors = (docker.errors.DockerException, requests.RequestException)
     client = docker_client()
     global _swept
     with _lock:
@@ -275,7 +277,7 @@ def _start_container(config: SandboxConfig) -> ContainerLink:
         client.images.get(config.image)
     except docker.errors.ImageNotFound:
         raise SandboxUnavailable(f"the Docker image {config.image} is missing; {BUILD_HINT}") from None
-    except docker.errors.DockerException as exc:
+    except engine_errors as exc:
         raise SandboxUnavailable(f"the Docker engine failed: {exc}") from exc
     options = container_options(config)
     create = options["create"]
@@ -284,7 +286,7 @@ def _start_container(config: SandboxConfig) -> ContainerLink:
         created = client.api.create_container(
             **create, host_config=client.api.create_host_config(**options["host"]))
         container = client.containers.get(created["Id"])
-    except docker.errors.DockerException as exc:
+    except engine_errors as exc:
         raise SandboxUnavailable(f"cannot create a {config.image} container: {exc}") from exc
     try:
         sock = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1,
@@ -296,7 +298,7 @@ def _start_container(config: SandboxConfig) -> ContainerLink:
             container.remove(force=True)
         except Exception:  # noqa: BLE001
             pass
-        if isinstance(exc, docker.errors.DockerException):
+        if isinstance(exc, engine_errors):
             raise SandboxUnavailable(f"cannot start a {config.image} container: {exc}") from exc
         raise
     return link
