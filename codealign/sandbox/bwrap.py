@@ -76,7 +76,7 @@ def bwrap_argv(config: SandboxConfig, zygote_fd: int) -> list[str]:
             argv += ["--symlink", os.readlink(target), f"/{link}"]
         elif target.is_dir():
             argv += ["--ro-bind", str(target), f"/{link}"]
-    argv += ["--proc", "/proc", "--dev", "/dev",
+    argv += ["--proc", "/proc", "--dev", "/dev", "--mqueue", "/dev/mqueue",
              "--size", str(config.tmpfs_mb << 20), "--tmpfs", "/tmp",
              "--perms", "0444", "--ro-bind-data", str(zygote_fd), "/harness/zygote.py",
              "--chdir", "/tmp", "--clearenv",

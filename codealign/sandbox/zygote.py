@@ -738,6 +738,24 @@ def wipe(path):
             pass
 
 
+def clear_ipc():
+    """Remove every System V shared memory segment, semaphore set and message queue of
+    our IPC namespace (only called as PID 1 of our own namespaces), so no run leaves data
+    for the next. POSIX message queues live in /dev/mqueue, wiped like the tmpfs."""
+    ipc_rmid = 0
+    for kind, ctl in (("shm", _libc.shmctl), ("msg", _libc.msgctl), ("sem", _libc.semctl)):
+        try:
+            with open("/proc/sysvipc/" + kind) as table:
+                ids = [int(line.split()[1]) for line in table.readlines()[1:] if line.strip()]
+        except OSError:
+            continue
+        for ident in ids:
+            if kind == "sem":
+                ctl(ident, 0, ipc_rmid, None)
+            else:
+                ctl(ident, ipc_rmid, None)
+
+
 def kill_everyone(group):
     """SIGKILL every process in the namespace but us, and reap them all.
 
@@ -856,7 +874,7 @@ def run_forked(job, out_w, err_w, waiter):
 def run_job(job):
     work = job["work_dir"]
     job["as_init"] = os.getpid() == 1
-    scratch = [work] + (["/dev/shm", "/var/tmp"] if job["as_init"] else [])
+    scratch = [work] + (["/dev/shm", "/var/tmp", "/dev/mqueue"] if job["as_init"] else [])
     for path in scratch:
         wipe(path)
     os.chdir(work)
@@ -879,6 +897,8 @@ def run_job(job):
     waiter.sel.close()
     for path in scratch:
         wipe(path)
+    if job["as_init"]:
+        clear_ipc()
     if job["has_secrets"] and not any(f.get("secrets_read") for f in frames):
         # The tester died before taking its frame off our link: we can no longer tell
         # where the next job starts. Say so; the host starts a fresh sandbox.

@@ -92,3 +92,17 @@ def test_runs_as_an_ordinary_user():
         assert json.loads(result.stdout.strip().splitlines()[-1]) == ["passed", "failed", "tampered"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_ipc_objects_do_not_outlive_a_run():
+    """System V IPC and POSIX message queues live in the sandbox's IPC namespace, which
+    outlives one run; the zygote clears them between runs."""
+    leave = ("import ctypes, os\nlibc = ctypes.CDLL(None)\ndef probe():\n"
+             "    open('/dev/mqueue/q', 'w').close()\n"
+             "    return (libc.shmget(1234, 4096, 0o1666) >= 0, libc.msgget(5678, 0o1666) >= 0,\n"
+             "            libc.semget(91011, 1, 0o1666) >= 0)\n")
+    look = ("import os\ndef probe():\n    return [open('/proc/sysvipc/' + k).read().count('\\n') - 1\n"
+            "            for k in ('shm', 'msg', 'sem')] + [os.listdir('/dev/mqueue')]\n")
+    first, second = run_many([Job("leave", PROBE, leave), Job("look", PROBE, look)], SandboxConfig(workers=1))
+    assert first.outcomes[0].detail == "expected 0, got (True, True, True)"
+    assert second.outcomes[0].detail == "expected 0, got [0, 0, 0, []]"
