@@ -235,7 +235,7 @@ def _sample_stage(ctx: _Context, round_no: int, task_ids: list[str], policy: dic
     params = dataclasses.replace(ctx.config.sampling, seed=(ctx.config.sampling.seed or 0) + round_no)
 
     def work(d: Path) -> StageRun:
-        samples = ctx.sample(task_ids, params, policy["adapter"], round_no, policy["name"])
+        samples = ctx.sample(task_ids, params, _abs(ctx, policy["adapter"]), round_no, policy["name"])
         write_jsonl(d / "samples.jsonl", (s.to_dict() for s in samples))
         return StageRun({"samples": "samples.jsonl"},
                         {"samples": len(samples), "tasks": len(task_ids),

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from codealign.loop import KILL_ENV, STAGES, read_rounds, stage_timings
-from seeded_policy import seeded_policy, write_tasks
+from seeded_policy import TASKS, seeded_policy, write_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,3 +133,80 @@ def test_loop_records_and_resume_after_kill_in_every_stage(tmp_path, policy):
     assert rounds[2]["started_from"] == expected
     assert rounds[2]["gate"]["incumbent_round"] == (1 if expected == "round-1" else 0)
     assert rounds[:2] == read_rounds(killed_run)
+
+
+# ------------------------------------------------------------------------------------------
+# Promotion and rollback, with the model parts replaced by stand-ins (no torch): a generator
+# whose share of correct answers is the policy's "quality", and a trainer that writes an
+# adapter with a scripted quality change per round. Sandbox, judges, evaluation, gate: real.
+
+QUALITY_CHANGE = {1: +0.5, 2: -0.5, 3: +0.25}      # round 2 is worse and must be rolled back
+
+
+class QualityGenerator:
+    def __init__(self) -> None:
+        self.adapters: list[str | None] = []
+
+    def uses_chat(self, params) -> bool:
+        return False
+
+    def generate(self, prompts, n, params, adapter=None):
+        from codealign.generator import Completion
+
+        self.adapters.append(adapter)
+        quality = 0.25 if adapter is None else float((Path(adapter) / "quality").read_text())
+        by_prompt = {prompt: variants for prompt, _, variants in TASKS.values()}
+        good = round(quality * n)
+        return [[Completion(by_prompt[p][0] if i < good else "\n    return None\n", 3) for i in range(n)]
+                for p in prompts]
+
+    def close(self) -> None:
+        pass
+
+
+def scripted_train_round(calls):
+    def train_round(model, pairs_path, out_dir, config, previous_adapter=None, chat=None, progress=False):
+        from codealign.trainer.dpo import TrainResult
+
+        out = Path(out_dir)
+        round_no = int(out.parent.name.removeprefix("round-"))
+        calls.append((round_no, previous_adapter))
+        start = 0.25 if previous_adapter is None else float((Path(previous_adapter) / "quality").read_text())
+        (out / "adapter").mkdir(parents=True)
+        (out / "adapter" / "quality").write_text(str(min(1.0, start + QUALITY_CHANGE[round_no])))
+        (out / "metrics.jsonl").write_text("")
+        (out / "train.json").write_text("{}")
+        return TrainResult(str(out / "adapter"), 1, False, "", str(out / "metrics.jsonl"), {}, 10, 0.1,
+                           100.0, config.reference.value, "cpu", "float32", 1)
+    return train_round
+
+
+def test_rejected_round_rolls_back_to_the_last_promoted_policy(tmp_path, monkeypatch):
+    import codealign.generator
+    import codealign.trainer.dpo
+    from codealign.config import load_config
+    from codealign.loop import run_loop
+
+    generator, calls = QualityGenerator(), []
+    monkeypatch.setattr(codealign.generator, "make_generator", lambda backend, model, **kw: generator)
+    monkeypatch.setattr(codealign.trainer.dpo, "train_round", scripted_train_round(calls))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    recipe = write_recipe(tmp_path, model, rounds=3)
+    result = run_loop(load_config(recipe), progress=False)
+
+    rounds = result.rounds
+    assert [r["status"] for r in rounds] == ["baseline", "promoted", "rejected", "promoted"]
+    assert [r.get("started_from") for r in rounds] == [None, "base", "round-1", "round-1"]
+    assert [r["metrics"]["pass@1"] for r in rounds] == [0.25, 0.75, 0.25, 1.0]
+    assert "more than the tolerance" in rounds[2]["reason"]
+    assert [r["gate"]["incumbent_round"] for r in rounds[1:]] == [0, 1, 1]
+    run = result.run_path
+    assert calls == [(1, None), (2, str(run / "round-1/train/adapter")),
+                     (3, str(run / "round-1/train/adapter"))]
+    # Round 3 sampled its training data from round 1's adapter, not from the rejected round 2's.
+    samples = [json.loads(line) for line in (run / "round-3/sample/samples.jsonl").read_text().splitlines()]
+    assert {s["policy"] for s in samples} == {"round-1"}
+    assert str(run / "round-2/train/adapter") not in generator.adapters[-2:]
+    assert json.loads((run / "round-2/gate/decision.json").read_text())["status"] == "rejected"
