@@ -26,8 +26,10 @@ error rather than a silent mix of two runs.
 
 The policy of round k is the adapter of the last *promoted* round before k (the base model
 when none was): a rejected round's adapter is kept on disk but never sampled from again.
-Sampling seeds differ per round (``seed + round``); evaluation uses the same seed for every
-policy, so rounds are compared on the same random draws.
+Sampling seeds differ per round (``sampling.seed + 100003 * round``, plus the prompt's index
+as the generator adds it); evaluation uses ``sampling.seed`` itself for every policy, so
+rounds are compared on the same random draws. The run's top-level ``seed`` picks the train
+tasks of each round when ``tasks_per_round`` is set; DPO uses ``dpo.seed + round``.
 
 ``rounds.jsonl`` holds no wall times (they live in ``timings.json``), so two runs with the
 same seeds — one interrupted and resumed, one not — write the same file.
@@ -62,6 +64,7 @@ __all__ = ["STAGES", "run_loop", "LoopResult", "stage_timings", "read_rounds"]
 STAGES = ("sample", "execute", "judge", "train", "evaluate", "gate")
 MANIFEST = "manifest.json"
 KILL_ENV = "CODEALIGN_KILL_AT"
+ROUND_SEED_STRIDE = 100_003     # round k samples with seed + k * stride (+ the prompt's index)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +235,9 @@ def _load(cls, path: Path) -> list:
 
 
 def _sample_stage(ctx: _Context, round_no: int, task_ids: list[str], policy: dict[str, Any]):
-    params = dataclasses.replace(ctx.config.sampling, seed=(ctx.config.sampling.seed or 0) + round_no)
+    seed = ctx.config.sampling.seed
+    params = dataclasses.replace(ctx.config.sampling,
+                                 seed=None if seed is None else seed + ROUND_SEED_STRIDE * round_no)
 
     def work(d: Path) -> StageRun:
         samples = ctx.sample(task_ids, params, _abs(ctx, policy["adapter"]), round_no, policy["name"])
@@ -326,8 +331,8 @@ def _evaluate_stage(ctx: _Context, round_no: int, heldout: list[str], adapter: s
     from codealign.trainer.evaluate import Outcome, evaluate, is_secure
 
     ev = ctx.config.evaluation
-    params = dataclasses.replace(ctx.config.sampling, n=ev.n_samples, temperature=ev.temperature,
-                                 seed=ev.split_seed + 1_000_003 * (ctx.config.seed + 1))
+    # The same seed for every policy: rounds are compared on the same random draws.
+    params = dataclasses.replace(ctx.config.sampling, n=ev.n_samples, temperature=ev.temperature)
 
     def work(d: Path) -> StageRun:
         if skipped:
