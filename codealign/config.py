@@ -92,10 +92,11 @@ class RunConfig:
         return Path(self.run_dir) / self.name
 
     def generator_kwargs(self) -> dict[str, Any]:
-        """The backend options; vLLM's LoRA rank limit is raised to the trained rank if needed."""
+        """The backend options; vLLM's LoRA rank limit is raised to hold the trained rank
+        (vLLM accepts powers of two)."""
         options = dict(self.generator)
         if self.backend == "vllm":
-            options.setdefault("max_lora_rank", max(16, self.dpo.lora_r))
+            options.setdefault("max_lora_rank", max(16, 1 << (self.dpo.lora_r - 1).bit_length()))
         return options
 
 

@@ -116,3 +116,13 @@ def test_cli_prints_one_line_and_does_no_work(tmp_path, recipe):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "dpo.betta" in lines[0], proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("rank, limit", [(8, 16), (16, 16), (24, 32), (64, 64)])
+def test_vllm_lora_rank_limit_holds_the_trained_rank(tmp_path, recipe, rank, limit):
+    recipe["dpo"]["lora_r"] = rank
+    assert load_config(_write(tmp_path, recipe)).generator_kwargs()["max_lora_rank"] == limit
+    recipe["generator"]["max_lora_rank"] = 8
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, recipe))
+    assert err.value.field == "generator.max_lora_rank"

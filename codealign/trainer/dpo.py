@@ -281,7 +281,7 @@ def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path
         raise TrainerError(f"cannot load model {model}: {exc}") from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    rows = _load_pairs(pairs_path, tokenizer.chat_template is not None if chat is None else chat)
+    rows = _load_pairs(pairs_path, bool(tokenizer.chat_template) if chat is None else chat)
 
     peft_config = None
     if previous_adapter is None:
