@@ -122,7 +122,7 @@ def test_cli_prints_one_line_and_does_no_work(tmp_path, recipe):
 def test_vllm_lora_rank_limit_holds_the_trained_rank(tmp_path, recipe, rank, limit):
     recipe["dpo"]["lora_r"] = rank
     assert load_config(_write(tmp_path, recipe)).generator_kwargs()["max_lora_rank"] == limit
-    recipe["generator"]["max_lora_rank"] = 8
+    recipe["generator"]["max_lora_rank"] = rank // 2
     with pytest.raises(ConfigError) as err:
         load_config(_write(tmp_path, recipe))
     assert err.value.field == "generator.max_lora_rank"
