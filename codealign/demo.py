@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from typing import Any, Callable
 
 from codealign.seed import SeedConfig
 
-__all__ = ["DemoResult", "run_demo", "round_rows", "time_breakdown", "DEFAULT_CONFIG"]
+__all__ = ["DemoResult", "run_demo", "round_rows", "train_side", "time_breakdown", "DEFAULT_CONFIG"]
 
 DEFAULT_CONFIG = Path("configs/demo.yaml")
 STAGE_ORDER = ("sample", "execute", "judge", "train", "evaluate", "gate")
@@ -95,6 +96,25 @@ def round_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def train_side(run_path: Path, round_no: int) -> dict[str, Any]:
+    """What round `round_no`'s own samples (train tasks, drawn by the policy the round started
+    from) measured: pass rate, and the share of insecure code among the honest passes."""
+    from codealign.jsonl import read_jsonl
+    from codealign.trainer.evaluate import is_secure
+
+    path = run_path / f"round-{round_no}" / "judge" / "verdicts.jsonl"
+    if not path.exists():
+        return {}
+    verdicts = [v for _, v in read_jsonl(path)]
+    passing = [v for v in verdicts if v["execution"]["status"] == "passed"
+               and not v["scores"]["tamper"]["value"]]
+    judged = [v for v in passing if v["scores"]["security"]["status"] == "ok"]
+    insecure = [v for v in judged if not is_secure(v["scores"]["security"]["details"]["findings"])]
+    return {"train_samples": len(verdicts),
+            "train_pass_rate": round(len(passing) / len(verdicts), 4) if verdicts else None,
+            "train_insecure_share_of_passing": round(len(insecure) / len(judged), 4) if judged else None}
+
+
 def time_breakdown(timings: dict[str, dict[str, float]], seed_s: float, setup_s: float,
                    loop_s: float) -> dict[str, float]:
     """Seconds per stage summed over rounds, plus the seed, set-up and what the stages do not
@@ -110,12 +130,15 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
              run_dir: str | Path | None = None, name: str | None = None,
              seed: SeedConfig | None = None, cache: str | Path | None = None,
              out: Callable[[str], None] | None = None, progress: bool = True,
-             started: float | None = None) -> DemoResult:
+             started: float | None = None, torch_threads: int = 1) -> DemoResult:
     """Build the seed, run the loop with the recipe at `config_path`, print and return results.
 
     `out` receives the report's lines (default: stdout); progress and stage logs go to
     stderr. `started` is the perf_counter value the total wall time counts from (default:
-    now), so a caller can include its own start-up.
+    now), so a caller can include its own start-up. `torch_threads` is set for the DPO step
+    in this process (0: torch's default); one thread, because at the tiny model's size a
+    second one costs more in synchronisation than it saves on a busy 2-core machine (vLLM
+    and the sandboxes run in their own processes).
     """
     from rich.console import Console
 
@@ -124,6 +147,9 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
     from codealign.seed import build_seed
 
     started = time.perf_counter() if started is None else started
+    # vLLM logs to stdout at INFO by default; the report owns stdout (its last line is JSON).
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     err = Console(stderr=True)
     log = lambda line: err.print(f"[bold]demo[/bold] {line}", highlight=False)  # noqa: E731
     name = name or time.strftime("demo-%Y%m%d-%H%M%S")
@@ -140,11 +166,17 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
 
     config = load_config(config_path, {"name": name, "rounds": rounds, "model": str(seed_model.path),
                                        **({"run_dir": str(run_dir)} if run_dir is not None else {})})
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)
     t = time.perf_counter()
     result = run_loop(config, progress=progress, log=log)
     loop_s = time.perf_counter() - t
 
     rows = round_rows(result.rounds)
+    for row in rows:
+        row.update(train_side(result.run_path, row["round"]))
     times = time_breakdown(result.timings, seed_s, setup_s, loop_s)
     demo = DemoResult(result.run_path, seed_model.path, seed_model.cached, rows, times,
                       time.perf_counter() - started)
@@ -169,7 +201,7 @@ def _report(demo: DemoResult, config, seed_manifest: dict[str, Any], out: Callab
     table = Table(title=f"codealign demo: {len(demo.rows) - 1} rounds, held-out pass rates "
                         f"({len(split['heldout'])} tasks x {ev.n_samples} samples, T={ev.temperature})")
     for column in ("round", "status", "pass@1 (Δ)", "pass@k", "secure rate (Δ)", "mean cost",
-                   "pairs by reason", "gate decision"):
+                   "train tasks: pass / insecure", "pairs by reason", "gate decision"):
         table.add_column(column, overflow="fold")
     for row in demo.rows:
         k = row["k"]
@@ -180,6 +212,8 @@ def _report(demo: DemoResult, config, seed_manifest: dict[str, Any], out: Callab
             f"pass@{k} {_f(row['pass@k'].get(str(k)))}" if k else "n/a",
             _f(row["secure_rate"]) + _d(row.get("delta_secure_rate")),
             f"{_f(row['mean_cost'], 0)} {row['cost_unit'] or ''}",
+            "—" if row.get("train_pass_rate") is None else
+            f"{_f(row['train_pass_rate'])} / {_f(row.get('train_insecure_share_of_passing'))}",
             "—" if row["pairs"] is None else f"{row['pairs']} "
             + ", ".join(f"{k}:{v}" for k, v in (row["pairs_by_reason"] or {}).items()),
             row["gate"],
@@ -192,6 +226,10 @@ def _report(demo: DemoResult, config, seed_manifest: dict[str, Any], out: Callab
         out(line)
 
     first, last = demo.rows[0], demo.rows[-1]
+    out("columns: pass@1, pass@k, secure rate (passing samples without a medium/high bandit "
+        "finding) and mean cost (line events on the perf inputs) are on the held-out tasks, "
+        "for the round's new policy; 'train tasks' are the round's own samples, drawn by the "
+        "policy it started from (pass rate / insecure share of the passing ones).")
     out(f"pass@1 {_f(first['pass@1'])} -> {_f(last['pass@1'])}; insecure share of passing samples "
         f"{_f(first['insecure_share_of_passing'])} -> {_f(last['insecure_share_of_passing'])} "
         "(seed -> last round, held-out tasks; secure rate = passing samples without a "
