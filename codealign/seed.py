@@ -46,9 +46,10 @@ CACHE_ENV = "CODEALIGN_CACHE"
 
 
 def _default_weights() -> dict[str, int]:
-    # Insecure, slow and wrong variants appear more often than their share of the bank, so the
-    # seed writes the traps' natural bad answers often enough for the judges to have work.
-    return {"clean": 1, "slow": 2, "insecure": 3, "convoluted": 1, "wrong": 2}
+    # Per task the bank has one or two clean variants and one of each other kind, at most. Slow,
+    # insecure and wrong variants count twice, like clean ones, so a trap task's natural bad
+    # answer is about as likely as a good one; convoluted ones count once.
+    return {"clean": 2, "slow": 2, "insecure": 2, "convoluted": 1, "wrong": 2}
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class SeedConfig:
     hidden_size: int = 128
     layers: int = 2
     vocab_size: int = 1024
-    steps: int = 400
+    steps: int = 600
     batch_size: int = 16
     learning_rate: float = 4e-3
     max_length: int = 512
