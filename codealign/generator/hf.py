@@ -38,6 +38,8 @@ class HFGenerator:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise GeneratorError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
             self._model = AutoModelForCausalLM.from_pretrained(

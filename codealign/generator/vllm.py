@@ -80,7 +80,7 @@ class VLLMGenerator:
         self._lora_ids: dict[Path, int] = {}
 
     def uses_chat(self, params: SamplingConfig) -> bool:
-        has_template = bool(getattr(self._tokenizer, "chat_template", None))
+        has_template = bool(self._tokenizer.chat_template)
         if params.chat and not has_template:
             raise GeneratorError(f"chat=True but the tokenizer of {self.model} has no chat "
                                  f"template")
