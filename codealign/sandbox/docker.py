@@ -100,8 +100,9 @@ def sweep_leftovers(client: Any) -> list[str]:
     """Remove sandbox containers of this host whose owning process is gone; their ids."""
     host = socket.gethostname()
     removed = []
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
-        owner = container.labels.get(OWNER_LABEL, "")
+    # sparse: no per-container inspect, which races with containers being removed
+    for container in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL}=1"}):
+        owner = (container.attrs.get("Labels") or {}).get(OWNER_LABEL, "")
         parts = owner.split(":")
         if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
             continue

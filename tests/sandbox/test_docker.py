@@ -49,7 +49,8 @@ pytestmark = pytest.mark.docker
 def _our_containers(all_states: bool = True) -> list:
     client = docker_backend.docker_client()
     token = docker_backend.owner_token()
-    return client.containers.list(all=all_states, filters={
+    # sparse: no per-container inspect, which races with containers being removed
+    return client.containers.list(all=all_states, sparse=True, filters={
         "label": [f"{docker_backend.LABEL}=1", f"{docker_backend.OWNER_LABEL}={token}"]})
 
 
