@@ -874,9 +874,8 @@ def run_forked(job, out_w, err_w, waiter):
 def run_job(job):
     work = job["work_dir"]
     job["as_init"] = os.getpid() == 1
+    # Every run ends by wiping these (below), and a fresh sandbox starts with them empty.
     scratch = [work] + (["/dev/shm", "/var/tmp", "/dev/mqueue"] if job["as_init"] else [])
-    for path in scratch:
-        wipe(path)
     os.chdir(work)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
