@@ -25,7 +25,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,13 +168,25 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
 
     config = load_config(config_path, {"name": name, "rounds": rounds, "model": str(seed_model.path),
                                        **({"run_dir": str(run_dir)} if run_dir is not None else {})})
+    previous_handler = previous_threads = None
+    if threading.current_thread() is threading.main_thread():
+        # `kill` (SIGTERM) unwinds like Ctrl-C, so the loop's `finally` shuts vLLM's engine
+        # processes down instead of leaving them orphaned.
+        previous_handler = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if torch_threads:
         import torch
 
+        previous_threads = torch.get_num_threads()
         torch.set_num_threads(torch_threads)
-    t = time.perf_counter()
-    result = run_loop(config, progress=progress, log=log)
-    loop_s = time.perf_counter() - t
+    try:
+        t = time.perf_counter()
+        result = run_loop(config, progress=progress, log=log)
+        loop_s = time.perf_counter() - t
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+        if previous_threads is not None:
+            torch.set_num_threads(previous_threads)
 
     rows = round_rows(result.rounds)
     for row in rows:

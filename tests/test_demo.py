@@ -38,7 +38,7 @@ evaluation: {{heldout_fraction: 0.3, split_seed: 0, n_samples: 4, k: [1, 4], tem
 gate: {{objective: composite, pass_at_1_tolerance: 0.05}}
 """
 
-TINY_SEED = SeedConfig(hidden_size=64, layers=1, vocab_size=512, steps=40, batch_size=8)
+TINY_SEED = SeedConfig(hidden_size=64, layers=2, vocab_size=512, steps=250, batch_size=8)
 
 
 def _bank_subset(tmp_path):
