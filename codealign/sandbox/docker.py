@@ -96,6 +96,22 @@ def docker_client() -> Any:
         return _client
 
 
+def docker_unavailable(image: str | None = None) -> str | None:
+    """Why the docker backend cannot run here (no engine, no image), or None when it can."""
+    import docker
+
+    image = image or SandboxConfig().image
+    try:
+        docker_client().images.get(image)
+    except SandboxUnavailable as exc:
+        return str(exc)
+    except docker.errors.ImageNotFound:
+        return f"the Docker image {image} is missing; {BUILD_HINT}"
+    except docker.errors.DockerException as exc:
+        return f"the Docker engine failed while looking for {image}: {exc}"
+    return None
+
+
 def sweep_leftovers(client: Any) -> list[str]:
     """Remove sandbox containers of this host whose owning process is gone; their ids."""
     host = socket.gethostname()

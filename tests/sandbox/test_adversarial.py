@@ -24,33 +24,16 @@ import pytest
 
 from codealign.errors import SandboxUnavailable
 from codealign.sandbox import Execution, Job, SandboxConfig, Status, run_many
+from codealign.sandbox.docker import docker_unavailable
 
 from .hostile import CONTROLS, HOSTILE, LATER_PROBES, Category, HostBait, Hostile
 
-IMAGE = "codealign-sandbox:latest"
 BACKENDS = [pytest.param("bwrap", id="bwrap"),
             pytest.param("docker", id="docker", marks=pytest.mark.docker)]
 
 FIRST_BATCH = [("", s) for s in CONTROLS + HOSTILE] + [("after-hostile:", p) for p in LATER_PROBES]
 SECOND_BATCH = [("second-batch:", p) for p in LATER_PROBES]
 CASES = FIRST_BATCH + SECOND_BATCH
-
-
-def docker_unavailable() -> str | None:
-    """Why the docker backend cannot be tested here, or None when it can."""
-    try:
-        import docker
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # any failure to reach an engine: skip, saying why
-        return f"no Docker engine reachable ({type(exc).__name__}: {exc})"
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        return f"Docker image {IMAGE} is not built (make system)"
-    except docker.errors.APIError as exc:
-        return f"Docker engine error while looking for {IMAGE}: {exc}"
-    return None
 
 
 @dataclass

@@ -28,21 +28,7 @@ IMAGE = "codealign-sandbox:latest"
 DOCKER = SandboxConfig(backend="docker", workers=2)
 
 
-def _docker_unavailable() -> str | None:
-    try:
-        import docker
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # any failure to reach an engine: skip, saying why
-        return f"no Docker engine reachable ({type(exc).__name__}: {exc}); run `make system` as root"
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        return f"Docker image {IMAGE} is not built (make system, or docker/build_sandbox_image.sh)"
-    return None
-
-
-needs_engine = pytest.mark.skipif(bool(reason := _docker_unavailable()), reason=reason or "")
+needs_engine = pytest.mark.skipif(bool(reason := docker_backend.docker_unavailable(IMAGE)), reason=reason or "")
 pytestmark = pytest.mark.docker
 
 
