@@ -15,7 +15,7 @@ from pathlib import Path
 
 from codealign.errors import GeneratorError
 from codealign.generator.adapter import check_adapter, check_model_path
-from codealign.generator.protocol import Completion, FinishReason, SamplingConfig
+from codealign.generator.protocol import Completion, FinishReason, SamplingConfig, template_chat
 
 __all__ = ["HFGenerator"]
 
@@ -53,11 +53,7 @@ class HFGenerator:
         self._adapters: dict[Path, str] = {}
 
     def uses_chat(self, params: SamplingConfig) -> bool:
-        has_template = bool(self._tokenizer.chat_template)
-        if params.chat and not has_template:
-            raise GeneratorError(f"chat=True but the tokenizer of {self.model} has no chat "
-                                 f"template")
-        return has_template if params.chat is None else params.chat
+        return template_chat(self._tokenizer, self.model, params)
 
     def _use_adapter(self, adapter: str | None):
         """The model to sample with: base with adapters off, or the adapter switched on."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from codealign.errors import ConfigError
+from codealign.errors import ConfigError, GeneratorError
 
 __all__ = ["Completion", "FinishReason", "Generator", "SamplingConfig"]
 
@@ -119,3 +119,12 @@ class Generator(Protocol):
     def close(self) -> None:
         """Release the model or connections."""
         ...
+
+
+def template_chat(tokenizer, model: str, params: SamplingConfig) -> bool:
+    """Chat mode for a local tokenizer: its chat template when `params.chat` is None, else
+    as asked (asking for chat without a template is an error)."""
+    has_template = bool(tokenizer.chat_template)
+    if params.chat and not has_template:
+        raise GeneratorError(f"chat=True but the tokenizer of {model} has no chat template")
+    return has_template if params.chat is None else params.chat

