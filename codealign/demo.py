@@ -218,12 +218,11 @@ def _report(demo: DemoResult, config, seed_manifest: dict[str, Any], out: Callab
                    "train tasks: pass / insecure", "pairs by reason", "gate decision"):
         table.add_column(column, overflow="fold")
     for row in demo.rows:
-        k = row["k"]
         table.add_row(
             str(row["round"]) + ("" if row["round"] == 0 else f" ← {row['started_from']}"),
             row["status"],
             _f(row["pass@1"]) + _d(row.get("delta_pass@1")),
-            f"pass@{k} {_f(row['pass@k'].get(str(k)))}" if k else "n/a",
+            " ".join(f"@{key} {value:.3f}" for key, value in row["pass@k"].items() if key != "1") or "n/a",
             _f(row["secure_rate"]) + _d(row.get("delta_secure_rate")),
             f"{_f(row['mean_cost'], 0)} {row['cost_unit'] or ''}",
             "—" if row.get("train_pass_rate") is None else
