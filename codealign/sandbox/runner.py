@@ -8,7 +8,6 @@ record with every test accounted for and a clean exit of the candidate's process
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import sys

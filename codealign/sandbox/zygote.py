@@ -43,7 +43,7 @@ import base64
 
 # Warm the modules candidates import most (HumanEval prompts import typing): every fork
 # inherits them ready-made. Each one also makes every fork dearer, so the list is short.
-import collections, functools, heapq, itertools, math, re, string, typing  # noqa: E401,F401
+import collections, functools, heapq, itertools, math, re, string, typing  # noqa: E401,F401 (preloaded on purpose)
 
 FRAME = struct.Struct(">I")
 MAX_FRAME = 256 << 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from codealign.errors import InputError

@@ -13,7 +13,6 @@ from codealign.judges import judge_executions
 from codealign.judges.pairs import PairConfig, PairReason, build_pairs, code_key, completion_text
 from codealign.judges.ranking import JudgeConfig, rank_verdicts
 from codealign.judges.verdict import JudgeScore
-from codealign.sandbox.execution import Status
 from judge_fixtures import PROGRAMS, REFERENCE, TASK, executions, samples
 
 ALL = tuple(PROGRAMS)

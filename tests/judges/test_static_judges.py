@@ -13,7 +13,7 @@ import codealign.judges.security
 import codealign.judges.tamper
 from codealign.judges import judge_static
 from codealign.judges.complexity import judge_complexity
-from codealign.judges.efficiency import Baseline, judge_efficiency, judge_efficiency_group
+from codealign.judges.efficiency import judge_efficiency, judge_efficiency_group
 from codealign.judges.security import judge_security, judge_security_batch
 from codealign.judges.tamper import judge_tamper
 from codealign.judges.verdict import JudgeScore, JudgeStatus, Verdict
