@@ -41,7 +41,7 @@ def start_session(config: SandboxConfig) -> ZygoteSession:
               "access to files, network and processes.", file=sys.stderr)
         work = tempfile.mkdtemp(prefix="codealign-unsafe-")
         return ZygoteSession([sys.executable, "-I", "-S", "-B", str(ZYGOTE_PATH)],
-                             name=UNSAFE_BACKEND, work_dir=work)
+                             name=UNSAFE_BACKEND, work_dir=work, owns_work_dir=True)
     raise SandboxUnavailable(f"unknown backend {config.backend!r}")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shutil
 import signal
 import struct
 import subprocess
@@ -114,8 +115,9 @@ class ZygoteSession:
     """
 
     def __init__(self, link: list[str] | Link, *, name: str, startup_timeout: float = 60.0,
-                 work_dir: str = "/tmp") -> None:
+                 work_dir: str = "/tmp", owns_work_dir: bool = False) -> None:
         self.name, self.work_dir, self.jobs_run = name, work_dir, 0
+        self.owns_work_dir = owns_work_dir
         self._link: Link = ProcessLink(link) if isinstance(link, list) else link
         self._buf = bytearray()
         hello = self._read(time.monotonic() + startup_timeout)
@@ -175,3 +177,5 @@ class ZygoteSession:
 
     def close(self) -> None:
         self._link.close()
+        if self.owns_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
