@@ -21,6 +21,10 @@ TaskSpec = Annotated[str, typer.Argument(
          "or a task set name: humaneval, bank, mbpp, mbpp-sanitized.")]
 
 
+SandboxBackend = Annotated[str, typer.Option(help="Sandbox backend: bwrap, docker, unsafe-no-isolation.")]
+SandboxWorkers = Annotated[int, typer.Option(help="Parallel sandboxes (0 = all cores).")]
+
+
 @tasks_app.command("list")
 def tasks_list(spec: TaskSpec) -> None:
     """List the tasks of a file or task set."""
@@ -43,8 +47,8 @@ def tasks_list(spec: TaskSpec) -> None:
 @tasks_app.command("check")
 def tasks_check(
     spec: TaskSpec,
-    backend: Annotated[str, typer.Option(help="Sandbox backend: bwrap, docker, unsafe-no-isolation.")] = "bwrap",
-    workers: Annotated[int, typer.Option(help="Parallel sandboxes (0 = all cores).")] = 0,
+    backend: SandboxBackend = "bwrap",
+    workers: SandboxWorkers = 0,
 ) -> None:
     """Run every task's reference solution through the sandbox; exit 1 if any does not pass."""
     from rich.console import Console
@@ -130,8 +134,8 @@ def exec_(
     samples: Annotated[Path, typer.Argument(help="Samples JSONL: {task_id, sample_id?, code} or "
                                             "{task_id, sample_id?, completion} lines.")],
     out: Annotated[Path, typer.Option("--out", help="Executions JSONL to write.")],
-    backend: Annotated[str, typer.Option(help="Sandbox backend: bwrap, docker, unsafe-no-isolation.")] = "bwrap",
-    workers: Annotated[int, typer.Option(help="Parallel sandboxes (0 = all cores).")] = 0,
+    backend: SandboxBackend = "bwrap",
+    workers: SandboxWorkers = 0,
     profile: Annotated[bool, typer.Option(help="Also measure passing samples on the perf inputs.")] = False,
 ) -> None:
     """Run samples against their tasks' tests in the sandbox; one Execution line per sample.
@@ -165,8 +169,8 @@ def judge(
     samples: Annotated[Path, typer.Argument(help="Samples JSONL: Sample records, or "
                                             "{task_id, sample_id?, code|completion} lines.")],
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
-    backend: Annotated[str, typer.Option(help="Sandbox backend: bwrap, docker, unsafe-no-isolation.")] = "bwrap",
-    workers: Annotated[int, typer.Option(help="Parallel sandboxes (0 = all cores).")] = 0,
+    backend: SandboxBackend = "bwrap",
+    workers: SandboxWorkers = 0,
 ) -> None:
     """Run samples in the sandbox, judge them, and write verdicts.jsonl, pairs.jsonl, summary.json."""
     from rich.console import Console
