@@ -15,6 +15,9 @@ Rules that always hold:
 
 * a tampered sample (sandbox status, tamper judge, or a tamper judge that could not look)
   is never chosen;
+* an insecure sample (a bandit finding of medium or high severity) is never chosen, for any
+  reason: when a task's only passing samples are insecure, it gets no correctness pair
+  rather than one that teaches the insecure answer;
 * a sample whose needed judge errored is left out of that reason's pairs;
 * identical and AST-equivalent programs (same ``ast.dump`` once docstrings are removed;
   comments and whitespace never reach the AST) count once: the best-ranked copy stays;
@@ -258,6 +261,8 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
         for i, a in enumerate(good):
             for b in good[i + 1:]:
                 for chosen, rejected in ((a, b), (b, a)):
+                    if _insecure(chosen):
+                        continue
                     m = _margin(reason, chosen, rejected)
                     if m is not None and m >= config.min_margin(reason) \
                             and _no_regression(reason, chosen, rejected, config):
@@ -286,6 +291,12 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
             if len(pairs) >= config.max_pairs_per_task:
                 break
     return pairs
+
+
+def _insecure(v: Verdict) -> bool:
+    """A medium or high bandit finding (an errored security judge is left to the other rules)."""
+    s = v.scores.get("security")
+    return s is not None and s.status == "ok" and (s.details.get("high", 0) + s.details.get("medium", 0)) > 0
 
 
 def _failure_mode(v: Verdict) -> str:
@@ -318,7 +329,9 @@ def _correctness_candidates(task: Task, pool: Sequence[Verdict], good: Sequence[
     # clearly beat on any quality criterion: a correctness pair must not teach slow or
     # insecure code as "chosen".
     best = good[0]
-    top = [v for v in good if _no_regression(PairReason.CORRECTNESS, v, best, config)]
+    top = [v for v in good if _no_regression(PairReason.CORRECTNESS, v, best, config) and not _insecure(v)]
+    if not top:
+        return []
     out = []
     for i, rejected in enumerate(rejected_order):
         chosen = top[i % len(top)]

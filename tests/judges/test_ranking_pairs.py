@@ -215,3 +215,18 @@ def test_cpu_time_vetoes_an_efficiency_pair_it_contradicts():
     assert PairReason.EFFICIENCY in reasons(verdicts, PairConfig())
     assert PairReason.EFFICIENCY not in reasons(swapped, PairConfig())
     assert PairReason.EFFICIENCY in reasons(swapped, PairConfig(efficiency_cpu_veto=100))
+
+
+def test_insecure_code_is_never_chosen():
+    _, pairs, _ = judged()
+    assert pairs and "insecure" not in {p.chosen_verdict.sample_id for p in pairs}
+    assert "insecure" in {p.rejected_verdict.sample_id for p in pairs if p.reason.value == "security"}
+
+
+def test_a_task_whose_only_pass_is_insecure_gets_no_correctness_pair():
+    """Better no pair than one that teaches the insecure answer as the right one."""
+    _, pairs, _ = judged(names=("insecure", "wrong", "crash"))
+    assert pairs == []
+    _, pairs, _ = judged(names=("insecure", "fast", "wrong"))
+    assert {(p.reason.value, p.chosen_verdict.sample_id) for p in pairs} >= {("correctness", "fast")}
+    assert all(p.chosen_verdict.sample_id == "fast" for p in pairs)
