@@ -8,6 +8,7 @@ record with every test accounted for and a clean exit of the candidate's process
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import signal
 import sys
@@ -167,6 +168,17 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
                      flags=tuple(dict.fromkeys(flags)), detail=detail, **out, **base)
 
 
+def _with_profile(verdict: Execution, measured: Execution) -> Execution:
+    """The verdict run's record with the profiling run's figures. A profiling run that did
+    not pass again (a flaky or time-dependent candidate) gives no figures, and says so."""
+    if not measured.passed:
+        return dataclasses.replace(verdict, flags=verdict.flags + (
+            f"perf-unavailable: the profiling run ended {measured.status.value}",))
+    cost = dataclasses.replace(verdict.cost, ops=measured.cost.ops, perf_cpu_s=measured.cost.perf_cpu_s)
+    extra = tuple(f for f in measured.flags if f.startswith("perf-") and f not in verdict.flags)
+    return dataclasses.replace(verdict, cost=cost, flags=verdict.flags + extra)
+
+
 def _plan(job: Job, cache: dict[int, TestPlan]) -> TestPlan:
     key = id(job.task)
     if key not in cache:
@@ -212,11 +224,21 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
                     session = start_session(config)
                 job = jobs[i]
                 scripts = planned[i].scripts
-                response = session.run(_payload(job, planned[i], config), _host_timeout(job, config),
-                                       secrets={"scripts": list(scripts)} if scripts else None)
+                secrets = {"scripts": list(scripts)} if scripts else None
+                verdict_job = dataclasses.replace(job, profile=False)
+                response = session.run(_payload(verdict_job, planned[i], config),
+                                       _host_timeout(verdict_job, config), secrets=secrets)
                 if response is None:
                     session = None
                 execution = assess(job, planned[i], response, config.backend)
+                if job.profile and execution.passed and session is not None:
+                    # Only a sample that passed is worth measuring: the tester cannot know
+                    # (the expected values stay here), so a second run measures it.
+                    response = session.run(_payload(job, planned[i], config),
+                                           _host_timeout(job, config), secrets=secrets)
+                    if response is None:
+                        session = None
+                    execution = _with_profile(execution, assess(job, planned[i], response, config.backend))
                 results[i] = execution
                 with lock:
                     if on_result is not None:

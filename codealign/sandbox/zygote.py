@@ -223,9 +223,13 @@ def worker_main(code, req_fd, resp_fd):
     table, counter = [], [0]
 
     def tracer(frame, event, arg):
-        if event == "line" and frame.f_code.co_filename == "candidate.py":
+        """Global trace function: trace line events in the candidate's own frames only."""
+        return count_lines if frame.f_code.co_filename == "candidate.py" else None
+
+    def count_lines(frame, event, arg):
+        if event == "line":
             counter[0] += 1
-        return tracer
+        return count_lines
 
     def resolve(ref):
         return module[ref] if type(ref) is str else table[ref]
