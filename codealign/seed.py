@@ -205,7 +205,7 @@ def _train(out: Path, corpus: list[tuple[str, str, str]], config: SeedConfig,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from codealign.tinymodel import build_tiny_llama
+    from codealign.tinymodel import build_tiny_llama, lm_step
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -237,21 +237,7 @@ def _train(out: Path, corpus: list[tuple[str, str, str]], config: SeedConfig,
         if not batches:
             batches = _length_batches(examples, config.batch_size, rng)
         batch = [examples[i] for i in batches.pop()]
-        width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.full((len(batch), width), tokenizer.pad_token_id)
-        labels = torch.full((len(batch), width), -100)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (ids, prompt_len) in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            labels[row, prompt_len: len(ids)] = torch.tensor(ids[prompt_len:])
-            mask[row, : len(ids)] = 1
-        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        losses.append(lm_step(model, tokenizer.pad_token_id, batch, optimizer, schedule))
         if step % 50 == 0 or step == config.steps - 1:
             log(f"seed step {step}/{config.steps}: loss {losses[-1]:.3f}")
     model.eval()

@@ -84,6 +84,28 @@ def build_tiny_llama(out_dir: str | Path, texts: Sequence[str], *, vocab_size: i
     return out
 
 
+def lm_step(model, pad_id: int, batch: Sequence[tuple[list[int], int]], optimizer, schedule) -> float:
+    """One causal-LM step on a padded batch of ``(token ids, prompt length)``: the loss
+    counts only the tokens after the prompt. Returns the loss."""
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = torch.full((len(batch), width), pad_id)
+    labels = torch.full((len(batch), width), -100)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (ids, prompt_len) in enumerate(batch):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        labels[row, prompt_len: len(ids)] = torch.tensor(ids[prompt_len:])
+        mask[row, : len(ids)] = 1
+    loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    schedule.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
 def train_tiny_lm(model_dir: str | Path, texts: Sequence[str], *, steps: int = 300,
                   batch_size: int = 16, max_length: int = 128, lr: float = 3e-3,
                   seed: int = 0, log_every: int = 0) -> list[float]:
@@ -112,21 +134,8 @@ def train_tiny_lm(model_dir: str | Path, texts: Sequence[str], *, steps: int = 3
     losses: list[float] = []
     for step in range(steps):
         batch = rng.sample(encoded, min(batch_size, len(encoded)))
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), width), tokenizer.pad_token_id)
-        labels = torch.full((len(batch), width), -100)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            labels[row, : len(ids)] = torch.tensor(ids)
-            mask[row, : len(ids)] = 1
-        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        losses.append(lm_step(model, tokenizer.pad_token_id, [(ids, 0) for ids in batch],
+                              optimizer, schedule))
         if log_every and step % log_every == 0:
             print(f"step {step}: loss {losses[-1]:.3f}", flush=True)
     model.eval()
