@@ -21,6 +21,9 @@ TaskSpec = Annotated[str, typer.Argument(
          "or a task set name: humaneval, bank, mbpp, mbpp-sanitized.")]
 
 
+SamplesFile = Annotated[Path, typer.Argument(
+    help="Samples JSONL: Sample records (codealign sample), or {task_id, sample_id?, code} "
+         "lines (a whole module), or {task_id, sample_id?, completion} lines (appended to the prompt).")]
 SandboxBackend = Annotated[str, typer.Option(help="Sandbox backend: bwrap, docker, unsafe-no-isolation.")]
 SandboxWorkers = Annotated[int, typer.Option(help="Parallel sandboxes (0 = all cores).")]
 
@@ -131,8 +134,7 @@ def sample(
 @app.command("exec")
 def exec_(
     tasks: TaskSpec,
-    samples: Annotated[Path, typer.Argument(help="Samples JSONL: {task_id, sample_id?, code} or "
-                                            "{task_id, sample_id?, completion} lines.")],
+    samples: SamplesFile,
     out: Annotated[Path, typer.Option("--out", help="Executions JSONL to write.")],
     backend: SandboxBackend = "bwrap",
     workers: SandboxWorkers = 0,
@@ -166,8 +168,7 @@ def exec_(
 @app.command("judge")
 def judge(
     tasks: TaskSpec,
-    samples: Annotated[Path, typer.Argument(help="Samples JSONL: Sample records, or "
-                                            "{task_id, sample_id?, code|completion} lines.")],
+    samples: SamplesFile,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
     backend: SandboxBackend = "bwrap",
     workers: SandboxWorkers = 0,
