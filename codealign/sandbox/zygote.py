@@ -48,7 +48,9 @@ import collections, functools, heapq, itertools, math, re, string, typing  # noq
 FRAME = struct.Struct(">I")
 MAX_FRAME = 256 << 20
 PLAIN_TYPES = (type(None), bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset)
-MAX_RESULT_BYTES = 16 << 20
+MAX_RESULT_BYTES = 16 << 20        # one reply from the worker
+MAX_CALL_RESULT_BYTES = 1 << 20    # one literal call's result, as reported to the host
+MAX_RECORD_RESULT_BYTES = 8 << 20  # all of them together: the host's frame stays bounded
 HANDLE_TAG = "__codealign_handle__"
 BUILTIN_TAG = "__codealign_builtin__"
 PIPE_CHUNK = 4096   # a pipe reported writable takes at least this much without blocking
@@ -345,6 +347,7 @@ class Worker:
         self.clock = cpu_clock_of(pid)
         self.alive = True
         self.events = []
+        self.last_size = 0
 
     def receive(self):
         """The next reply as a validated plain tuple, or None if the worker is gone."""
@@ -355,6 +358,7 @@ class Worker:
         if raw is None:
             self.alive = False
             return None
+        self.last_size = len(raw)
         try:
             reply = marshal.loads(raw)
         except Exception:
@@ -587,10 +591,14 @@ def run_calls(job, worker, record):
     except WorkerGone as exc:
         record["calls"].extend({"error": str(exc)} for _ in job["calls"])
         return
+    reported = 0
     for _ in job["calls"]:
         try:
             reply = worker.reply()
-            if reply[0] == "ok":
+            reported += worker.last_size
+            if worker.last_size > MAX_CALL_RESULT_BYTES or reported > MAX_RECORD_RESULT_BYTES:
+                record["calls"].append({"error": "result too large to report (%d bytes)" % worker.last_size})
+            elif reply[0] == "ok":
                 value = reply[1]
                 if type(value) is tuple and len(value) == 5 and value[0] == HANDLE_TAG:
                     truth = value[4] if type(value[4]) is bool else None

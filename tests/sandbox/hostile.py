@@ -1502,6 +1502,10 @@ RESOURCE_TRICKS = [
                 threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
             return 0
         """, NOT_PASSED),
+    _h("huge_return_values", R, """
+        def add(a, b):
+            return "x" * 15_000_000
+        """, {S.FAILED}),
     _h("stdout_flood_100mb", R, """
         import sys
         def add(a, b):
