@@ -38,14 +38,9 @@ import statistics
 import tempfile
 import time
 
-CORPUS = [
-    "def add(a, b):\n    return a + b\n",
-    "def is_even(n):\n    return n % 2 == 0\n",
-    "def reverse(s):\n    return s[::-1]\n",
-    "def total(xs):\n    result = 0\n    for x in xs:\n        result += x\n    return result\n",
-    "import math\n\ndef area(r):\n    return math.pi * r ** 2\n",
-    "class Stack:\n    def __init__(self):\n        self.items = []\n",
-] * 10
+from codealign.tinymodel import CODE_SNIPPETS
+
+CORPUS = list(CODE_SNIPPETS) * 10
 
 
 def prompts(count: int) -> list[str]:

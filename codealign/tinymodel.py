@@ -18,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["BOS", "EOS", "PAD", "CHAT_TEMPLATE", "build_tiny_llama", "train_tiny_lm"]
+__all__ = ["BOS", "EOS", "PAD", "CHAT_TEMPLATE", "CODE_SNIPPETS", "build_tiny_llama", "lm_step",
+           "train_tiny_lm"]
 
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 
@@ -31,6 +32,15 @@ CHAT_TEMPLATE = (
 
 HEAD_DIM = 64
 
+# Small Python snippets for a tokenizer to learn Python-ish pieces from (tests, benchmarks).
+CODE_SNIPPETS = (
+    "def add(a, b):\n    return a + b\n",
+    "def is_even(n):\n    return n % 2 == 0\n",
+    "def reverse(s):\n    return s[::-1]\n",
+    "def total(xs):\n    result = 0\n    for x in xs:\n        result += x\n    return result\n",
+    "import math\n\ndef area(r):\n    return math.pi * r ** 2\n",
+    "class Stack:\n    def __init__(self):\n        self.items = []\n",
+)
 
 def build_tiny_llama(out_dir: str | Path, texts: Sequence[str], *, vocab_size: int = 1024,
                      hidden_size: int = 128, layers: int = 2, max_positions: int = 1024,

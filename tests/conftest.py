@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from codealign.tinymodel import CODE_SNIPPETS
+
 # A small corpus: the tokenizer learns Python-ish pieces from it; the model stays random.
 TINY_TEXTS = [
-    "def add(a, b):\n    return a + b\n",
-    "def is_even(n):\n    return n % 2 == 0\n",
-    "def reverse(s):\n    return s[::-1]\n",
-    "def total(xs):\n    result = 0\n    for x in xs:\n        result += x\n    return result\n",
-    "import math\n\ndef area(r):\n    return math.pi * r ** 2\n",
-    "class Stack:\n    def __init__(self):\n        self.items = []\n",
+    *CODE_SNIPPETS,
     "Write a function that returns the sum of a list of numbers.",
     "```python\ndef f(x):\n    return x * 2\n```",
     "if __name__ == \"__main__\":\n    print(add(1, 2))\n",
