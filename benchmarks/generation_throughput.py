@@ -1,6 +1,6 @@
 """Sampling throughput: the vllm backend against the hf (transformers `generate`) backend.
 
-One run builds a tiny Llama locally (`codealign.tinymodel.build_tiny_llama`), loads it in both
+One run builds a tiny Llama locally (`codealign.demo.tinymodel.build_tiny_llama`), loads it in both
 backends, and samples the same --prompts code prompts with the same `SamplingConfig`
 (n=8, plain continuation, temperature 1.0, --max-tokens, no stop sequences, float32 in both,
 so both produce the same number of tokens per sample up to EOS). Each backend does one
@@ -15,7 +15,7 @@ hf is timed twice: with torch's default thread count and with one thread (what v
 worker uses; on a busy 2-core machine one thread is often much faster because two spinning
 OpenMP threads get descheduled). The ratio is taken against the faster of the two.
 
---model seed uses the demo's seed policy instead (`codealign.seed.build_seed`, built once and
+--model seed uses the demo's seed policy instead (`codealign.demo.seed.build_seed`, built once and
 cached: a tiny Llama trained on the bank's solution variants) on the bank's prompts: its
 samples stop at EOS after varied lengths, as real code samples do, where the random tiny model
 runs every sample to --max-tokens. Batched `generate` pads every sequence of a batch to its
@@ -38,7 +38,7 @@ import statistics
 import tempfile
 import time
 
-from codealign.tinymodel import CODE_SNIPPETS
+from codealign.demo.tinymodel import CODE_SNIPPETS
 
 CORPUS = list(CODE_SNIPPETS) * 10
 
@@ -97,14 +97,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from codealign.generator import SamplingConfig, make_generator
-    from codealign.tinymodel import build_tiny_llama
+    from codealign.demo.tinymodel import build_tiny_llama
 
     batch = prompts(args.prompts)
     params = SamplingConfig(n=args.n, temperature=1.0, top_p=1.0, max_tokens=args.max_tokens,
                             seed=0, chat=False)
     with tempfile.TemporaryDirectory() as tmp:
         if args.model == "seed":
-            from codealign.seed import build_seed
+            from codealign.demo.seed import build_seed
             from codealign.tasks import load_tasks
 
             model = str(build_seed().path)

@@ -205,7 +205,7 @@ def loop(
     from rich.console import Console
 
     from codealign.config import load_config
-    from codealign.loop import run_loop
+    from codealign.runs.loop import run_loop
 
     console = Console(stderr=True)
     run = load_config(config)           # every check before any work

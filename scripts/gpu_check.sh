@@ -71,7 +71,7 @@ def program(i, op, lines):
     return f"def f{i}(x):\n    acc = 0\n{body}    return acc\n"
 
 if step == "build":
-    from codealign.tinymodel import build_tiny_llama
+    from codealign.demo.tinymodel import build_tiny_llama
     texts = [program(i, op, 12) for i in range(64) for op in "+-*"]
     build_tiny_llama(model_dir, texts, vocab_size=4096, hidden_size=hidden, layers=layers,
                      max_positions=2048, seed=0)

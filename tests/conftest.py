@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codealign.tinymodel import CODE_SNIPPETS
+from codealign.demo.tinymodel import CODE_SNIPPETS
 
 # A small corpus: the tokenizer learns Python-ish pieces from it; the model stays random.
 TINY_TEXTS = [
@@ -19,7 +19,7 @@ TINY_TEXTS = [
 def tiny_model_dir(tmp_path_factory):
     """A random tiny Llama (hidden 128, 2 heads of 64, 2 layers) with a byte-level BPE
     tokenizer and a chat template, saved as a Hugging Face directory. Build: a few seconds."""
-    from codealign.tinymodel import build_tiny_llama
+    from codealign.demo.tinymodel import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), TINY_TEXTS, vocab_size=512,
                             seed=0)
@@ -56,7 +56,7 @@ def tiny_adapter_dir(tiny_model_dir, tmp_path_factory):
 def other_base_adapter_dir(tmp_path_factory):
     """A LoRA adapter trained on *another* tiny model (different seed and path): it must be
     refused when applied to `tiny_model_dir`."""
-    from codealign.tinymodel import build_tiny_llama
+    from codealign.demo.tinymodel import build_tiny_llama
 
     other = build_tiny_llama(tmp_path_factory.mktemp("other-llama"), TINY_TEXTS, vocab_size=512,
                              seed=1)

@@ -45,7 +45,7 @@ def seeded_policy(base_temp: Path) -> Path:
     """Build (once per pytest session: cached under the session's base temp dir) the policy."""
     import torch
 
-    from codealign.tinymodel import build_tiny_llama, train_tiny_lm
+    from codealign.demo.tinymodel import build_tiny_llama, train_tiny_lm
 
     out = base_temp / "seeded-policy"
     if (out / "done").exists():

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from codealign.jsonl import write_jsonl
-from codealign.seed import SeedConfig, build_seed, seed_corpus
+from codealign.demo.seed import SeedConfig, build_seed, seed_corpus
 from codealign.tasks import load_tasks
 from codealign.tasks.bank import VariantKind, load_variants
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from codealign.loop import KILL_ENV, STAGES, read_rounds, stage_timings
+from codealign.runs.loop import KILL_ENV, STAGES, read_rounds, stage_timings
 from seeded_policy import TASKS, seeded_policy, write_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,7 +185,7 @@ def test_rejected_round_rolls_back_to_the_last_promoted_policy(tmp_path, monkeyp
     import codealign.generator
     import codealign.trainer.dpo
     from codealign.config import load_config
-    from codealign.loop import run_loop
+    from codealign.runs.loop import run_loop
 
     generator, calls = QualityGenerator(), []
     monkeypatch.setattr(codealign.generator, "make_generator", lambda backend, model, **kw: generator)

@@ -16,7 +16,7 @@ def _digest(path):
 def test_build_is_deterministic_and_loads_with_bos_chat_template(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from codealign.tinymodel import build_tiny_llama
+    from codealign.demo.tinymodel import build_tiny_llama
 
     a = build_tiny_llama(tmp_path / "a", TEXTS, vocab_size=300, seed=3)
     b = build_tiny_llama(tmp_path / "b", TEXTS, vocab_size=300, seed=3)
@@ -35,7 +35,7 @@ def test_build_is_deterministic_and_loads_with_bos_chat_template(tmp_path):
 
 
 def test_train_tiny_lm_lowers_the_loss_and_saves(tmp_path):
-    from codealign.tinymodel import build_tiny_llama, train_tiny_lm
+    from codealign.demo.tinymodel import build_tiny_llama, train_tiny_lm
 
     out = build_tiny_llama(tmp_path / "m", TEXTS, vocab_size=300, seed=0)
     before = _digest(out)

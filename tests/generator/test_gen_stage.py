@@ -118,7 +118,7 @@ def test_adapter_checks_name_what_does_not_match(tiny_model_dir, tiny_adapter_di
 
 
 def test_adapter_with_the_right_name_but_wrong_shapes_is_refused(tiny_adapter_dir, tmp_path):
-    from codealign.tinymodel import build_tiny_llama
+    from codealign.demo.tinymodel import build_tiny_llama
 
     wide = build_tiny_llama(tmp_path / "wide", ["def f():\n    pass\n"] * 4, vocab_size=300,
                             hidden_size=192, layers=1)

@@ -2,7 +2,7 @@
 
 What it does, in order:
 
-1. builds (or finds in the cache) the seed policy of :mod:`codealign.seed`: a tiny Llama
+1. builds (or finds in the cache) the seed policy of :mod:`codealign.demo.seed`: a tiny Llama
    trained from scratch on the task bank's solution variants;
 2. runs the rounds of ``codealign loop`` with a committed recipe (``configs/demo.yaml``) on
    that model: vLLM sampling, the sandbox, the judges, preference pairs, TRL DPO with LoRA,
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from codealign.seed import SeedConfig
+from codealign.demo.seed import SeedConfig
 
 __all__ = ["DemoResult", "run_demo", "round_rows", "train_side", "time_breakdown", "DEFAULT_CONFIG"]
 
@@ -145,8 +145,8 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
     from rich.console import Console
 
     from codealign.config import check_tasks, load_config
-    from codealign.loop import run_loop
-    from codealign.seed import build_seed
+    from codealign.runs.loop import run_loop
+    from codealign.demo.seed import build_seed
 
     started = time.perf_counter() if started is None else started
     # vLLM logs to stdout at INFO by default; the report owns stdout (its last line is JSON).

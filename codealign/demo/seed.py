@@ -205,7 +205,7 @@ def _train(out: Path, corpus: list[tuple[str, str, str]], config: SeedConfig,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from codealign.tinymodel import build_tiny_llama, lm_step
+    from codealign.demo.tinymodel import build_tiny_llama, lm_step
 
     if config.threads:
         torch.set_num_threads(config.threads)
