@@ -235,6 +235,20 @@ def demo(
     main_entry(config, rounds, run_dir, name, started)
 
 
+@app.command("report")
+def report(
+    run: Annotated[Path, typer.Argument(help="A run directory (e.g. runs/demo-20261127-142939).")],
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Write the run's dashboard (overview, quality, flips, tasks, DPO health) as one HTML file."""
+    from rich.console import Console
+
+    from codealign.report import write_report
+
+    path = write_report(run, out)
+    Console(stderr=True).print(f"report: {path} ({path.stat().st_size // 1024} KiB, self-contained)")
+
+
 def main() -> None:
     """Entry point: our own errors become one clear line and exit status 2, not a traceback."""
     try:

@@ -1,0 +1,1 @@
+"""The service: API, store, scheduler, dashboard."""

@@ -1,0 +1,52 @@
+"""The dashboard's Jinja2 environment, shared by the served pages and the static report."""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from codealign.service.dashboard.views import fmt
+
+__all__ = ["STATIC", "render", "static_text"]
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+ASSETS = ("uPlot.min.css", "dashboard.css", "uPlot.iife.min.js", "dashboard.js")
+
+
+def _attr(value: Any) -> str:
+    """A number as it goes into a data-* attribute: full precision, empty for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _signed(value: Any, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:+.{digits}f}"
+
+
+@cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters.update(attr=_attr, fmt=fmt, signed=_signed)
+    return env
+
+
+@cache
+def static_text(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+def render(template: str, **context: Any) -> str:
+    """Render `template`; `inline=True` (the static report) puts the CSS and JS in the page."""
+    context.setdefault("inline", False)
+    context.setdefault("base", "")
+    if context["inline"]:
+        context["assets"] = {name: static_text(name) for name in ASSETS}
+    return _env().get_template(template).render(**context)
