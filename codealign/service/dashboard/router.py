@@ -116,7 +116,7 @@ def dashboard_router(run_dir: str | Path | Callable[[], Path], authenticate: Cal
     def matrix(view: Run) -> HTMLResponse:
         return page("matrix.html", view, mx=view.matrix)
 
-    @router.get("/runs/{run}/tasks/{task_id}", response_class=HTMLResponse)
+    @router.get("/runs/{run}/tasks/{task_id:path}", response_class=HTMLResponse)
     def task(view: Run, task_id: str) -> HTMLResponse:
         t = view.task(task_id)
         if t is None:

@@ -21,7 +21,8 @@
     });
     return {width: width, height: height, series: series,
             scales: {x: {time: false}}, legend: {live: false},
-            axes: [{label: spec.xlabel || "round"}, {}]};
+            axes: [{label: spec.xlabel || "round", incrs: kind === "bars" ? undefined : [1, 2, 5, 10, 20, 50, 100, 200, 500]},
+                   {size: 64}]};
   }
 
   function drawChart(el) {
