@@ -30,7 +30,7 @@ def write_report(run_path: str | Path, out: str | Path) -> Path:
         raise InputError("not a run directory with a finished round (no rounds.jsonl)", path=str(run_path))
     view = RunView(run_path)
     rounds = [r["round"] for r in view.rounds]
-    html = render("report.html", inline=True, links=False, run=view.name, state=view.state,
+    html = render("report.html", inline=True, links=False, run=view.name, state=view.state.to_dict(),
                   path=str(run_path.resolve()), written=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                   ov=view.overview, q=view.quality, fl=view.flips(rounds[0], rounds[-1]), mx=view.matrix,
                   dpos=[view.dpo(k) for k in view.trained_rounds()], guard=view.guard,

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from codealign.jsonl import write_json, write_jsonl
-from codealign.runs.loop import write_rounds
+from codealign.runs.rounds import write_rounds
 from codealign.trainer.evaluate import Outcome, evaluate, split_tasks
 
 REASONS = ("correctness", "efficiency", "security", "maintainability")
@@ -64,7 +64,7 @@ def _verdict(sample: dict, execution: dict, insecure: bool, rank: int, n: int) -
                                  "high": 0, "medium": int(insecure), "low": 0}},
                 "tamper": {"name": "tamper", "value": 0.0, "status": "ok", "details": {"tampered": False, "reasons": []}},
                 "efficiency": {"name": "efficiency", "value": 1.0, "status": "ok", "details": {}}},
-            "execution": execution}
+            "execution": execution, "code": sample["code"]}
 
 
 def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_samples: int = 4,
@@ -139,7 +139,7 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
             _manifest(base / "train", "train", k, {}, {"metrics": "metrics.jsonl"},
                       {"steps": steps, "stopped_early": False, "stop_reason": "", "reference": "base",
                        "pairs": len(pairs), "train_tokens": 1000, "last": last}, 3.0)
-        ev_samples, ev_execs, outcomes = [], [], []
+        ev_samples, ev_execs, outcomes, rows = [], [], [], []
         for t in heldout:
             ev_rng = random.Random(f"{seed}:{t}")          # the same draws for every policy, as the loop does
             for i in range(eval_samples):
@@ -148,12 +148,16 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
                 passed = e["status"] == "passed"
                 outcomes.append(Outcome(t, passed, (not insecure) if passed else None,
                                         e["cost"]["ops"] if passed else None, s["tokens"]))
+                rows.append({"task_id": t, "sample_id": s["sample_id"], "status": e["status"], "honest": passed,
+                             "secure": outcomes[-1].secure, "cost": outcomes[-1].cost, "tokens": s["tokens"]})
         report = evaluate(outcomes, [1, 2, 4], "ops", task_ids=heldout)
         write_jsonl(base / "evaluate" / "samples.jsonl", ev_samples)
         write_jsonl(base / "evaluate" / "executions.jsonl", ev_execs)
+        write_jsonl(base / "evaluate" / "outcomes.jsonl", rows)
         write_json(base / "evaluate" / "report.json", report.to_dict())
         _manifest(base / "evaluate", "evaluate", k, {}, {"samples": "samples.jsonl", "executions": "executions.jsonl",
-                                                          "report": "report.json"}, report.headline(), 1.5)
+                                                          "outcomes": "outcomes.jsonl", "report": "report.json"},
+                  report.headline(), 1.5)
         if k:
             promoted = report.pass_at_1 > incumbent_pass1
             decision = {"status": "promoted" if promoted else "rejected", "promoted": promoted,

@@ -28,12 +28,14 @@ from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Requ
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from codealign.errors import InputError
 from codealign.service.dashboard.render import STATIC, render
 from codealign.service.dashboard.views import DPO_SERIES, PAIR_REASONS, RunView, run_view, runs_index
 
 __all__ = ["install", "dashboard_router", "mount_static", "login_redirect", "LoginRequired", "COOKIE"]
 
 COOKIE = "codealign_session"
+LIVE_ROWS = 200                       # events shown on the live page (the newest)
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -69,13 +71,16 @@ def dashboard_router(run_dir: str | Path | Callable[[], Path], authenticate: Cal
         path = runs_root() / run
         if not RUN_NAME.fullmatch(run) or not path.is_dir():
             raise HTTPException(404, f"no run named {run!r}")
-        return run_view(path)
+        try:
+            return run_view(path)
+        except InputError as exc:               # not a run directory
+            raise HTTPException(404, str(exc)) from None
 
     Run = Annotated[RunView, Depends(the_run)]
 
     def page(template: str, view: RunView | None = None, **context) -> HTMLResponse:
         if view is not None:
-            context |= {"run": view.name, "state": view.state}
+            context |= {"run": view.name, "state": view.state.to_dict()}
         return HTMLResponse(render(template, user=True, links=True, **context))
 
     def round_or_404(view: RunView, k: int | None, default: int | None) -> int:
@@ -159,7 +164,7 @@ def dashboard_router(run_dir: str | Path | Callable[[], Path], authenticate: Cal
 
     @router.get("/runs/{run}/live", response_class=HTMLResponse)
     def live(view: Run) -> HTMLResponse:
-        return page("live.html", view, pr=view.progress(0))
+        return page("live.html", view, pr=view.progress(0, keep=LIVE_ROWS))
 
     @router.get("/runs/{run}/events")
     def events(view: Run, after: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:

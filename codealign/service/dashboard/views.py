@@ -8,7 +8,10 @@ with the same templates, so a figure is computed once, here. Every Δ with an in
 - held-out tasks: from round k's evaluation (the round's new policy; round 0 = the base);
 - train tasks: from round k's own samples, drawn by the policy the round *started from*.
 
-A task "passes" in the flips view when at least half its samples pass (pass@1 ≥ 0.5).
+A sample passes when it passed its tests honestly (the tamper judge found nothing). A task
+"passes" in the flips view when at least half its samples pass (pass@1 ≥ 0.5). Radon's
+figures per round are `codealign.judges.complexity` on the round's passing train samples
+(the judge the pipeline ranks with; identical code is scored once).
 
 Finished rounds never change, so a `RunView` keeps what it read per round; `run_view()`
 hands out one per run directory and builds a new one when `rounds.jsonl` or the run's state
@@ -22,11 +25,12 @@ import math
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-from codealign.service.dashboard.source import RunReader, list_runs
+from codealign.runs import RunReader, list_runs, read_rounds
+from codealign.judges.complexity import judge_complexity
 from codealign.trainer.evaluate import pass_at_k
 from codealign.trainer.stats import delta_mean
 
@@ -169,7 +173,7 @@ class RunView:
             samples = self.reader.samples(r["round"], side=side, task_id=task_id)
             if samples:
                 per_round.append({"round": r["round"], "status": r["status"], "samples": samples,
-                                  "pass_rate": sum(s["passed"] for s in samples) / len(samples)})
+                                  "pass_rate": sum(s["honest"] for s in samples) / len(samples)})
         return {"task": task, "side": side, "rounds": per_round}
 
     # -- flips ---------------------------------------------------------------------------------
@@ -195,13 +199,13 @@ class RunView:
         for r in self.rounds:
             k, m = r["round"], r.get("metrics") or {}
             train = self.reader.samples(k, side="train") if k else []
-            passing = [s for s in train if s["passed"]]
+            radon = [_radon(s["code"]) for s in train if s["honest"]]
             rows.append({"round": k, "status": r["status"], "secure_rate": m.get("secure_rate"),
                          "mean_cost": m.get("mean_cost"), "cost_unit": m.get("cost_unit", ""),
                          "mean_tokens": m.get("mean_tokens"),
                          "train_mean_tokens": _mean([s["tokens"] for s in train]),
-                         "maintainability": _mean([s.get("maintainability") for s in passing]),
-                         "cc_max": _mean([s.get("cc_max") for s in passing])})
+                         "maintainability": _mean([mi for mi, _ in radon]),
+                         "cc_max": _mean([cc for _, cc in radon])})
         chart = {"x": [row["round"] for row in rows],
                  "series": [{"label": name, "values": [row[key] for row in rows]}
                             for name, key in (("secure rate", "secure_rate"),
@@ -249,12 +253,20 @@ class RunView:
 
     # -- live progress -------------------------------------------------------------------------
 
-    def progress(self, after_seq: int = 0) -> dict[str, Any]:
-        """The run's state and its events after `after_seq` (the live view polls this)."""
-        state = self.reader.state()
+    def progress(self, after_seq: int = 0, keep: int | None = None) -> dict[str, Any]:
+        """The run's state and its events after `after_seq` (the live view polls this); with
+        `keep`, only the last `keep` events, plus the latest progress event in `progress`."""
         events = self.reader.events(after_seq=after_seq)
-        return {"state": _state_dict(state), "events": events,
-                "last_seq": events[-1]["seq"] if events else after_seq}
+        latest = next((e for e in reversed(events) if e["type"] == "progress"), None)
+        return {"state": self.reader.state().to_dict(), "events": events[-keep:] if keep else events,
+                "progress": latest, "last_seq": events[-1]["seq"] if events else after_seq}
+
+
+@lru_cache(maxsize=65536)
+def _radon(code: str) -> tuple[float | None, float | None]:
+    """(maintainability index, max cyclomatic complexity) of `code`; (None, None) if radon failed."""
+    score = judge_complexity(code)
+    return (score.value, score.details["cc_max"]) if score.ok else (None, None)
 
 
 def _diff(rejected: str, chosen: str) -> list[tuple[str, str]]:
@@ -283,12 +295,6 @@ def _iso(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
-
-
-def _state_dict(state: Any) -> dict[str, Any]:
-    data = state.to_dict()
-    data["status"] = getattr(data["status"], "value", data["status"])    # RunStatus or its value
-    return data
 
 
 def _duration_s(state: dict[str, Any]) -> float | None:
@@ -332,10 +338,10 @@ def runs_index(run_dir: str | Path, next_night: Callable[[], datetime | None] | 
     """Every run under `run_dir`, newest first: status, duration, resumed, lineage, night."""
     rows = []
     for state in list_runs(run_dir):
-        data, path = _state_dict(state), Path(state.path)
-        rows.append(data | {"name": path.name, "duration_s": _duration_s(data),
-                            "rounds": len(RunReader(path).rounds()),
-                            "night": (path / "night.json").exists()})
+        data = state.to_dict()
+        rows.append(data | {"name": state.name, "duration_s": _duration_s(data),
+                            "rounds": len(read_rounds(state.path)),
+                            "night": (state.path / "night.json").exists()})
     rows.sort(key=lambda r: (r.get("started_at") or "", r["name"]), reverse=True)
     return {"runs": rows, "next_night": next_night() if next_night else None}
 

@@ -91,13 +91,14 @@
           tr.appendChild(td);
         });
         tbody.insertBefore(tr, tbody.firstChild);
-        if (e.type === "Progress" || e.type === "progress") {
+        while (tbody.rows.length > parseInt(section.dataset.keep, 10)) tbody.deleteRow(-1);
+        if (e.type === "progress") {
           var p = document.getElementById("live-progress");
           p.dataset.done = e.done;
           p.dataset.total = e.total;
           p.querySelector("progress").max = e.total || 1;
           p.querySelector("progress").value = e.done;
-          p.querySelector(".label").textContent = e.stage + " " + e.done + "/" + e.total;
+          p.querySelector(".label").textContent = "round " + e.round + " · " + (e.label || e.stage) + " " + e.done + "/" + e.total;
         }
       });
       section.dataset.lastSeq = payload.last_seq;
