@@ -8,8 +8,9 @@ with the same templates, so a figure is computed once, here. Every Δ with an in
 - held-out tasks: from round k's evaluation (the round's new policy; round 0 = the base);
 - train tasks: from round k's own samples, drawn by the policy the round *started from*.
 
-A sample passes when it passed its tests honestly (the tamper judge found nothing). A task
-"passes" in the flips view when at least half its samples pass (pass@1 ≥ 0.5). Radon's
+A sample passes when it passed its tests honestly (the tamper judge found nothing). In the
+flips view a task passes in a round when at least one of its samples passes — the API's
+definition (`/v1/metrics/pass-rates`: fixed = fail→pass, broken = pass→fail). Radon's
 figures per round are `codealign.judges.complexity` on the round's passing train samples
 (the judge the pipeline ranks with; identical code is scored once).
 
@@ -34,9 +35,8 @@ from codealign.judges.complexity import judge_complexity
 from codealign.trainer.evaluate import pass_at_k
 from codealign.trainer.stats import delta_mean
 
-__all__ = ["RunView", "run_view", "runs_index", "SOLVED_AT", "DPO_SERIES", "PAIR_REASONS"]
+__all__ = ["RunView", "run_view", "runs_index", "DPO_SERIES", "PAIR_REASONS"]
 
-SOLVED_AT = 0.5
 DPO_SERIES = ("loss", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected")
 PAIR_REASONS = ("correctness", "efficiency", "security", "maintainability")
 
@@ -184,7 +184,7 @@ class RunView:
         for side in ("heldout", "train"):
             ra, rb = self.pass_rates(a, side), self.pass_rates(b, side)
             for t in sorted(set(ra) & set(rb)):
-                was, now = ra[t] >= SOLVED_AT, rb[t] >= SOLVED_AT
+                was, now = ra[t] > 0, rb[t] > 0
                 group = ("always pass" if was and now else "never pass" if not (was or now)
                          else "fail→pass" if now else "pass→fail")
                 groups[group].append({"task_id": t, "heldout": side == "heldout", "a": ra[t], "b": rb[t]})
