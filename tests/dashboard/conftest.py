@@ -116,6 +116,11 @@ def page(browser, service):
     context.close()
 
 
+def number(value: str | None) -> float | None:
+    """A figure from a data-* attribute (empty: none)."""
+    return None if value in (None, "") else float(value)
+
+
 def open_view(page, service: Service, path: str):
     """Go to `path`, wait until the page and every chart on it are drawn."""
     page.goto(service.url + path)

@@ -8,15 +8,11 @@ from __future__ import annotations
 import pytest
 
 from codealign.runs import RunReader
-from conftest import Console, log_in, open_view
+from conftest import Console, number, open_view
 
 VIEWS = ["/", "/runs/syn", "/runs/syn/matrix", "/runs/syn/tasks/syn/t0003", "/runs/syn/flips",
          "/runs/syn/flips?a=2&b=6", "/runs/syn/quality", "/runs/syn/dpo", "/runs/syn/dpo?round=2",
          "/runs/syn/pairs", "/runs/syn/pairs?reason=correctness", "/runs/syn/live"]
-
-
-def number(value: str | None) -> float | None:
-    return None if value in (None, "") else float(value)
 
 
 def test_pages_need_a_read_key_and_the_key_never_reaches_a_url(browser, service):
@@ -177,21 +173,3 @@ def test_static_report_offline_shows_the_same_figures(browser, page, service, ar
     offline.screenshot(path=str(artifacts / "report.png"), full_page=True)
     assert requests == [] and console.errors == []
     context.close()
-
-
-@pytest.mark.slow
-def test_a_real_tiny_model_run_matches_the_reader(page, service, tiny_run, artifacts):
-    reader = RunReader(tiny_run)
-    name = tiny_run.name
-    open_view(page, service, f"/runs/{name}")
-    page.screenshot(path=str(artifacts / "overview-tiny-run.png"), full_page=True)
-    rows = page.locator("#overview-table tbody tr")
-    assert [number(rows.nth(i).get_attribute("data-pass1")) for i in range(rows.count())] == \
-        [r["metrics"]["pass@1"] for r in reader.rounds()]
-    for path in ("matrix", "quality", "dpo", "pairs", "flips", "live"):
-        open_view(page, service, f"/runs/{name}/{path}")
-    open_view(page, service, f"/runs/{name}/dpo")
-    k = max(r["round"] for r in reader.rounds() if (r.get("train") or {}).get("steps"))
-    last = reader.train_metrics(k)[-1]
-    assert number(page.get_attribute("td[data-metric='loss']", "data-value")) == last["loss"]
-    assert page.console.errors == []
