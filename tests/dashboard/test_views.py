@@ -122,3 +122,23 @@ def test_report_refuses_a_directory_that_is_not_a_run(tmp_path):
 
     with pytest.raises(InputError, match="not a run directory"):
         write_report(tmp_path, tmp_path / "report.html")
+
+
+def test_a_changed_run_is_read_again_but_unchanged_rounds_are_not(run, tmp_path):
+    import os
+    import shutil
+
+    from codealign.service.dashboard.views import run_view
+
+    copy = shutil.copytree(run, tmp_path / "syn")
+    first = run_view(copy)
+    first.overview
+    assert run_view(copy) is first                            # nothing changed: the same view
+    lines = (copy / "rounds.jsonl").read_text().splitlines()
+    changed = json.loads(lines[-1]) | {"reason": "edited"}
+    (copy / "rounds.jsonl").write_text("\n".join(lines[:-1] + [json.dumps(changed)]) + "\n")
+    os.utime(copy / "rounds.jsonl", ns=(1, 1))
+    second = run_view(copy)
+    assert second is not first and second.rounds[-1]["reason"] == "edited"
+    assert set(second._results) == set(first._results) - {changed["round"]}
+    assert second.overview["rows"][:-1] == first.overview["rows"][:-1]

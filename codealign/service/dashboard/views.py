@@ -1,6 +1,6 @@
 """What each dashboard page shows, computed from a run's reader: plain dicts, no HTTP, no HTML.
 
-The served dashboard (`router.py`) and the static report (`codealign.report`) render these
+The served dashboard (`pages.py`) and the static report (`codealign.report`) render these
 with the same templates, so a figure is computed once, here. Every Δ with an interval is
 `codealign.trainer.stats.delta_mean` over tasks (paired bootstrap, 95%); pass@k of a task is
 `codealign.trainer.evaluate.pass_at_k`. Per-task pass rates:
@@ -14,9 +14,10 @@ definition (`/v1/metrics/pass-rates`: fixed = fail→pass, broken = pass→fail)
 figures per round are `codealign.judges.complexity` on the round's passing train samples
 (the judge the pipeline ranks with; identical code is scored once).
 
-Finished rounds never change, so a `RunView` keeps what it read per round; `run_view()`
-hands out one per run directory and builds a new one when `rounds.jsonl` or the run's state
-changed (a round finished, the run moved on).
+Decided rounds never change, so a `RunView` keeps what it read per round (the state, which
+changes while the run works, is read on every call); `run_view()` hands out one per run
+directory and builds a new one when `rounds.jsonl` (a round was decided), the split or the
+task snapshot changed.
 """
 
 from __future__ import annotations
@@ -56,12 +57,19 @@ def _interval(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None
 class RunView:
     """One run, read through its `RunReader`, with per-round results kept once read."""
 
-    def __init__(self, run_path: str | Path) -> None:
+    def __init__(self, run_path: str | Path, previous: RunView | None = None) -> None:
+        """`previous`: an older view of the same run, whose per-round reads are kept for the
+        rounds whose records did not change (a new round then costs one round's reading)."""
         self.path = Path(run_path)
         self.name = self.path.name
         self.reader = RunReader(self.path)
         self._results: dict[int, dict[str, dict[str, dict[str, Any]]]] = {}
+        self._samples: dict[tuple[int, str], dict[str, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
+        if previous is not None and previous.split == self.split:
+            same = {r["round"] for r in previous.rounds if r in self.rounds}
+            self._results = {k: v for k, v in previous._results.items() if k in same}
+            self._samples = {k: v for k, v in previous._samples.items() if k[0] in same}
 
     # -- what the reader gives, memoised -------------------------------------------------------
 
@@ -77,8 +85,9 @@ class RunView:
     def heldout(self) -> set[str]:
         return set(self.split["heldout"])
 
-    @cached_property
+    @property
     def state(self):
+        """The run's state, read now (it changes while the run works; nothing else here does)."""
         return self.reader.state()
 
     def results(self, k: int) -> dict[str, dict[str, dict[str, Any]]]:
@@ -90,6 +99,16 @@ class RunView:
                     out[row["side"]][row["task_id"]] = row
                 self._results[k] = out
             return self._results[k]
+
+    def samples(self, k: int, side: str) -> dict[str, list[dict[str, Any]]]:
+        """Round k's samples on `side` by task (reader.samples)."""
+        with self._lock:
+            if (k, side) not in self._samples:
+                by_task: dict[str, list[dict[str, Any]]] = {}
+                for s in self.reader.samples(k, side=side):
+                    by_task.setdefault(s["task_id"], []).append(s)
+                self._samples[k, side] = by_task
+            return self._samples[k, side]
 
     def pass_rates(self, k: int, side: str) -> dict[str, float]:
         return {t: r["pass_rate"] for t, r in self.results(k)[side].items()}
@@ -163,14 +182,19 @@ class RunView:
                 tasks.append({"task_id": t, "heldout": side == "heldout", "cells": cells, "delta": delta})
         return {"rounds": rounds, "tasks": tasks}
 
+    @cached_property
+    def tasks(self) -> dict[str, Any]:
+        """The run's task snapshot by id."""
+        return {t.task_id: t for t in self.reader.tasks()}
+
     def task(self, task_id: str) -> dict[str, Any] | None:
-        task = next((t for t in self.reader.tasks() if t.task_id == task_id), None)
+        task = self.tasks.get(task_id)
         if task is None:
             return None
         side = "heldout" if task_id in self.heldout else "train"
         per_round = []
         for r in self.rounds:
-            samples = self.reader.samples(r["round"], side=side, task_id=task_id)
+            samples = self.samples(r["round"], side).get(task_id)
             if samples:
                 per_round.append({"round": r["round"], "status": r["status"], "samples": samples,
                                   "pass_rate": sum(s["honest"] for s in samples) / len(samples)})
@@ -198,7 +222,7 @@ class RunView:
         rows = []
         for r in self.rounds:
             k, m = r["round"], r.get("metrics") or {}
-            train = self.reader.samples(k, side="train") if k else []
+            train = [s for group in self.samples(k, "train").values() for s in group] if k else []
             radon = [_radon(s["code"]) for s in train if s["honest"]]
             rows.append({"round": k, "status": r["status"], "secure_rate": m.get("secure_rate"),
                          "mean_cost": m.get("mean_cost"), "cost_unit": m.get("cost_unit", ""),
@@ -313,7 +337,7 @@ _VIEWS_LOCK = threading.Lock()
 
 def _stamp(path: Path) -> tuple:
     out = []
-    for name in ("rounds.jsonl", "state.json", "split.json"):
+    for name in ("rounds.jsonl", "split.json", "tasks.jsonl"):
         try:
             st = (path / name).stat()
             out.append((st.st_mtime_ns, st.st_size))
@@ -329,7 +353,7 @@ def run_view(run_path: str | Path) -> RunView:
     with _VIEWS_LOCK:
         cached = _VIEWS.get(path)
         if cached is None or cached[0] != stamp:
-            cached = (stamp, RunView(path))
+            cached = (stamp, RunView(path, previous=cached[1] if cached else None))
             _VIEWS[path] = cached
         return cached[1]
 
