@@ -11,7 +11,7 @@ open, as the API is)::
     /runs/{run}/flips?a=&b=           pass→fail (first), fail→pass, always, never
     /runs/{run}/quality               secure rate, cost, radon, tokens per round
     /runs/{run}/dpo?round=            per-step DPO metrics, collapse-guard figures
-    /runs/{run}/pairs?round=&reason=&task=   chosen vs rejected, diff, margin histogram
+    /runs/{run}/pairs?round=&reason=&task=&start=   chosen vs rejected, diff, margin histogram
     /runs/{run}/live                  a running run's progress, following its events
     /runs/{run}/events?after=N        (JSON) state + events after seq N, for the live page
     /static/{file}                    the vendored uPlot and the dashboard's CSS/JS
@@ -183,14 +183,15 @@ def dpo(view: Run, round: int | None = None) -> HTMLResponse:
 
 
 @router.get("/runs/{run}/pairs", response_class=HTMLResponse)
-def pairs(view: Run, round: int | None = None, reason: str = "", task: str = "") -> HTMLResponse:
+def pairs(view: Run, round: int | None = None, reason: str = "", task: str = "",
+          start: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
     rounds = [r["round"] for r in view.rounds if r["round"]]
     if not rounds:
         raise HTTPException(404, f"run {view.name} has no round with pairs yet")
     k = round_or_404(view, round, rounds[-1])
     if reason and reason not in PAIR_REASONS:
         raise HTTPException(422, f"reason must be one of {', '.join(PAIR_REASONS)}, got {reason!r}")
-    return page("pairs.html", view, p=view.pairs(k, reason or None, task or None),
+    return page("pairs.html", view, p=view.pairs(k, reason or None, task or None, start),
                 rounds=rounds, reasons=PAIR_REASONS)
 
 

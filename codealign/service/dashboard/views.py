@@ -40,6 +40,7 @@ __all__ = ["RunView", "run_view", "runs_index", "DPO_SERIES", "PAIR_REASONS"]
 
 DPO_SERIES = ("loss", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected")
 PAIR_REASONS = ("correctness", "efficiency", "security", "maintainability")
+PAIRS_PER_PAGE = 50
 
 
 def _mean(values: list[float]) -> float | None:
@@ -265,15 +266,18 @@ class RunView:
 
     # -- pairs ---------------------------------------------------------------------------------
 
-    def pairs(self, k: int, reason: str | None, task_id: str | None) -> dict[str, Any]:
+    def pairs(self, k: int, reason: str | None, task_id: str | None, start: int = 0,
+              limit: int = PAIRS_PER_PAGE) -> dict[str, Any]:
+        """Round k's pairs (filtered), `limit` of them from `start`; the histogram covers all."""
         every = self.reader.pairs(k)
         shown = [p for p in every if (reason is None or p["reason"] == reason)
                  and (task_id is None or p["task_id"] == task_id)]
-        margins = [p["margin"] for p in shown]
-        return {"round": k, "reason": reason, "task": task_id,
+        page = shown[start:start + limit]
+        return {"round": k, "reason": reason, "task": task_id, "total": len(shown), "start": start,
+                "next": start + limit if start + limit < len(shown) else None,
                 "tasks": sorted({p["task_id"] for p in every}),
-                "pairs": [p | {"diff": _diff(p["rejected"], p["chosen"])} for p in shown],
-                "histogram": _histogram(margins)}
+                "pairs": [p | {"diff": _diff(p["rejected"], p["chosen"])} for p in page],
+                "histogram": _histogram([p["margin"] for p in shown])}
 
     # -- live progress -------------------------------------------------------------------------
 
