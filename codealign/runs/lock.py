@@ -44,7 +44,7 @@ import sys
 import time
 from pathlib import Path
 
-from codealign.errors import CodealignError
+from codealign.errors import RunBusy
 
 __all__ = ["RunLock", "RunLockHeld", "LOCK_FILE", "PG_LOCK_KEY", "BUSY_EXIT"]
 
@@ -53,8 +53,8 @@ PG_LOCK_KEY = 0x636F6465616C6E   # "codealn": one key per database
 BUSY_EXIT = 3
 
 
-class RunLockHeld(CodealignError):
-    """Another process holds the global run lock; the message names it."""
+class RunLockHeld(RunBusy):
+    """Another process holds the global run lock; the message names it (a RunBusy: exit 3, HTTP 409)."""
 
     def __init__(self, message: str, holder: dict | None = None) -> None:
         super().__init__(message)
