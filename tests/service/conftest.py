@@ -122,8 +122,9 @@ class LiveService:
 def make_settings(tmp_path: Path, database_url: str, **fields):
     from codealign.service.settings import Settings
 
-    return Settings(home=tmp_path / "home", database_url=database_url, configs_dir=ROOT / "configs",
-                    sandbox_backend="bwrap", validation_workers=2, **fields)
+    fields = {"home": tmp_path / "home", "database_url": database_url, "configs_dir": ROOT / "configs",
+              "sandbox_backend": "bwrap", "validation_workers": 2, **fields}
+    return Settings(**fields)
 
 
 @pytest.fixture
