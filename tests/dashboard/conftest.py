@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]          # synthetic_run, seeded_policy, test_loop
+sys.path[:0] = [str(HERE), str(HERE.parent)]          # synthetic_run, seeded_policy
 
 ARTIFACTS = HERE.parent / "artifacts" / "dashboard"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -134,9 +134,9 @@ def tiny_run(service, tmp_path_factory):
     """A real run of the loop (2 rounds) on the seeded tiny policy, in the service's runs dir."""
     from codealign.config import load_config
     from codealign.runs import run_loop
-    from seeded_policy import seeded_policy
-    from test_loop import write_recipe
+    from seeded_policy import seeded_policy, write_recipe
 
     work = tmp_path_factory.mktemp("tiny-run")
-    recipe = write_recipe(work, seeded_policy(tmp_path_factory.getbasetemp()), rounds=2)
-    return run_loop(load_config(recipe), run_dir=service.runs_dir, progress=False).run_path
+    recipe = write_recipe(work, seeded_policy(tmp_path_factory.getbasetemp()), rounds=2,
+                          run_dir=str(service.runs_dir))
+    return run_loop(load_config(recipe), progress=False).run_path

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 from pathlib import Path
 
 from codealign.runs import RunReader
@@ -33,13 +32,11 @@ WATCH = """() => {
 def test_live_view_updates_while_a_tiny_model_run_progresses(page, service, tmp_path_factory, artifacts):
     from codealign.config import load_config
     from codealign.runs import create_run
-    from seeded_policy import seeded_policy
-    from test_loop import write_recipe
+    from seeded_policy import seeded_policy, write_recipe
 
     work = tmp_path_factory.mktemp("live-run")
-    recipe = write_recipe(work, seeded_policy(tmp_path_factory.getbasetemp()), rounds=1)
-    data = yaml.safe_load(recipe.read_text()) | {"name": "live", "run_dir": str(service.runs_dir)}
-    recipe.write_text(yaml.safe_dump(data))
+    recipe = write_recipe(work, seeded_policy(tmp_path_factory.getbasetemp()), rounds=1, name="live",
+                          run_dir=str(service.runs_dir))
     run = create_run(load_config(recipe))
 
     open_view(page, service, "/runs/live/live")
