@@ -17,11 +17,12 @@ open, as the API is)::
     /static/{file}                    the vendored uPlot and the dashboard's CSS/JS
 
 Runs are read from the service's `settings.runs_dir` through `views.RunView` (the run
-reader); nothing here computes a figure. The next scheduled night comes from
-`app.state.next_night()` when the service's scheduler has set it.
+reader); nothing here computes a figure. The next scheduled night comes from the service's
+nightly scheduler (`app.state.scheduler.get().next_run`) when one runs.
 """
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -98,6 +99,14 @@ def round_or_404(view: RunView, k: int | None, default: int) -> int:
     return k
 
 
+def _next_night(request: Request) -> datetime | None:
+    """The nightly scheduler's next run (`app.state.scheduler`, set by the service when it
+    runs the nightly job); None when there is no scheduler or it is paused."""
+    scheduler = getattr(request.app.state, "scheduler", None)
+    schedule = scheduler.get() if scheduler is not None else None
+    return None if schedule is None or schedule.paused else schedule.next_run
+
+
 def _local(target: str) -> str:
     """Only same-site paths as redirect targets (no open redirect to another host)."""
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
@@ -128,7 +137,7 @@ def logout() -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, _: Authed) -> HTMLResponse:
-    return page("index.html", idx=runs_index(runs_root(request), getattr(request.app.state, "next_night", None)))
+    return page("index.html", idx=runs_index(runs_root(request), _next_night(request)))
 
 
 @router.get("/static/{name}")

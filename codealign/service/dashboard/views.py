@@ -25,7 +25,6 @@ from __future__ import annotations
 import difflib
 import math
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -362,7 +361,7 @@ def run_view(run_path: str | Path) -> RunView:
         return cached[1]
 
 
-def runs_index(run_dir: str | Path, next_night: Callable[[], datetime | None] | None = None) -> dict[str, Any]:
+def runs_index(run_dir: str | Path, next_night: datetime | None = None) -> dict[str, Any]:
     """Every run under `run_dir`, newest first: status, duration, resumed, lineage, night."""
     rows = []
     for state in list_runs(run_dir):
@@ -371,7 +370,7 @@ def runs_index(run_dir: str | Path, next_night: Callable[[], datetime | None] | 
                             "rounds": len(read_rounds(state.path)),
                             "night": (state.path / "night.json").exists()})
     rows.sort(key=lambda r: (r.get("started_at") or "", r["name"]), reverse=True)
-    return {"runs": rows, "next_night": next_night() if next_night else None}
+    return {"runs": rows, "next_night": next_night}
 
 
 def fmt(value: Any, digits: int = 3) -> str:
