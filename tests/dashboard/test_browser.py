@@ -173,3 +173,17 @@ def test_static_report_offline_shows_the_same_figures(browser, page, service, ar
     offline.screenshot(path=str(artifacts / "report.png"), full_page=True)
     assert requests == [] and console.errors == []
     context.close()
+
+
+def test_runs_page_shows_state_duration_and_resumes(page, service):
+    from codealign.runs import read_state
+
+    open_view(page, service, "/")
+    row = page.locator("#runs-table tbody tr[data-run='syn']")
+    state = read_state(service.runs_dir / "syn")
+    assert row.get_attribute("data-status") == state.status.value == "succeeded"
+    assert int(row.get_attribute("data-resumed")) == state.resumed == 1
+    assert number(row.get_attribute("data-duration")) == 6 * 5 * 60       # started → finished
+    assert int(row.get_attribute("data-rounds")) == len(service.api("/v1/runs/syn/rounds"))
+    assert page.get_attribute("#next-night", "data-next") == ""            # no scheduler in this app
+    assert page.console.errors == []
