@@ -230,13 +230,12 @@ class RunView:
                          "train_mean_tokens": _mean([s["tokens"] for s in train]),
                          "maintainability": _mean([mi for mi, _ in radon]),
                          "cc_max": _mean([cc for _, cc in radon])})
-        chart = {"x": [row["round"] for row in rows],
-                 "series": [{"label": name, "values": [row[key] for row in rows]}
-                            for name, key in (("secure rate", "secure_rate"),
-                                              ("mean tokens (held-out)", "mean_tokens"),
-                                              ("maintainability index", "maintainability"),
-                                              ("mean cost", "mean_cost"))]}
-        return {"rows": rows, "chart": chart}
+        x = [row["round"] for row in rows]
+        charts = [{"x": x, "series": [{"label": label, "values": [row[key] for row in rows]} for label, key in group]}
+                  for group in ((("secure rate", "secure_rate"),), (("mean cost", "mean_cost"),),
+                                (("mean tokens (held-out)", "mean_tokens"), ("mean tokens (train)", "train_mean_tokens")),
+                                (("maintainability index", "maintainability"),))]
+        return {"rows": rows, "charts": charts}
 
     # -- DPO health ----------------------------------------------------------------------------
 
