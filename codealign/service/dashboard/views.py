@@ -245,11 +245,15 @@ class RunView:
     def dpo(self, k: int) -> dict[str, Any]:
         steps = self.reader.train_metrics(k)
         series = [{"label": name, "values": [s.get(name) for s in steps]} for name in DPO_SERIES]
+        # "Both falling": the mean of the last quarter of the steps below that of the first
+        # quarter, for the chosen and the rejected log-probabilities alike (noisy single steps
+        # do not raise it).
         both_falling = False
         if len(steps) >= 2:
-            first, last = steps[0], steps[-1]
-            both_falling = (last["logps/chosen"] < first["logps/chosen"]
-                            and last["logps/rejected"] < first["logps/rejected"])
+            n = max(1, len(steps) // 4)
+            start = {key: _mean([s[key] for s in steps[:n]]) for key in ("logps/chosen", "logps/rejected")}
+            end = {key: _mean([s[key] for s in steps[-n:]]) for key in ("logps/chosen", "logps/rejected")}
+            both_falling = all(end[key] < start[key] for key in start)
         return {"round": k, "steps": [s["step"] for s in steps], "series": series,
                 "last": steps[-1] if steps else {}, "both_falling": both_falling}
 
