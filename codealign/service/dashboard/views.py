@@ -153,16 +153,13 @@ class RunView:
                 "delta_base": _interval(self.pass_rates(0, "heldout"), held) if k else None,
             })
         kmax = self.ks[-1]
-        chart = {
-            "x": [row["round"] for row in rows],
-            "series": [
-                {"label": "held-out pass@1", "values": [row["pass1"] for row in rows]},
-                {"label": f"held-out pass@{kmax}", "values": [row["pass_at"].get(kmax) for row in rows]},
-                {"label": "train pass@1", "values": [row["train_pass1"] for row in rows]},
-                {"label": f"train pass@{kmax}", "values": [row["train_pass_at"].get(kmax) for row in rows]},
-            ],
-            "status": [row["status"] for row in rows],
-        }
+        series = [{"label": "held-out pass@1", "values": [row["pass1"] for row in rows]},
+                  {"label": f"held-out pass@{kmax}", "values": [row["pass_at"].get(kmax) for row in rows]},
+                  {"label": "train pass@1", "values": [row["train_pass1"] for row in rows]},
+                  {"label": f"train pass@{kmax}", "values": [row["train_pass_at"].get(kmax) for row in rows]}]
+        # (train pass@k is undefined when the round drew fewer than k samples per train task)
+        chart = {"x": [row["round"] for row in rows], "status": [row["status"] for row in rows],
+                 "series": series[:1] + [s for s in series[1:] if any(v is not None for v in s["values"])]}
         last = rows[-1] if rows else None
         return {"rows": rows, "chart": chart, "kmax": kmax, "last": last,
                 "promoted": [row["round"] for row in rows if row["status"] == "promoted"],
