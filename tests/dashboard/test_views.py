@@ -109,7 +109,8 @@ def test_pairs_filters_histogram_and_diff(run):
     every = reader.pairs(2)
     shown = view.pairs(2, "correctness", None)
     assert len(shown["pairs"]) == len(reader.pairs(2, reason="correctness")) < len(every)
-    assert sum(shown["histogram"]["counts"]) == shown["total"] == len(shown["pairs"])
+    assert list(shown["histograms"]) == ["correctness"]
+    assert sum(shown["histograms"]["correctness"]["counts"]) == shown["total"] == len(shown["pairs"])
     task = every[0]["task_id"]
     assert {p["task_id"] for p in view.pairs(2, None, task)["pairs"]} == {task}
     assert _histogram([1.0, 1.0, 3.0], bins=2) == {"edges": [1.0, 2.0], "counts": [2, 1]}
@@ -163,6 +164,6 @@ def test_pairs_come_a_page_at_a_time(run):
     second = view.pairs(2, None, None, start=first["next"], limit=5)
     assert first["total"] == second["total"] == len(every)
     assert [p["chosen_id"] for p in first["pairs"] + second["pairs"]] == [p["chosen_id"] for p in every[:10]]
-    assert sum(first["histogram"]["counts"]) == len(every)
+    assert sum(sum(h["counts"]) for h in first["histograms"].values()) == len(every)
     last = view.pairs(2, None, None, start=len(every) - 1, limit=5)
     assert last["next"] is None and len(last["pairs"]) == 1

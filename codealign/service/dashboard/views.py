@@ -267,7 +267,8 @@ class RunView:
 
     def pairs(self, k: int, reason: str | None, task_id: str | None, start: int = 0,
               limit: int = PAIRS_PER_PAGE) -> dict[str, Any]:
-        """Round k's pairs (filtered), `limit` of them from `start`; the histogram covers all."""
+        """Round k's pairs (filtered), `limit` of them from `start`; a margin histogram per
+        reason (margins are in each judge's own unit) over every filtered pair."""
         every = self.reader.pairs(k)
         shown = [p for p in every if (reason is None or p["reason"] == reason)
                  and (task_id is None or p["task_id"] == task_id)]
@@ -276,7 +277,8 @@ class RunView:
                 "next": start + limit if start + limit < len(shown) else None,
                 "tasks": sorted({p["task_id"] for p in every}),
                 "pairs": [p | {"diff": _diff(p["rejected"], p["chosen"])} for p in page],
-                "histogram": _histogram([p["margin"] for p in shown])}
+                "histograms": {reason: _histogram([p["margin"] for p in shown if p["reason"] == reason])
+                               for reason in PAIR_REASONS if any(p["reason"] == reason for p in shown)}}
 
     # -- live progress -------------------------------------------------------------------------
 
