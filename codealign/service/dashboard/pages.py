@@ -56,7 +56,7 @@ def _may_read(request: Request, key: str | None) -> bool:
         return row is not None and Scope(row.scope).allows(Scope.READ)
 
 
-def reader(request: Request, key: Annotated[str | None, Cookie(alias=COOKIE)] = None) -> None:
+def require_read(request: Request, key: Annotated[str | None, Cookie(alias=COOKIE)] = None) -> None:
     """Pages: 303 to the login form without a valid read key (JSON endpoints: 401)."""
     if _may_read(request, key):
         return
@@ -66,7 +66,7 @@ def reader(request: Request, key: Annotated[str | None, Cookie(alias=COOKIE)] = 
     raise HTTPException(303, "log in first", headers={"Location": f"/login?next={quote(target, safe='/')}"})
 
 
-Authed = Annotated[None, Depends(reader)]
+Authed = Annotated[None, Depends(require_read)]
 
 
 def runs_root(request: Request) -> Path:
