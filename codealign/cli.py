@@ -23,7 +23,9 @@ TaskSpec = Annotated[str, typer.Argument(
 
 SamplesFile = Annotated[Path, typer.Argument(
     help="Samples JSONL: Sample records (codealign sample), or {task_id, sample_id?, code} "
-         "lines (a whole module), or {task_id, sample_id?, completion} lines (appended to the prompt).")]
+         "lines (a whole module; EvalPlus's 'solution' likewise), or {task_id, sample_id?, "
+         "completion} lines (appended to the prompt). Other fields are kept as metadata; "
+         "task ids as datasets publish them (Mbpp/2, 2, HumanEval/0) are matched.")]
 SandboxBackend = Annotated[str, typer.Option(help="Sandbox backend: bwrap, docker, unsafe-no-isolation.")]
 SandboxWorkers = Annotated[int, typer.Option(help="Parallel sandboxes (0 = all cores).")]
 

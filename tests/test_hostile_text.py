@@ -30,8 +30,8 @@ HOSTILE = {
 ADD = Task("h/add", "def add(a, b):\n    \"\"\"Sum.\"\"\"\n", "add",
            "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n", prompt_style="code",
            reference="def add(a, b):\n    return a + b\n")
-# Task fields carry hostile text too (a text prompt is never parsed as Python).
-TEXT = Task("h/neg", "Write neg(x).\ud800\x00 " + "ü" * 1000, "neg",
+# Task fields carry hostile text too; the id and prompt must stay UTF-8 (`Task`).
+TEXT = Task("h/neg\x00", "Write neg(x).\x00\u2028 " + "ü" * 1_000_000, "neg",
             "assert neg(2) == -2\nassert neg('\\ud800' and 0) == 0\n",
             tags=("\udfff", "\x00"), source="hostile\ud800")
 BODY = "    return a + b\n"
@@ -51,9 +51,9 @@ def hostile_samples() -> list[dict]:
                        "sys.stdout.flush()\n" + BODY},
         {"task_id": "h/add", "sample_id": "prints-megabytes",
          "completion": "    print('\\x00é' * 2_000_000)\n" + BODY},
-        {"task_id": "h/add", "sample_id": "metadata", "completion": BODY,
+        {"task_id": "h/add", "sample_id": "metadata\ud800\x00", "completion": BODY,
          "notes": HOSTILE["lone-high-surrogate"] + HOSTILE["nul"]},
-        {"task_id": "h/neg", "sample_id": "text-task", "code": "def neg(x):\n    return -x\n"},
+        {"task_id": TEXT.task_id, "sample_id": "text-task", "code": "def neg(x):\n    return -x\n"},
     ]
     return lines
 
@@ -87,6 +87,18 @@ def test_task_file_with_hostile_fields_loads_back_equal(files):
     from codealign.tasks import load_tasks
 
     assert load_tasks(str(files[0])) == [ADD, TEXT]
+
+
+@pytest.mark.parametrize("field", ["task_id", "prompt"])
+def test_an_id_or_prompt_that_is_no_text_is_a_clear_load_error(tmp_path, field):
+    from codealign.errors import InputError
+    from codealign.tasks import load_tasks
+
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(json.dumps(dict(TEXT.to_dict(), **{field: "Write neg.\ud800"})) + "\n")
+    with pytest.raises(InputError, match="surrogates not allowed at character 10") as info:
+        load_tasks(str(path))
+    assert (info.value.line, info.value.field) == (1, field)
 
 
 def test_hostile_samples_read_back_equal(files):

@@ -42,7 +42,8 @@ A file is read in full before anything is returned: a bad record raises `InputEr
 naming the file, the line (JSON lists: the line where the item starts, and the item's
 index) and the field, and nothing is half-loaded. Each task's ``tests``, ``setup``,
 ``reference``, code ``prompt`` and ``perf_inputs`` must parse as Python, the reference must
-define the entry point, and the tests must use it (or define ``check``).
+define the entry point, and the tests must use it (or define ``check``). The id and the
+prompt must be UTF-8 text (`Task`); tags and source may hold any string JSON can carry.
 """
 
 from __future__ import annotations

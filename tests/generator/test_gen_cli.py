@@ -66,7 +66,8 @@ def test_model_context_length_is_read_from_the_model_directory(tiny_model_dir, t
 
     assert model_context_length(str(tiny_model_dir)) == 1024
     (tmp_path / "config.json").write_text('{"text_config": {"max_position_embeddings": 4096}}')
-    (tmp_path / "tokenizer_config.json").write_text('{"model_max_length": 1000000000000000019884624838656}')
+    sentinel = '{"model_max_length": 1000000000000000019884624838656}'  # transformers' "none"
+    (tmp_path / "tokenizer_config.json").write_text(sentinel)
     assert model_context_length(str(tmp_path)) == 4096  # the tokenizer's sentinel says nothing
     (tmp_path / "tokenizer_config.json").write_text('{"model_max_length": 2048}')
     assert model_context_length(str(tmp_path)) == 2048
