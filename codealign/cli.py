@@ -240,9 +240,10 @@ def demo(
     main_entry(config, rounds, run_dir, name, started)
 
 
-INTERNAL_ERROR_STATUS = 3
-"""Exit status of an unexpected failure (1: the command ran and found failures, e.g.
-`tasks check`; 2: bad input or usage, a `CodealignError`)."""
+INTERNAL_ERROR_STATUS = 70
+"""Exit status of an unexpected failure (sysexits' EX_SOFTWARE). The others: 1 the command ran
+and found failures (e.g. `tasks check`, a failed run); 2 bad input or usage, a `CodealignError`;
+3 the run is busy (another process holds its lease); 4 the run was canceled."""
 
 
 def error_log_dir() -> Path:
