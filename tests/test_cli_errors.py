@@ -1,5 +1,5 @@
 """Every command ends a failure with one line on stderr and a non-zero status, never a bare
-traceback: our own errors exit 2, anything unexpected exits 3 and leaves its traceback in a
+traceback: our own errors exit 2, anything unexpected exits 70 and leaves its traceback in a
 log file that the line names."""
 
 from __future__ import annotations
