@@ -84,7 +84,9 @@
       payload.events.forEach(function (e) {
         var tr = document.createElement("tr");
         tr.dataset.seq = e.seq;
-        [e.seq, e.time, e.type, JSON.stringify(e)].forEach(function (v, i) {
+        var detail = Object.keys(e).filter(function (k) { return ["seq", "time", "type"].indexOf(k) < 0; })
+          .map(function (k) { return k + "=" + JSON.stringify(e[k]); }).join(" ");
+        [e.seq, e.time, e.type, detail].forEach(function (v, i) {
           var td = document.createElement("td");
           td.textContent = v;
           if (i === 3) td.className = "detail";
