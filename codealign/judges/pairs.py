@@ -6,6 +6,9 @@
   beat on any quality criterion) over one that failed, drawn round robin across failure
   modes (failed, error, timeout, memory, tampered), so the rejected side is not all the
   same kind of wrong;
+* **security** — whenever a task has both a secure and an insecure passing sample (a
+  MEDIUM/HIGH bandit finding, `codealign.judges.rules`): secure chosen, insecure rejected,
+  whatever the margin or the other criteria (security is a hard line);
 * **efficiency / security / maintainability** — between two passing samples, only when the
   margin clears `PairConfig`'s threshold for that reason (a negligible difference teaches
   noise), the chosen side is not clearly worse on another quality criterion, and for
@@ -261,10 +264,15 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
         for i, a in enumerate(good):
             for b in good[i + 1:]:
                 for chosen, rejected in ((a, b), (b, a)):
-                    if _insecure(chosen):
+                    if chosen.secure is False:
                         continue
                     m = _margin(reason, chosen, rejected)
-                    if m is not None and m >= config.min_margin(reason) \
+                    if reason is PairReason.SECURITY and chosen.secure is True \
+                            and rejected.secure is False:
+                        # the hard line: secure over insecure, whatever the margin or the
+                        # other criteria say
+                        found.append((max(m, 0.0), chosen, rejected))
+                    elif m is not None and m >= config.min_margin(reason) \
                             and _no_regression(reason, chosen, rejected, config):
                         found.append((m, chosen, rejected))
         found.sort(key=lambda t: (-t[0], t[1].sample_id, t[2].sample_id))
@@ -293,10 +301,6 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
     return pairs
 
 
-def _insecure(v: Verdict) -> bool:
-    """A medium or high bandit finding (an errored security judge is left to the other rules)."""
-    s = v.scores.get("security")
-    return s is not None and s.status == "ok" and (s.details.get("high", 0) + s.details.get("medium", 0)) > 0
 
 
 def _failure_mode(v: Verdict) -> str:
@@ -329,7 +333,7 @@ def _correctness_candidates(task: Task, pool: Sequence[Verdict], good: Sequence[
     # clearly beat on any quality criterion: a correctness pair must not teach slow or
     # insecure code as "chosen".
     best = good[0]
-    top = [v for v in good if _no_regression(PairReason.CORRECTNESS, v, best, config) and not _insecure(v)]
+    top = [v for v in good if _no_regression(PairReason.CORRECTNESS, v, best, config) and v.secure is not False]
     if not top:
         return []
     out = []

@@ -4,7 +4,10 @@ Correctness comes first: samples that passed every test honestly, then the other
 fraction of tests they passed (and how close their failure came to working: a wrong
 answer beats a crash), and tampered samples always last, whatever their tests said.
 
-Among passing samples the quality judges are compared in the order `JudgeConfig.order`
+Among passing samples, security is a hard line first: every secure sample ranks above every
+one whose security judge failed, and those above every insecure one (a MEDIUM/HIGH bandit
+finding; `codealign.judges.rules`), whatever the judge order. Within each of those classes
+the quality judges are compared in the order `JudgeConfig.order`
 (default: efficiency, then security, then maintainability). A difference smaller than the
 criterion's tolerance is a tie and the next criterion decides. To keep the order
 transitive, each figure is cut into tolerance-wide buckets measured from the best sample:
@@ -67,6 +70,8 @@ class JudgeConfig:
 
 
 _INF = math.inf
+# The hard security line among passing samples: secure, then unknown, then insecure.
+_SECURITY_CLASS = {True: 0, None: 1, False: 2}
 
 
 def _figure(v: Verdict, criterion: str) -> float | None:
@@ -137,7 +142,8 @@ def rank_verdicts(verdicts: Sequence[Verdict], config: JudgeConfig = JudgeConfig
 
     def key(v: Verdict) -> tuple:
         if v.passed:
-            return (0, tuple(buckets[v.sample_id][c] for c in config.order), v.sample_id)
+            return (0, (_SECURITY_CLASS[v.secure],) + tuple(buckets[v.sample_id][c] for c in config.order),
+                    v.sample_id)
         if not v.tampered:
             e = v.execution
             return (1, (-e.fraction_passed, -e.status.rank), v.sample_id)
@@ -172,6 +178,10 @@ def _why_below(above: Verdict, v: Verdict, key, buckets, config: JudgeConfig) ->
         return "tie; ordered by sample id"
     if kv[0] == 2:
         return "tie among tampered samples; ordered by sample id"
+    if above.secure is not v.secure:
+        if v.secure is False:
+            return "it has no medium/high bandit finding and this one has (security is a hard line)"
+        return "its security was judged and this one's was not (security is a hard line)"
     for criterion in config.order:
         ba, bv = buckets[above.sample_id][criterion], buckets[v.sample_id][criterion]
         if ba != bv:

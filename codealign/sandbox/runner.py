@@ -18,7 +18,7 @@ from typing import Any
 
 from codealign.errors import InputError, SandboxFault, SandboxUnavailable
 from codealign.sandbox.config import UNSAFE_BACKEND, Job, SandboxConfig
-from codealign.sandbox.execution import Cost, Execution, Status, TestOutcome
+from codealign.sandbox.execution import Cost, Execution, Flag, Status, TestOutcome
 from codealign.sandbox.plain import decode
 from codealign.sandbox.session import ZYGOTE_PATH, ZygoteSession
 from codealign.sandbox.testcases import TestPlan, plan_tests
@@ -68,7 +68,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
                 backend=backend)
     if response is None:
         return Execution(status=Status.TIMEOUT, tests_passed=0, detail="the sandbox stopped answering "
-                         "and was replaced", flags=("sandbox-unresponsive",), **base)
+                         "and was replaced", flags=(Flag.SANDBOX_UNRESPONSIVE.text(),), **base)
     if "fault" in response:   # our machinery, not the candidate (which cannot cause a desync)
         raise SandboxFault(f"{backend} zygote failed: {response['fault']}")
     frames = response["frames"]
@@ -79,18 +79,18 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
     events = list(record.get("events", [])) if record else []
     flags = list(dict.fromkeys(events))
     if response["stdout_bytes"] > len(response["stdout"].encode()):
-        flags.append("stdout-truncated")
+        flags.append(Flag.STDOUT_TRUNCATED.text())
     if response["stderr_bytes"] > len(response["stderr"].encode()):
-        flags.append("stderr-truncated")
+        flags.append(Flag.STDERR_TRUNCATED.text())
 
     cost = Cost(cpu_s=float(final.get("cpu_s", 0.0)), peak_kb=int(final.get("peak_kb", 0)),
                 wall_s=float(response["wall_s"]),
                 ops=perf.get("ops") if perf and "error" not in perf else None,
                 perf_cpu_s=perf.get("cpu_s") if perf and "error" not in perf else None)
     if perf and "error" in perf:
-        flags.append("perf-error: " + str(perf["error"])[:200])
+        flags.append(Flag.PERF_ERROR.text(str(perf["error"])[:200]))
     if response.get("perf_timed_out"):
-        flags.append("perf-timeout")
+        flags.append(Flag.PERF_TIMEOUT.text())
 
     if response["timed_out"]:
         return Execution(status=Status.TIMEOUT, tests_passed=0, cost=cost,
@@ -99,7 +99,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
     tester = response["tester"]
     if record is None:
         if "signal" in tester:
-            flags.append("harness-killed")
+            flags.append(Flag.HARNESS_KILLED.text())
             return Execution(status=Status.TAMPERED, tests_passed=0, cost=cost, flags=tuple(flags),
                              detail=f"the trusted tester was killed by signal {tester['signal']} "
                                     "before writing its record", **out, **base)
@@ -113,7 +113,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
             status = Status.MEMORY
         elif "exit-at-load" in events or ("ended-at-load" in events and final.get("exit") == 0):
             status = Status.TAMPERED
-            flags.append("exit-at-load")
+            flags.append(Flag.EXIT_AT_LOAD.text())
         return Execution(status=status, tests_passed=0, cost=cost, flags=tuple(dict.fromkeys(flags)),
                          detail=load["error"], **out, **base)
 
@@ -141,8 +141,9 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
     worker_signal = final.get("signal")
     clean_exit = final.get("exit") == 0 and worker_signal is None and tester.get("exit") == 0
     if worker_signal is not None:
-        flags.append(f"candidate-signal-{signal.Signals(worker_signal).name}"
-                     if worker_signal in signal.Signals._value2member_map_ else f"candidate-signal-{worker_signal}")
+        name = (signal.Signals(worker_signal).name
+                if worker_signal in signal.Signals._value2member_map_ else str(worker_signal))
+        flags.append(f"{Flag.CANDIDATE_SIGNAL.value}-{name}")
 
     # Ending the process with status 0 while tests are still running is a bid for a pass
     # (sys.exit(0), os._exit(0), exec of /bin/true, an exiting thread or timer).
@@ -152,7 +153,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
         status = Status.PASSED
     elif exited_early:
         status = Status.TAMPERED
-        flags.append("exit-before-completion")
+        flags.append(Flag.EXIT_BEFORE_COMPLETION.text())
     elif worker_signal == signal.SIGXCPU:
         status = Status.TIMEOUT
     elif "memory" in events:
@@ -173,7 +174,7 @@ def _with_profile(verdict: Execution, measured: Execution) -> Execution:
     not pass again (a flaky or time-dependent candidate) gives no figures, and says so."""
     if not measured.passed:
         return dataclasses.replace(verdict, flags=verdict.flags + (
-            f"perf-unavailable: the profiling run ended {measured.status.value}",))
+            Flag.PERF_UNAVAILABLE.text(f"the profiling run ended {measured.status.value}"),))
     cost = dataclasses.replace(verdict.cost, ops=measured.cost.ops, perf_cpu_s=measured.cost.perf_cpu_s)
     extra = tuple(f for f in measured.flags if f.startswith("perf-") and f not in verdict.flags)
     return dataclasses.replace(verdict, cost=cost, flags=verdict.flags + extra)
