@@ -46,24 +46,32 @@ def start_session(config: SandboxConfig) -> ZygoteSession:
     raise SandboxUnavailable(f"unknown backend {config.backend!r}")
 
 
-def _payload(job: Job, plan: TestPlan, config: SandboxConfig) -> dict[str, Any]:
+def _payload(job: Job, plan: TestPlan, config: SandboxConfig, *,
+             measure_only: bool = False) -> dict[str, Any]:
+    """The zygote's job frame. `measure_only`: a profiling run of a sample already known to
+    pass (the tests are skipped when there is something else to measure)."""
     task = job.task
-    perf_budget = task.timeout_s * config.perf_timeout_factor if job.profile else 0.0
+    timeout = config.task_timeout(task)
+    perf_budget = timeout * config.perf_timeout_factor if job.profile else 0.0
     return {"code": job.code, "entry": task.entry_point, "setup": task.trusted_setup(),
             "calls": [c.args_src for c in plan.calls], "script_count": len(plan.scripts),
-            "profile": job.profile, "perf": list(task.perf_inputs), "repeats": job.repeats,
-            "timeout_s": task.timeout_s, "perf_timeout_s": perf_budget,
-            "cpu_s": task.timeout_s + perf_budget, "memory_mb": task.memory_mb,
+            "profile": job.profile, "measure_only": measure_only, "probe": False,
+            "perf": list(task.perf_inputs), "repeats": job.repeats or config.repeats,
+            "timeout_s": timeout, "perf_timeout_s": perf_budget,
+            "cpu_s": timeout + perf_budget, "memory_mb": task.memory_mb,
             "nproc": config.nproc, "fsize_mb": config.fsize_mb, "output_limit": config.output_limit}
 
 
 def _host_timeout(job: Job, config: SandboxConfig) -> float:
     factor = 1 + (config.perf_timeout_factor if job.profile else 0)
-    return job.task.timeout_s * factor + _HOST_MARGIN_S
+    return config.task_timeout(job.task) * factor + _HOST_MARGIN_S
 
 
-def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: str) -> Execution:
-    """The trusted verdict on one zygote response (None: the sandbox stopped answering)."""
+def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: str,
+           timeout_s: float | None = None) -> Execution:
+    """The trusted verdict on one zygote response (None: the sandbox stopped answering).
+    `timeout_s`: the limit the run had (for the message; default the task's)."""
+    config_timeout = timeout_s if timeout_s is not None else job.task.timeout_s
     base = dict(sample_id=job.sample_id, task_id=job.task.task_id, tests_total=plan.total,
                 backend=backend)
     if response is None:
@@ -94,7 +102,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
 
     if response["timed_out"]:
         return Execution(status=Status.TIMEOUT, tests_passed=0, cost=cost,
-                         detail=f"wall-clock limit of {job.task.timeout_s:g}s reached",
+                         detail=f"wall-clock limit of {config_timeout:g}s reached",
                          flags=tuple(flags), **out, **base)
     tester = response["tester"]
     if record is None:
@@ -169,15 +177,22 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
                      flags=tuple(dict.fromkeys(flags)), detail=detail, **out, **base)
 
 
-def _with_profile(verdict: Execution, measured: Execution) -> Execution:
-    """The verdict run's record with the profiling run's figures. A profiling run that did
-    not pass again (a flaky or time-dependent candidate) gives no figures, and says so."""
-    if not measured.passed:
-        return dataclasses.replace(verdict, flags=verdict.flags + (
-            Flag.PERF_UNAVAILABLE.text(f"the profiling run ended {measured.status.value}"),))
-    cost = dataclasses.replace(verdict.cost, ops=measured.cost.ops, perf_cpu_s=measured.cost.perf_cpu_s)
-    extra = tuple(f for f in measured.flags if f.startswith("perf-") and f not in verdict.flags)
-    return dataclasses.replace(verdict, cost=cost, flags=verdict.flags + extra)
+def _with_profile(verdict: Execution, response: dict[str, Any] | None) -> Execution:
+    """The verdict run's record with the figures of the measuring run (`response`). A
+    measuring run that gave none (it failed, timed out, or the sandbox stopped answering)
+    leaves the figures empty and says why in a diagnostic flag."""
+    perf = None
+    if response is not None and "frames" in response:
+        perf = next((f["perf"] for f in response["frames"] if "perf" in f), None)
+    if response is None or perf is None or "error" in perf:
+        why = ("the sandbox stopped answering" if response is None
+               else "the measuring run timed out" if response.get("perf_timed_out") or response.get("timed_out")
+               else str(perf["error"])[:200] if perf else "the measuring run gave no figures")
+        flag = (Flag.PERF_TIMEOUT if response is not None and response.get("perf_timed_out")
+                else Flag.PERF_ERROR if perf and "error" in perf else Flag.PERF_UNAVAILABLE)
+        return dataclasses.replace(verdict, flags=verdict.flags + (flag.text(why),))
+    cost = dataclasses.replace(verdict.cost, ops=int(perf["ops"]), perf_cpu_s=float(perf["cpu_s"]))
+    return dataclasses.replace(verdict, cost=cost)
 
 
 def _plan(job: Job, cache: dict[int, TestPlan]) -> TestPlan:
@@ -223,23 +238,27 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
                     if session is not None:
                         session.close()
                     session = start_session(config)
-                job = jobs[i]
-                scripts = planned[i].scripts
-                secrets = {"scripts": list(scripts)} if scripts else None
+                job, plan = jobs[i], planned[i]
+                secrets = {"scripts": list(plan.scripts)} if plan.scripts else None
                 verdict_job = dataclasses.replace(job, profile=False)
-                response = session.run(_payload(verdict_job, planned[i], config),
+                response = session.run(_payload(verdict_job, plan, config),
                                        _host_timeout(verdict_job, config), secrets=secrets)
                 if response is None:
                     session = None
-                execution = assess(job, planned[i], response, config.backend)
+                execution = assess(job, plan, response, config.backend, config.task_timeout(job.task))
                 if job.profile and execution.passed and session is not None:
                     # Only a sample that passed is worth measuring: the tester cannot know
-                    # (the expected values stay here), so a second run measures it.
-                    response = session.run(_payload(job, planned[i], config),
-                                           _host_timeout(job, config), secrets=secrets)
+                    # (the expected values stay here), so a second run measures it. It skips
+                    # the tests unless their own calls are the workload.
+                    needs_tests = not (job.task.perf_inputs or plan.calls)
+                    response = session.run(_payload(job, plan, config, measure_only=True),
+                                           _host_timeout(job, config),
+                                           secrets=secrets if needs_tests else None)
                     if response is None:
                         session = None
-                    execution = _with_profile(execution, assess(job, planned[i], response, config.backend))
+                    elif "fault" in response:
+                        raise SandboxFault(f"{config.backend} zygote failed: {response['fault']}")
+                    execution = _with_profile(execution, response)
                 results[i] = execution
                 with lock:
                     if on_result is not None:

@@ -38,6 +38,7 @@ import signal
 import struct
 import sys
 import time
+import zlib
 
 import base64
 
@@ -236,8 +237,40 @@ def worker_main(code, req_fd, resp_fd):
     def resolve(ref):
         return module[ref] if type(ref) is str else table[ref]
 
+    # Profiling: the perf inputs arrive once as marshal blobs; each timed call is staged
+    # first (decoded into fresh objects, so an in-place mutation never reaches the next
+    # call), then run with nothing but a count and a digest sent back.
+    perf_blobs, staged = [], [None, None]   # staged: [arguments, last result]
+
     def handle(msg):
         op = msg[0]
+        if op == "perf-run":
+            _, ref, trace, want_digest = msg
+            fn, args = resolve(ref), staged[0]   # freed at the next stage, not in the window
+            if trace:
+                counter[0] = 0
+                sys.settrace(tracer)
+                try:
+                    staged[1] = fn(*args)
+                finally:
+                    sys.settrace(None)
+            else:
+                staged[1] = fn(*args)
+            digest = None
+            if want_digest:
+                plain = marshal.dumps(to_plain(staged[1], []))
+                digest = "%d:%08x" % (len(plain), zlib.crc32(plain))
+            return ("ok", None, counter[0] if trace else None, digest)
+        if op == "perf-stage":
+            staged[:] = [None, None]   # the last call's objects are freed here, outside the window
+            blob, wired = perf_blobs[msg[1]]
+            staged[0] = from_wire(marshal.loads(blob), table) if wired else marshal.loads(blob)
+            return ("ok", None, None)
+        if op == "perf-load":
+            perf_blobs[:] = msg[1]
+            return ("ok", len(perf_blobs), None)
+        if op == "noop":
+            return ("ok", None, None)
         if op == "call":
             _, ref, args, trace = msg
             fn, args = resolve(ref), from_wire(args, table)
@@ -348,6 +381,7 @@ class Worker:
         self.alive = True
         self.events = []
         self.last_size = 0
+        self.meter = None   # a dict while the tests' own calls are being measured
 
     def receive(self):
         """The next reply as a validated plain tuple, or None if the worker is gone."""
@@ -423,7 +457,19 @@ class Remote:
         return unwrap(self._worker, self._worker.request(msg))
 
     def __call__(self, *args):
-        return self._ask("call", self._ref, to_wire(args), False)
+        meter = self._worker.meter
+        if meter is None:
+            return self._ask("call", self._ref, to_wire(args), False)
+        # Profiling over the tests' own calls: count and time only the candidate's side.
+        start = self._worker.cpu_seconds()
+        reply = self._worker.request(("call", self._ref, to_wire(args), True))
+        end = self._worker.cpu_seconds()
+        if start is not None and end is not None:
+            meter["cpu_s"] += end - start
+        if reply[0] == "ok" and type(reply[2]) is int:
+            meter["ops"] += reply[2]
+        meter["calls"] += 1
+        return unwrap(self._worker, reply)
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -642,16 +688,27 @@ def run_scripts(job, worker, record, names):
 
 def check_candidate(job, worker, emit):
     """Everything after the fork: load, calls, scripts, optional profile, exit. `emit` gets
-    the record frame, the perf frame and the final frame, in that order."""
+    the record frame, the perf (or probe) frames and the final frame, in that order.
+
+    ``measure_only`` jobs (a sample already known to pass) skip the tests and only
+    profile; ``probe`` jobs time each perf input once and report it (perf-input synthesis).
+    """
     record, names = load_record(job, worker)
-    if record["load"]["ok"]:
-        run_calls(job, worker, record)
+    sources = job["perf"] or job["calls"]
+    if record["load"]["ok"] and job["profile"] and not sources and job["scripts"]:
+        # No perf inputs and no literal calls: the workload is the test scripts' own calls.
+        worker.meter = {"ops": 0, "cpu_s": 0.0, "calls": 0}
+    if record["load"]["ok"] and not (job["measure_only"] and sources) and not job["probe"]:
+        if not job["measure_only"]:
+            run_calls(job, worker, record)
         if job["scripts"]:
             run_scripts(job, worker, record, names)
     record["events"].extend(worker.events)
     record["complete"] = True
     emit(record)
-    if job["profile"] and record["load"]["ok"] and worker.alive:
+    if job["probe"] and record["load"]["ok"] and worker.alive:
+        probe(job, worker, emit)
+    elif job["profile"] and record["load"]["ok"] and worker.alive:
         try:
             figures = profile(job, worker)
         except Exception as exc:
@@ -660,42 +717,104 @@ def check_candidate(job, worker, emit):
     emit(finish_worker(worker))
 
 
-def profile(job, worker):
-    """Deterministic line-event count (one traced pass) and the worker's CPU time per pass
-    (median of `repeats` untraced passes), over the perf inputs or else the literal calls."""
+def load_perf_inputs(job, worker):
+    """Evaluate the perf input sources once (trusted, here) and hand them to the worker as
+    marshal blobs; returns their count."""
     ns = {"__name__": "__codealign_perf__", "__builtins__": builtins}
     exec(compile(job["setup"], "setup.py", "exec"), ns)
-    entry = job["entry"]
     sources = job["perf"] or job["calls"]
+    blobs = []
+    for src in sources:
+        value = eval(compile(src, "perf.py", "eval"), ns)
+        try:   # plain data (the usual case) crosses as is, with no per-element conversion
+            blobs.append((marshal.dumps(value), False))
+        except ValueError:   # builtins passed as arguments (``int``, ``len``) travel by name
+            blobs.append((marshal.dumps(to_wire(value)), True))
+    unwrap(worker, worker.request(("perf-load", blobs)))
+    return len(blobs)
+
+
+def timed_call(job, worker, index, trace=False, digest=False):
+    """Stage input `index`, then run the entry point on it; returns (reply, CPU seconds of
+    the candidate's process over the call alone, read from the kernel)."""
+    unwrap(worker, worker.request(("perf-stage", index)))
+    start = worker.cpu_seconds()
+    reply = worker.request(("perf-run", job["entry"], trace, digest))
+    end = worker.cpu_seconds()
+    if start is None or end is None:
+        raise WorkerGone("cannot read the candidate's CPU clock")
+    if reply[0] != "ok":
+        unwrap(worker, reply)
+    return reply, end - start
+
+
+def profile(job, worker):
+    """Deterministic line-event count (one traced pass) and the candidate's CPU time per
+    pass over the perf inputs (or else the literal calls): `repeats` untraced passes, each
+    call timed alone (decoding its arguments is not in the window), less the round trip of
+    an empty request; the minimum pass is the figure (a busy machine only adds time)."""
+    if worker.meter is not None:
+        m = worker.meter
+        return {"ops": m["ops"], "cpu_s": m["cpu_s"], "repeats": [m["cpu_s"]],
+                "source": "tests", "calls": m["calls"]}
     try:
-        inputs = [to_wire(eval(compile(src, "perf.py", "eval"), ns)) for src in sources]
+        n = load_perf_inputs(job, worker)
+    except WorkerGone as exc:
+        return {"error": str(exc)}
     except Exception as exc:
         return {"error": "perf input failed: " + describe(exc)}
-    ops = 0
-    for args in inputs:
-        try:
-            reply = worker.request(("call", entry, args, True))
-        except WorkerGone as exc:
-            return {"error": str(exc)}
-        if reply[0] != "ok" or type(reply[2]) is not int:
-            return {"error": "perf call raised %s" % (reply[1:3],)}
-        ops += reply[2]
-    times = []
-    for _ in range(job["repeats"]):
-        start = worker.cpu_seconds()
-        for args in inputs:
-            try:
-                reply = worker.request(("call", entry, args, False))
-            except WorkerGone as exc:
-                return {"error": str(exc)}
-            if reply[0] != "ok":
-                return {"error": "perf call raised %s" % (reply[1:3],)}
-        end = worker.cpu_seconds()
-        if start is None or end is None:
-            return {"error": "cannot read the candidate's CPU clock"}
-        times.append(end - start)
+    if not n:
+        return {"error": "no perf inputs and no test calls to measure"}
+    try:
+        overhead = []
+        for _ in range(3):
+            start = worker.cpu_seconds()
+            unwrap(worker, worker.request(("noop",)))
+            overhead.append(worker.cpu_seconds() - start)
+        base = min(overhead)
+        ops = 0
+        for i in range(n):
+            reply, _ = timed_call(job, worker, i, trace=True)
+            if type(reply[2]) is not int:
+                return {"error": "the traced perf call gave no count"}
+            ops += reply[2]
+        times = []
+        for _ in range(job["repeats"]):
+            times.append(sum(max(timed_call(job, worker, i)[1] - base, 0.0) for i in range(n)))
+    except WorkerGone as exc:
+        return {"error": str(exc)}
+    except Exception as exc:
+        return {"error": "perf call raised " + describe(exc)}
     times.sort()
-    return {"ops": ops, "cpu_s": times[len(times) // 2], "repeats": times}
+    return {"ops": ops, "cpu_s": times[0], "median_s": times[len(times) // 2],
+            "repeats": times, "overhead_s": base, "source": "perf" if job["perf"] else "calls"}
+
+
+def probe(job, worker, emit):
+    """Perf-input synthesis: time each candidate input once, in order, and report it with
+    a digest of the result. Inputs of a group come smallest first; once one exceeds the
+    budget (or fails), the larger ones of its group are skipped."""
+    try:
+        n = load_perf_inputs(job, worker)
+    except Exception as exc:
+        emit({"probe_error": describe(exc)})
+        return
+    dead = set()
+    for i in range(n):
+        group = job["probe_groups"][i]
+        if group in dead:
+            continue
+        try:
+            reply, cpu = timed_call(job, worker, i, digest=True)
+            frame = {"probe": i, "ok": True, "cpu_s": cpu, "digest": reply[3]}
+        except WorkerGone as exc:
+            emit({"probe": i, "ok": False, "error": str(exc)})
+            return
+        except Exception as exc:
+            frame = {"probe": i, "ok": False, "error": describe(exc)}
+        emit(frame)
+        if not frame["ok"] or frame["cpu_s"] > job["probe_budget_s"]:
+            dead.add(group)
 
 
 def finish_worker(worker):
