@@ -27,7 +27,7 @@ Rules that always hold:
 * at most `max_pairs_per_task` pairs, taken round robin across reasons, largest margins first.
 
 Margins are in each reason's natural unit: correctness = difference in the fraction of tests
-passed (a tampered sample counts 0); efficiency = ``rejected_ops / chosen_ops - 1``;
+passed (a tampered sample counts 0); efficiency = ``rejected_cost / chosen_cost - 1`` (the efficiency judge's combined cost);
 security = bandit risk difference; maintainability = maintainability-index difference.
 
 The pair text is what the model should produce after the prompt: for code prompts the
@@ -72,7 +72,7 @@ class PairConfig:
 
     Attributes:
         min_correctness_margin: least difference in the fraction of tests passed (0-1].
-        min_efficiency_margin: least relative ops saving: 0.5 = the rejected does 1.5x the work.
+        min_efficiency_margin: least relative cost saving: 0.5 = the rejected costs 1.5x as much.
         min_security_margin: least bandit risk difference (MEDIUM/HIGH finding = 3).
         min_maintainability_margin: least maintainability-index difference (0-100 scale).
         efficiency_cpu_veto: an efficiency pair is dropped when the chosen side's measured
@@ -211,7 +211,7 @@ def _margin(reason: PairReason, chosen: Verdict, rejected: Verdict) -> float | N
     if a is None or b is None:
         return None
     if reason is PairReason.EFFICIENCY:
-        return max(b.details["ops"], 1) / max(a.details["ops"], 1) - 1.0
+        return b.details["cost_s"] / a.details["cost_s"] - 1.0
     if reason is PairReason.SECURITY:
         return b.value - a.value
     return a.value - b.value

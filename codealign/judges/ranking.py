@@ -12,7 +12,8 @@ the quality judges are compared in the order `JudgeConfig.order`
 criterion's tolerance is a tie and the next criterion decides. To keep the order
 transitive, each figure is cut into tolerance-wide buckets measured from the best sample:
 
-* efficiency: ``floor(log(ops / best_ops) / log(1 + efficiency_tolerance))``
+* efficiency: ``floor(log(cost / best_cost) / log(1 + efficiency_tolerance))`` (the
+  efficiency judge's combined cost, `codealign.judges.efficiency.cost_s`)
 * security: ``floor((risk - least_risk) / security_tolerance)``
 * maintainability: ``floor((best_mi - mi) / maintainability_tolerance)``
 
@@ -41,7 +42,7 @@ class JudgeConfig:
     Attributes:
         order: the quality criteria in decreasing priority; a subset of
             ``("efficiency", "security", "maintainability")``; criteria left out are ignored.
-        efficiency_tolerance: relative ops difference below which two samples tie
+        efficiency_tolerance: relative cost difference below which two samples tie
             (0.1 = within 10%).
         security_tolerance: bandit risk points below which two samples tie (a LOW severity,
             HIGH confidence finding weighs 1, MEDIUM/HIGH 3, HIGH/HIGH 9).
@@ -80,7 +81,7 @@ def _figure(v: Verdict, criterion: str) -> float | None:
     if s is None:
         return None
     if criterion == "efficiency":
-        return max(s.details.get("ops", 0), 1)
+        return s.details["cost_s"]
     if criterion == "security":
         return s.value
     return -s.value  # maintainability: higher MI is better
@@ -111,8 +112,8 @@ def _describe(v: Verdict, criterion: str) -> str:
         return f"{criterion} unknown ({'judge error' if s is not None else 'not judged'})"
     d = s.details
     if criterion == "efficiency":
-        return (f"{d['ops']} ops ({d['ops_ratio']:.2f}x the {d['baseline_source']})"
-                + (f", cpu {d['perf_cpu_s'] * 1000:.1f} ms" if d.get("perf_cpu_s") else ""))
+        return (f"cost {d['cost_s'] * 1000:.3f} ms ({d['cost_ratio']:.2f}x the {d['baseline_source']}; "
+                f"{d['ops']} ops" + (f", cpu {d['perf_cpu_s'] * 1000:.3f} ms)" if d.get("perf_cpu_s") else ")"))
     if criterion == "security":
         ids = ",".join(f["test_id"] for f in d["findings"]) or "no findings"
         return f"bandit risk {s.value:g} ({ids})"

@@ -212,7 +212,7 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
     Raises SandboxUnavailable (before or while starting) when the isolation cannot run, and
     SandboxFault when our machinery breaks; untrusted code failing is never an exception.
     """
-    jobs = list(jobs)
+    jobs = _with_synthesised_inputs(list(jobs), config)
     plans: dict[int, TestPlan] = {}
     planned = [_plan(j, plans) for j in jobs]
     results: list[Execution | None] = [None] * len(jobs)
@@ -285,6 +285,30 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
     if errors:
         raise errors[0]
     return [r for r in results if r is not None]
+
+
+def _with_synthesised_inputs(jobs: list[Job], config: SandboxConfig) -> list[Job]:
+    """Profiled jobs of tasks without perf inputs get the inputs synthesised from their
+    tests (`codealign.sandbox.perfinputs`), when the config asks for it."""
+    if not config.synthesise_perf_inputs:
+        return jobs
+    need = {j.task.task_id: j.task for j in jobs if j.profile and not j.task.perf_inputs
+            and j.task.reference}
+    if not need:
+        return jobs
+    from codealign.sandbox.perfinputs import synthesise
+
+    found = {tid: s.perf_inputs for tid, s in synthesise(list(need.values()), config).items()
+             if s.perf_inputs}
+    tasks: dict[int, Any] = {}
+    out = []
+    for j in jobs:
+        if j.profile and j.task.task_id in found and not j.task.perf_inputs:
+            # one replaced Task per original, so test plans stay shared between its jobs
+            task = tasks.setdefault(id(j.task), dataclasses.replace(j.task, perf_inputs=found[j.task.task_id]))
+            j = dataclasses.replace(j, task=task)
+        out.append(j)
+    return out
 
 
 def run_one(task, code: str, config: SandboxConfig = SandboxConfig(), *, sample_id: str = "sample",

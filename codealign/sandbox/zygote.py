@@ -54,6 +54,11 @@ MAX_CALL_RESULT_BYTES = 1 << 20    # one literal call's result, as reported to t
 MAX_RECORD_RESULT_BYTES = 8 << 20  # all of them together: the host's frame stays bounded
 HANDLE_TAG = "__codealign_handle__"
 BUILTIN_TAG = "__codealign_builtin__"
+OPS_CAP = 5_000_000      # a traced call stops counting here (a lower bound, flagged)
+TINY_CALL_S = 2e-3       # calls faster than this are timed over many copies of the input
+MAX_COPIES = 2000
+MAX_COPY_BYTES = 16 << 20  # ... as long as the copies stay this small in all (marshal size)
+REPEAT_BUDGET_S = 1.0   # timed passes stop once they have used this much CPU in all
 PIPE_CHUNK = 4096   # a pipe reported writable takes at least this much without blocking
 
 
@@ -232,6 +237,9 @@ def worker_main(code, req_fd, resp_fd):
     def count_lines(frame, event, arg):
         if event == "line":
             counter[0] += 1
+            if counter[0] >= OPS_CAP:   # enough to rank it: the rest runs untraced
+                sys.settrace(None)
+                return None
         return count_lines
 
     def resolve(ref):
@@ -246,16 +254,20 @@ def worker_main(code, req_fd, resp_fd):
         op = msg[0]
         if op == "perf-run":
             _, ref, trace, want_digest = msg
-            fn, args = resolve(ref), staged[0]   # freed at the next stage, not in the window
+            fn, copies = resolve(ref), staged[0]   # freed at the next stage, not in the window
             if trace:
                 counter[0] = 0
                 sys.settrace(tracer)
                 try:
-                    staged[1] = fn(*args)
+                    staged[1] = fn(*copies[0])
                 finally:
                     sys.settrace(None)
-            else:
-                staged[1] = fn(*args)
+            elif len(copies) == 1:
+                staged[1] = fn(*copies[0])
+            else:   # a tiny call, timed over many fresh copies of its input at once
+                results = staged[1] = []
+                for args in copies:
+                    results.append(fn(*args))
             digest = None
             if want_digest:
                 plain = marshal.dumps(to_plain(staged[1], []))
@@ -263,8 +275,10 @@ def worker_main(code, req_fd, resp_fd):
             return ("ok", None, counter[0] if trace else None, digest)
         if op == "perf-stage":
             staged[:] = [None, None]   # the last call's objects are freed here, outside the window
-            blob, wired = perf_blobs[msg[1]]
-            staged[0] = from_wire(marshal.loads(blob), table) if wired else marshal.loads(blob)
+            _, index, count = msg
+            blob, wired = perf_blobs[index]
+            staged[0] = [from_wire(marshal.loads(blob), table) if wired else marshal.loads(blob)
+                         for _ in range(count)]
             return ("ok", None, None)
         if op == "perf-load":
             perf_blobs[:] = msg[1]
@@ -719,7 +733,7 @@ def check_candidate(job, worker, emit):
 
 def load_perf_inputs(job, worker):
     """Evaluate the perf input sources once (trusted, here) and hand them to the worker as
-    marshal blobs; returns their count."""
+    marshal blobs; returns their sizes in bytes."""
     ns = {"__name__": "__codealign_perf__", "__builtins__": builtins}
     exec(compile(job["setup"], "setup.py", "exec"), ns)
     sources = job["perf"] or job["calls"]
@@ -731,13 +745,14 @@ def load_perf_inputs(job, worker):
         except ValueError:   # builtins passed as arguments (``int``, ``len``) travel by name
             blobs.append((marshal.dumps(to_wire(value)), True))
     unwrap(worker, worker.request(("perf-load", blobs)))
-    return len(blobs)
+    return [len(blob) for blob, _ in blobs]
 
 
-def timed_call(job, worker, index, trace=False, digest=False):
-    """Stage input `index`, then run the entry point on it; returns (reply, CPU seconds of
-    the candidate's process over the call alone, read from the kernel)."""
-    unwrap(worker, worker.request(("perf-stage", index)))
+def timed_call(job, worker, index, trace=False, digest=False, copies=1):
+    """Stage input `index` (`copies` fresh decodings of it), then run the entry point on
+    each; returns (reply, CPU seconds of the candidate's process over the calls alone,
+    read from the kernel)."""
+    unwrap(worker, worker.request(("perf-stage", index, copies)))
     start = worker.cpu_seconds()
     reply = worker.request(("perf-run", job["entry"], trace, digest))
     end = worker.cpu_seconds()
@@ -750,20 +765,22 @@ def timed_call(job, worker, index, trace=False, digest=False):
 
 def profile(job, worker):
     """Deterministic line-event count (one traced pass) and the candidate's CPU time per
-    pass over the perf inputs (or else the literal calls): `repeats` untraced passes, each
-    call timed alone (decoding its arguments is not in the window), less the round trip of
-    an empty request; the minimum pass is the figure (a busy machine only adds time)."""
+    pass over the perf inputs (or else the literal calls): `repeats` untraced passes (fewer
+    once they used REPEAT_BUDGET_S), each call timed alone (decoding its arguments is not in
+    the window), less the round trip of an empty request; a call under TINY_CALL_S is timed
+    over enough fresh copies of its input to fill that window, and divided. The fastest
+    pass is the figure (a busy machine only ever adds time)."""
     if worker.meter is not None:
         m = worker.meter
         return {"ops": m["ops"], "cpu_s": m["cpu_s"], "repeats": [m["cpu_s"]],
                 "source": "tests", "calls": m["calls"]}
     try:
-        n = load_perf_inputs(job, worker)
+        sizes = load_perf_inputs(job, worker)
     except WorkerGone as exc:
         return {"error": str(exc)}
     except Exception as exc:
         return {"error": "perf input failed: " + describe(exc)}
-    if not n:
+    if not sizes:
         return {"error": "no perf inputs and no test calls to measure"}
     try:
         overhead = []
@@ -772,22 +789,30 @@ def profile(job, worker):
             unwrap(worker, worker.request(("noop",)))
             overhead.append(worker.cpu_seconds() - start)
         base = min(overhead)
-        ops = 0
-        for i in range(n):
-            reply, _ = timed_call(job, worker, i, trace=True)
+        ops, copies = 0, []
+        for i, size in enumerate(sizes):
+            reply, spent = timed_call(job, worker, i, trace=True)
             if type(reply[2]) is not int:
                 return {"error": "the traced perf call gave no count"}
             ops += reply[2]
+            _, spent = timed_call(job, worker, i)
+            spent = max(spent - base, 1e-7)
+            fit = int(TINY_CALL_S / spent) if spent < TINY_CALL_S else 1
+            copies.append(max(1, min(fit, MAX_COPIES, MAX_COPY_BYTES // max(size, 1))))
         times = []
         for _ in range(job["repeats"]):
-            times.append(sum(max(timed_call(job, worker, i)[1] - base, 0.0) for i in range(n)))
+            times.append(sum(max(timed_call(job, worker, i, copies=n)[1] - base, 0.0) / n
+                             for i, n in enumerate(copies)))
+            if sum(times) > REPEAT_BUDGET_S:   # a slow candidate is clearly slow already
+                break
     except WorkerGone as exc:
         return {"error": str(exc)}
     except Exception as exc:
         return {"error": "perf call raised " + describe(exc)}
     times.sort()
-    return {"ops": ops, "cpu_s": times[0], "median_s": times[len(times) // 2],
-            "repeats": times, "overhead_s": base, "source": "perf" if job["perf"] else "calls"}
+    return {"ops": ops, "ops_capped": ops >= OPS_CAP, "cpu_s": times[0],
+            "median_s": times[len(times) // 2], "repeats": times, "overhead_s": base,
+            "copies": copies, "source": "perf" if job["perf"] else "calls"}
 
 
 def probe(job, worker, emit):
@@ -795,7 +820,7 @@ def probe(job, worker, emit):
     a digest of the result. Inputs of a group come smallest first; once one exceeds the
     budget (or fails), the larger ones of its group are skipped."""
     try:
-        n = load_perf_inputs(job, worker)
+        n = len(load_perf_inputs(job, worker))
     except Exception as exc:
         emit({"probe_error": describe(exc)})
         return
