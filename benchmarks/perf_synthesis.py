@@ -18,11 +18,13 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", nargs="+", default=["humaneval", "mbpp"])
+    ap.add_argument("--sets", nargs="+", default=["humaneval", "mbpp"],
+                    help="task set names or files (e.g. ../shared/data/mbpp/mbpp.jsonl)")
     ap.add_argument("--limit", type=int, default=0, help="first N tasks of each set (0: all)")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--cache", default="", help="cache folder (default: a fresh temporary one)")
@@ -30,7 +32,7 @@ def main() -> None:
 
     from codealign.sandbox import SandboxConfig
     from codealign.sandbox.perfinputs import synthesise
-    from codealign.tasks import load_tasks
+    from codealign.tasks import TASK_SETS, load_tasks
 
     cache = args.cache or tempfile.mkdtemp(prefix="codealign-perf-synthesis-")
     config = SandboxConfig(workers=args.workers, perf_cache_dir=cache)
@@ -46,6 +48,7 @@ def main() -> None:
                        else "found") for t in tasks)
         sizes = [len(src) for s in with_inputs for src in s.perf_inputs]
         fraction = len(with_inputs) / len(tasks) if tasks else 0.0
+        name = Path(name).stem if name not in TASK_SETS else name
         print(f"{name}: perf inputs synthesised for {len(with_inputs)}/{len(tasks)} tasks "
               f"({fraction:.1%}) in {elapsed:.0f}s; median input {statistics.median(sizes) if sizes else 0:.0f} "
               f"chars; {dict(why.most_common(6))}")

@@ -21,9 +21,14 @@ So, for a task with a reference solution:
    task content (tests, entry point, reference, setup and these rules) as JSON: re-runs
    probe nothing.
 
+A task without a reference is judged instead by the samples that passed its tests (up to
+``MAX_VOTERS`` distinct programs): an input is kept where more than half of them return
+the same answer, their median CPU time within budget (`run_many` measures such tasks'
+samples after all verdicts are in).
+
 Nothing here runs task code on the host. A task whose reference fails every candidate (or
-that has no reference, or no literal call in its tests) keeps no perf inputs: the profile
-then measures its tests' own calls.
+with no literal call in its tests, or nothing to judge by) keeps no perf inputs: the
+profile then measures its tests' own calls.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ import ast
 import hashlib
 import json
 import os
+import statistics
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +57,7 @@ MAX_INT = 10 ** 6
 MAX_CHARS = 400_000
 MAX_BASES = 6
 MAX_KEPT = 3
+MAX_VOTERS = 5
 BUDGET_S = 0.02
 
 
@@ -161,9 +169,9 @@ def candidates(task: Task) -> tuple[list[str], list[int]]:
     return [src for _, _, src in out], [renumber[g] for _, g, _ in out]
 
 
-def _key(task: Task, budget_s: float) -> str:
+def _key(task: Task, budget_s: float, codes: Sequence[str]) -> str:
     blob = json.dumps([VERSION, SCALES, MAX_INT, MAX_CHARS, MAX_BASES, MAX_KEPT, budget_s,
-                       task.tests, task.entry_point, task.reference, task.trusted_setup()])
+                       task.tests, task.entry_point, sorted(codes), task.trusted_setup()])
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -174,35 +182,46 @@ def _cache_dir(config: SandboxConfig) -> Path:
     return Path(base) / "codealign" / "perf-inputs"
 
 
-def _choose(task: Task, sources: list[str], groups: list[int], frames: list[dict],
+def _choose(task: Task, sources: list[str], groups: list[int], runs: list[list[dict]],
             budget_s: float) -> Synthesis:
+    """Keep, per group, the largest input on which a majority of the programs probed (the
+    reference alone, or the passing samples) returned the same answer, their median CPU
+    time within budget."""
+    votes: dict[int, list[tuple[str, float]]] = {}
+    for frames in runs:
+        for f in frames:
+            i = f.get("probe")
+            if isinstance(i, int) and 0 <= i < len(sources) and f.get("ok") \
+                    and isinstance(f.get("cpu_s"), (int, float)):
+                votes.setdefault(i, []).append((str(f.get("digest")), float(f["cpu_s"])))
     best: dict[int, tuple[float, int]] = {}
-    for f in frames:
-        if "probe" not in f or not f.get("ok") or not isinstance(f.get("cpu_s"), (int, float)):
+    for i in sorted(votes):
+        answers = Counter(d for d, _ in votes[i])
+        answer, count = answers.most_common(1)[0]
+        if 2 * count <= len(runs):
             continue
-        i = f["probe"]
-        if not (isinstance(i, int) and 0 <= i < len(sources)) or f["cpu_s"] > budget_s:
-            continue
-        best[groups[i]] = (f["cpu_s"], i)   # later = larger within the group
+        cpu = statistics.median(c for d, c in votes[i] if d == answer)
+        if cpu <= budget_s:
+            best[groups[i]] = (cpu, i)   # later = larger within the group
     kept = sorted(best.values(), reverse=True)[:MAX_KEPT]
     if not kept:
-        why = next((f.get("error") or f.get("probe_error") for f in frames
+        why = next((f.get("error") or f.get("probe_error") for frames in runs for f in frames
                     if f.get("error") or f.get("probe_error")), "no candidate within budget")
-        return Synthesis(task.task_id, (), len(frames), str(why)[:200])
+        return Synthesis(task.task_id, (), len(votes), str(why)[:200])
     return Synthesis(task.task_id, tuple(sources[i] for _, i in sorted(kept, key=lambda x: x[1])),
-                     len(frames))
+                     len(votes))
 
 
-def _probe(session, task: Task, sources: list[str], groups: list[int], config: SandboxConfig,
-           budget_s: float) -> list[dict] | None:
-    """Run the reference on every candidate input (inside the sandbox); the probe frames."""
+def _probe(session, task: Task, code: str, sources: list[str], groups: list[int],
+           config: SandboxConfig, budget_s: float) -> list[dict] | None:
+    """Run `code` on every candidate input (inside the sandbox); the probe frames."""
     from codealign.sandbox.runner import _HOST_MARGIN_S, _payload
     from codealign.sandbox.config import Job
     from codealign.sandbox.testcases import TestPlan
     import dataclasses
 
     probed = dataclasses.replace(task, perf_inputs=tuple(sources))
-    job = Job(f"{task.task_id}::probe", probed, task.reference or "", profile=True)
+    job = Job(f"{task.task_id}::probe", probed, code, profile=True)
     payload = _payload(job, TestPlan((), ()), config)
     limit = min(config.task_timeout(task), 2.0 + budget_s * len(sources))
     payload.update(probe=True, probe_groups=groups, probe_budget_s=budget_s,
@@ -214,18 +233,23 @@ def _probe(session, task: Task, sources: list[str], groups: list[int], config: S
 
 
 def synthesise(tasks: Sequence[Task], config: SandboxConfig = SandboxConfig(),
-               budget_s: float = BUDGET_S) -> dict[str, Synthesis]:
-    """Synthesised perf inputs for each task (cached per task content); tasks with perf
-    inputs of their own or without a reference are left out of the result."""
+               budget_s: float = BUDGET_S,
+               voters: dict[str, Sequence[str]] | None = None) -> dict[str, Synthesis]:
+    """Synthesised perf inputs for each task (cached per task content): judged by its
+    reference, or for a task without one by `voters[task_id]` (the programs that passed its
+    tests: their majority answer). Tasks with perf inputs of their own, or with neither a
+    reference nor voters, are left out of the result."""
     from codealign.sandbox.runner import start_session
 
-    todo: list[tuple[Task, Path, list[str], list[int]]] = []
+    todo: list[tuple[Task, Path, list[str], list[int], list[str]]] = []
     out: dict[str, Synthesis] = {}
     cache = _cache_dir(config)
     for task in tasks:
-        if task.perf_inputs or not task.reference:
+        codes = [task.reference] if task.reference else \
+            sorted(set((voters or {}).get(task.task_id, ())))[:MAX_VOTERS]
+        if task.perf_inputs or not codes:
             continue
-        path = cache / f"{_key(task, budget_s)}.json"
+        path = cache / f"{_key(task, budget_s, codes)}.json"
         try:
             d = json.loads(path.read_text())
             out[task.task_id] = Synthesis(task.task_id, tuple(d["perf_inputs"]), d["probed"], d["why"])
@@ -236,7 +260,7 @@ def synthesise(tasks: Sequence[Task], config: SandboxConfig = SandboxConfig(),
         if not sources:
             out[task.task_id] = Synthesis(task.task_id, (), 0, "no literal call in the tests")
             continue
-        todo.append((task, path, sources, groups))
+        todo.append((task, path, sources, groups, codes))
     if not todo:
         return out
     cache.mkdir(parents=True, exist_ok=True)
@@ -250,14 +274,16 @@ def synthesise(tasks: Sequence[Task], config: SandboxConfig = SandboxConfig(),
                 with lock:
                     if not queue:
                         return
-                    task, path, sources, groups = queue.pop()
-                if session is None or not session.alive:
-                    session = start_session(config)
-                frames = _probe(session, task, sources, groups, config, budget_s)
-                if frames is None:
-                    session = None
-                    frames = []
-                result = _choose(task, sources, groups, frames, budget_s)
+                    task, path, sources, groups, codes = queue.pop()
+                runs = []
+                for code in codes:
+                    if session is None or not session.alive:
+                        session = start_session(config)
+                    frames = _probe(session, task, code, sources, groups, config, budget_s)
+                    if frames is None:
+                        session = None
+                    runs.append(frames or [])
+                result = _choose(task, sources, groups, runs, budget_s)
                 tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
                 tmp.write_text(json.dumps({"task_id": task.task_id, "perf_inputs": list(result.perf_inputs),
                                            "probed": result.probed, "why": result.why}))

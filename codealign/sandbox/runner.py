@@ -218,19 +218,37 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
     results: list[Execution | None] = [None] * len(jobs)
     if not jobs:
         return []
-    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    # Tasks with neither perf inputs nor a reference: their passing samples are measured
+    # after every verdict is in, on inputs their majority answer vouches for.
+    awaiting = {j.task.task_id for j in jobs if j.profile and not j.task.perf_inputs
+                and not j.task.reference} if config.synthesise_perf_inputs else set()
+    held: dict[int, Execution] = {}
+    todo: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
     for i in range(len(jobs)):
-        todo.put(i)
+        todo.put((i, False))
     errors: list[BaseException] = []
     lock = threading.Lock()
     bar = _progress(len(jobs), config.backend) if progress else None
+
+    def measure(session: ZygoteSession, i: int, execution: Execution) -> tuple[ZygoteSession | None, Execution]:
+        """Only a sample that passed is worth measuring: the tester cannot know (the
+        expected values stay here), so a second run measures it. It skips the tests unless
+        their own calls are the workload."""
+        job, plan = jobs[i], planned[i]
+        needs_tests = not (job.task.perf_inputs or plan.calls)
+        secrets = {"scripts": list(plan.scripts)} if plan.scripts and needs_tests else None
+        response = session.run(_payload(job, plan, config, measure_only=True),
+                               _host_timeout(job, config), secrets=secrets)
+        if response is not None and "fault" in response:
+            raise SandboxFault(f"{config.backend} zygote failed: {response['fault']}")
+        return (session if response is not None else None), _with_profile(execution, response)
 
     def work() -> None:
         session: ZygoteSession | None = None
         try:
             while not errors:
                 try:
-                    i = todo.get_nowait()
+                    i, measuring = todo.get_nowait()
                 except queue.Empty:
                     return
                 if session is None or not session.alive or (
@@ -239,26 +257,22 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
                         session.close()
                     session = start_session(config)
                 job, plan = jobs[i], planned[i]
-                secrets = {"scripts": list(plan.scripts)} if plan.scripts else None
-                verdict_job = dataclasses.replace(job, profile=False)
-                response = session.run(_payload(verdict_job, plan, config),
-                                       _host_timeout(verdict_job, config), secrets=secrets)
-                if response is None:
-                    session = None
-                execution = assess(job, plan, response, config.backend, config.task_timeout(job.task))
-                if job.profile and execution.passed and session is not None:
-                    # Only a sample that passed is worth measuring: the tester cannot know
-                    # (the expected values stay here), so a second run measures it. It skips
-                    # the tests unless their own calls are the workload.
-                    needs_tests = not (job.task.perf_inputs or plan.calls)
-                    response = session.run(_payload(job, plan, config, measure_only=True),
-                                           _host_timeout(job, config),
-                                           secrets=secrets if needs_tests else None)
+                if measuring:
+                    session, execution = measure(session, i, held[i])
+                else:
+                    secrets = {"scripts": list(plan.scripts)} if plan.scripts else None
+                    verdict_job = dataclasses.replace(job, profile=False)
+                    response = session.run(_payload(verdict_job, plan, config),
+                                           _host_timeout(verdict_job, config), secrets=secrets)
                     if response is None:
                         session = None
-                    elif "fault" in response:
-                        raise SandboxFault(f"{config.backend} zygote failed: {response['fault']}")
-                    execution = _with_profile(execution, response)
+                    execution = assess(job, plan, response, config.backend, config.task_timeout(job.task))
+                    if job.profile and execution.passed and job.task.task_id in awaiting:
+                        with lock:
+                            held[i] = execution
+                        continue
+                    if job.profile and execution.passed and session is not None:
+                        session, execution = measure(session, i, execution)
                 results[i] = execution
                 with lock:
                     if on_result is not None:
@@ -271,14 +285,26 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
             if session is not None:
                 session.close()
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(config.worker_count, len(jobs)))]
-    if bar is not None:
-        bar[0].start()
-    try:
+    def pool() -> None:
+        threads = [threading.Thread(target=work, daemon=True)
+                   for _ in range(min(config.worker_count, len(jobs)))]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+
+    if bar is not None:
+        bar[0].start()
+    try:
+        pool()
+        if held and not errors:
+            voters: dict[str, list[str]] = {}
+            for i in held:
+                voters.setdefault(jobs[i].task.task_id, []).append(jobs[i].code)
+            jobs[:] = _with_synthesised_inputs(jobs, config, voters, only=set(voters))
+            for i in held:
+                todo.put((i, True))
+            pool()
     finally:
         if bar is not None:
             bar[0].stop()
@@ -287,18 +313,22 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
     return [r for r in results if r is not None]
 
 
-def _with_synthesised_inputs(jobs: list[Job], config: SandboxConfig) -> list[Job]:
+def _with_synthesised_inputs(jobs: list[Job], config: SandboxConfig,
+                             voters: dict[str, list[str]] | None = None,
+                             only: set[str] | None = None) -> list[Job]:
     """Profiled jobs of tasks without perf inputs get the inputs synthesised from their
-    tests (`codealign.sandbox.perfinputs`), when the config asks for it."""
+    tests (`codealign.sandbox.perfinputs`), when the config asks for it: judged by the
+    task's reference, or by `voters` (passing samples' code per task id) for those in `only`."""
     if not config.synthesise_perf_inputs:
         return jobs
     need = {j.task.task_id: j.task for j in jobs if j.profile and not j.task.perf_inputs
-            and j.task.reference}
+            and (j.task.reference if only is None else j.task.task_id in only)}
     if not need:
         return jobs
     from codealign.sandbox.perfinputs import synthesise
 
-    found = {tid: s.perf_inputs for tid, s in synthesise(list(need.values()), config).items()
+    found = {tid: s.perf_inputs for tid, s in synthesise(list(need.values()), config,
+                                                         voters=voters).items()
              if s.perf_inputs}
     tasks: dict[int, Any] = {}
     out = []

@@ -81,3 +81,28 @@ def test_fast_ranks_above_slow_and_the_efficiency_pair_says_so(judged, task_id):
     efficiency = [(p.chosen_verdict.sample_id, p.rejected_verdict.sample_id)
                   for p in pairs if p.task_id == task_id and p.reason is PairReason.EFFICIENCY]
     assert efficiency == [(fast.sample_id, slow.sample_id)]
+
+
+def test_without_a_reference_the_passing_samples_majority_vouches_for_the_inputs(tmp_path):
+    import dataclasses
+
+    from codealign.sandbox import Job, run_many
+
+    task = dataclasses.replace(DISTINCT, task_id="cost/distinct-noref", reference=None)
+    wrong = "def count_distinct(xs):\n    return len(xs) if len(xs) > 6 else len(set(xs))\n"
+    codes = {"set-loop": SAMPLES[("cost/distinct", "set-loop")],
+             "one-liner": SAMPLES[("cost/distinct", "one-liner")],
+             "builtin": "def count_distinct(xs):\n    return len(set(xs))\n",
+             "big-input-wrong": wrong}   # passes the tiny tests, outvoted on large inputs
+    config = SandboxConfig(workers=1, perf_cache_dir=str(tmp_path))
+    try:
+        runs = run_many([Job(k, task, v, profile=True) for k, v in codes.items()], config)
+    except SandboxUnavailable as exc:
+        pytest.skip(f"bwrap sandbox unavailable: {exc}")
+    by_id = {r.sample_id: r for r in runs}
+    assert all(r.passed for r in runs)
+    found = synthesise([task], config, voters={task.task_id: list(codes.values())})[task.task_id]
+    assert found.perf_inputs   # cached by the run above
+    fast, slow = by_id["set-loop"].cost, by_id["one-liner"].cost
+    assert fast.ops > slow.ops   # the op count alone would prefer the one-liner
+    assert fast.perf_cpu_s * 2 < slow.perf_cpu_s
