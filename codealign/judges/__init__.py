@@ -4,7 +4,7 @@
     task references ──► sandbox (profile=True) ────────┤  efficiency baseline
                                                        ▼
     static judges, batched: maintainability (radon), security (bandit), tamper (AST)
-    efficiency (ops vs reference or best sample) ──► ranking ──► pairs
+    efficiency (cost vs reference or best sample) ──► ranking (security a hard line) ──► pairs
 
 `judge_samples` does all of it; `judge_executions` is the part after the sandbox, a pure
 function of its arguments (used by tests on literal `Execution` records).
