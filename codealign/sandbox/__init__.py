@@ -52,9 +52,9 @@ Not covered
 """
 
 from codealign.sandbox.config import BACKENDS, UNSAFE_BACKEND, Job, SandboxConfig
-from codealign.sandbox.execution import Cost, Execution, Status, TestOutcome
+from codealign.sandbox.execution import Cost, Execution, Flag, Status, TestOutcome
 from codealign.sandbox.runner import run_many, run_one
 from codealign.sandbox.testcases import CallCase, TestPlan, plan_tests
 
-__all__ = ["BACKENDS", "UNSAFE_BACKEND", "CallCase", "Cost", "Execution", "Job", "SandboxConfig",
+__all__ = ["BACKENDS", "UNSAFE_BACKEND", "CallCase", "Cost", "Execution", "Flag", "Job", "SandboxConfig",
            "Status", "TestOutcome", "TestPlan", "plan_tests", "run_many", "run_one"]

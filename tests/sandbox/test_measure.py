@@ -66,3 +66,13 @@ def test_repeats_and_test_timeout_come_from_the_sandbox_config():
     sleeper = "def first(xs):\n    import time\n    time.sleep(5)\n    return xs[0]\n"
     (slow,) = _run([Job("z", BIG, sleeper)], SandboxConfig(workers=1, timeout_s=0.5))
     assert slow.status is Status.TIMEOUT and "0.5s" in slow.detail
+
+
+@pytest.mark.parametrize("bad", [{"repeats": 0}, {"repeats": 101}, {"repeats": 2.5},
+                                 {"timeout_s": 0}, {"timeout_s": -1.0}, {"timeout_s": "5"}])
+def test_sandbox_config_rejects_bad_repeats_and_timeouts(bad):
+    from codealign.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        SandboxConfig(**bad)
+    assert info.value.field == f"sandbox.{next(iter(bad))}"
