@@ -57,7 +57,7 @@ BUILTIN_TAG = "__codealign_builtin__"
 OPS_CAP = 5_000_000      # a traced call stops counting here (a lower bound, flagged)
 TINY_CALL_S = 2e-3       # calls faster than this are timed over many copies of the input
 MAX_COPIES = 2000
-MAX_COPY_BYTES = 16 << 20  # ... as long as the copies stay this small in all (marshal size)
+MAX_COPY_BYTES = 1 << 20   # ... as long as the copies stay this small in all (marshal size)
 REPEAT_BUDGET_S = 1.0   # timed passes stop once they have used this much CPU in all
 PIPE_CHUNK = 4096   # a pipe reported writable takes at least this much without blocking
 
