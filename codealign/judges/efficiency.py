@@ -33,12 +33,13 @@ from dataclasses import dataclass
 from codealign.judges.verdict import JudgeScore
 from codealign.sandbox.execution import Cost, Execution
 
-__all__ = ["NAME", "OP_S", "FLOOR_S", "Baseline", "cost_s", "efficiency_baseline",
+__all__ = ["NAME", "OP_S", "FLOOR_S", "COST_UNIT", "Baseline", "cost_s", "efficiency_baseline",
            "judge_efficiency", "judge_efficiency_group"]
 
 NAME = "efficiency"
 OP_S = 2e-8       # seconds per line event: a floor, about the fastest a line runs untraced
 FLOOR_S = 1e-6    # below this, CPU readings are clock and scheduling noise
+COST_UNIT = "s"   # the unit of `cost_s`, as evaluation reports and the service publish it
 
 
 def cost_s(cost: Cost) -> float | None:

@@ -301,7 +301,7 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
         bar[0].start()
     try:
         pool()
-        if held and not errors:
+        if held and not errors and not (cancel is not None and cancel()):
             voters: dict[str, list[str]] = {}
             for i in held:
                 voters.setdefault(jobs[i].task.task_id, []).append(jobs[i].code)
