@@ -12,6 +12,7 @@ __all__ = ["SandboxConfig", "Job", "BACKENDS", "UNSAFE_BACKEND"]
 
 UNSAFE_BACKEND = "unsafe-no-isolation"
 BACKENDS = ("bwrap", "docker", UNSAFE_BACKEND)
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class SandboxConfig:
             timeout (it repeats the perf calls).
         jobs_per_sandbox: restart a sandbox after this many executions (0: never). Runs are
             already isolated from each other; this bounds any slow leak in the zygote.
+        executor: ``"local"`` (a pool of `workers` sandboxes on this machine) or ``"ray"``
+            (stateless Ray tasks on the nodes offering the ``sandbox`` resource; see
+            `codealign.sandbox.ray_executor`).
+        ray_address: the Ray cluster to join (e.g. ``"auto"``, ``"ray://head:10001"``); None
+            joins the Ray already initialised in this process, or starts a local one.
     """
 
     backend: str = "bwrap"
@@ -48,11 +54,19 @@ class SandboxConfig:
     fsize_mb: int = 32
     perf_timeout_factor: float = 6.0
     jobs_per_sandbox: int = 2000
+    executor: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; choose one of {list(BACKENDS)}",
                               field="sandbox.backend")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"unknown executor {self.executor!r}; choose one of {list(EXECUTORS)}",
+                              field="sandbox.executor")
+        if self.ray_address is not None and not (isinstance(self.ray_address, str) and self.ray_address):
+            raise ConfigError(f"must be a Ray address or null, got {self.ray_address!r}",
+                              field="sandbox.ray_address")
         for name, low in (("workers", 0), ("tmpfs_mb", 1), ("output_limit", 0), ("nproc", 4),
                           ("fsize_mb", 1), ("jobs_per_sandbox", 0)):
             value = getattr(self, name)
