@@ -22,7 +22,8 @@ Faults are sorted by whose they are:
   ``failed``: consumers must leave it out of pass rates and pairs
   (`Execution.infrastructure_error`).
 
-Without `ray_address` and with no Ray running, a local Ray is started with one ``sandbox``
+Without `ray_address` (or Ray's own ``RAY_ADDRESS`` variable) and with no Ray running in this
+process, a local Ray is started with one ``sandbox``
 slot per worker (``SandboxConfig.worker_count``). Test hook: ``CODEALIGN_RAY_KILL=<sample_id>``
 makes the worker running that job die (``os._exit``) on every attempt;
 ``<sample_id>@<path>`` only while `path` does not exist (it is created first: one crash).
@@ -68,8 +69,9 @@ def _connect(config: SandboxConfig) -> int:
     except ImportError:
         raise SandboxUnavailable("executor 'ray' needs Ray: pip install 'codealign[ray]'") from None
     if not ray.is_initialized():
-        if config.ray_address:
-            ray.init(address=config.ray_address, log_to_driver=False)
+        address = config.ray_address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=False)
         else:
             n = config.worker_count
             ray.init(num_cpus=n, resources={RESOURCE: n}, include_dashboard=False,
