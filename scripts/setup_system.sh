@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the sandbox backends need on a Debian machine:
-#   bubblewrap (default backend), the Docker engine and the codealign sandbox image.
+#   bubblewrap (default backend), the Docker engine and the codealign sandbox image;
+#   docker-compose (1.29, to validate docker/compose.yaml).
 # Idempotent: each step is skipped when already done. Needs root for apt and dockerd;
 # as an ordinary user it only checks and says what is missing.
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v setpriv >/dev/null || need+=(util-linux)
 [ -x /usr/bin/python3 ] || need+=(python3)   # the interpreter inside the bwrap sandbox
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v docker-compose >/dev/null || need+=(docker-compose)   # validates docker/compose.yaml
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup_system: missing ${need[*]}; install them as root (apt-get install ${need[*]})" >&2
