@@ -2,6 +2,7 @@
 # Installs and starts what the sandbox backends need on a Debian machine:
 #   bubblewrap (default backend), the Docker engine and the codealign sandbox image;
 #   docker-compose (1.29, to validate docker/compose.yaml).
+#   PostgreSQL's server binaries (the service's tests start their own server with initdb/pg_ctl).
 # Idempotent: each step is skipped when already done. Needs root for apt and dockerd;
 # as an ordinary user it only checks and says what is missing.
 set -euo pipefail
@@ -14,6 +15,8 @@ command -v setpriv >/dev/null || need+=(util-linux)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v docker-compose >/dev/null || need+=(docker-compose)   # validates docker/compose.yaml
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v runuser >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup_system: missing ${need[*]}; install them as root (apt-get install ${need[*]})" >&2
