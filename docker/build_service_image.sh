@@ -39,7 +39,9 @@ version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 [ -s "$TARBALL" ] || docker/build_sandbox_image.sh    # builds and caches the Debian root
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/codealign-service.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+chmod 755 "$WORK"                       # apt-get download fetches as the _apt user
+BASE="$REPO-base:recipe-$RECIPE"
+trap 'rm -rf "$WORK"; docker rmi "$BASE" >/dev/null 2>&1 || true' EXIT
 ROOT="$WORK/rootfs"
 mkdir "$ROOT"
 tar --numeric-owner -C "$ROOT" -xf "$TARBALL"
@@ -51,7 +53,7 @@ chroot "$ROOT" dpkg -i /tmp/$(basename "$WORK"/bubblewrap_*.deb) >/dev/null
 rm -f "$ROOT"/tmp/*.deb
 
 say "codealign[service,ray] and its dependencies (pip --target)"
-"$PYTHON" -m pip install -q --no-compile --target "$ROOT/opt/codealign/site" ".[service,ray]"
+"$PYTHON" -m pip install -q --no-compile --no-warn-conflicts --target "$ROOT/opt/codealign/site" ".[service,ray]"
 rm -rf "$ROOT/opt/codealign/site/bin"
 mkdir -p "$ROOT/opt/codealign/bin"
 printf '#!/bin/sh\nexec /usr/bin/python3 -m codealign "$@"\n' > "$ROOT/opt/codealign/bin/codealign"
@@ -60,11 +62,12 @@ chroot "$ROOT" env PYTHONPATH=/opt/codealign/site /usr/bin/python3 -c \
   'import codealign.service.app, fastapi, sqlalchemy, psycopg, uvicorn'
 rm -rf "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/locale/* "$ROOT"/var/lib/apt/lists/*
 
-BASE="$REPO-base:recipe-$RECIPE"
 say "importing the base ($(du -sh "$ROOT" | cut -f1)) as $BASE"
 tar --numeric-owner -C "$ROOT" -c . | docker import --change 'ENV PATH=/usr/bin:/bin' - "$BASE" >/dev/null
 docker build -q --network none --build-arg BASE="$BASE" -f docker/Dockerfile.service \
   -t "$REPO:recipe-$RECIPE" . >/dev/null
 docker tag "$REPO:recipe-$RECIPE" "$IMAGE"
-docker rmi "$BASE" >/dev/null 2>&1 || true
+# Older recipes' images are superseded (the sandbox build keeps its own).
+docker images --format '{{.Repository}}:{{.Tag}}' "$REPO" | grep ":recipe-" | grep -v ":recipe-$RECIPE\$" \
+  | xargs -r docker rmi >/dev/null 2>&1 || true
 say "built $IMAGE (recipe $RECIPE)"
