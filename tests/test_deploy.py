@@ -148,3 +148,13 @@ def test_service_recipe_is_non_root_with_a_healthcheck():
     kinds = [i for i, _ in steps]
     assert "HEALTHCHECK" in kinds and "/healthz" in dict(steps)["HEALTHCHECK"]
     assert [a for i, a in steps if i == "USER"][-1] == "10001:10001"
+
+
+def test_scale_example_recipe_uses_the_three_levers(monkeypatch):
+    from codealign.config import load_config
+
+    monkeypatch.chdir(ROOT)           # its accelerate config path is relative, as in compose
+    config = load_config(ROOT / "configs" / "scale-example.yaml", check=False)
+    assert config.backend == "openai" and config.generator["base_url"]
+    assert config.sandbox.executor == "ray" and config.sandbox.ray_address
+    assert config.dpo.accelerate_config == "configs/accelerate/ddp.yaml"
