@@ -330,6 +330,37 @@ def runs_resume(
     _execute(_run_path(run, run_dir), rounds)
 
 
+@app.command("train")
+def train(
+    model: Annotated[str, typer.Option("--model", help="Base model (local path or hub id).")],
+    pairs: Annotated[Path, typer.Option("--pairs", help="TRL pairs JSONL (codealign judge's pairs.jsonl).")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory (adapter/, metrics.jsonl, train.json).")],
+    dpo: Annotated[Optional[Path], typer.Option("--dpo", help="YAML/JSON mapping of DPO settings "
+                                                "(the fields of a recipe's dpo section).")] = None,
+    previous_adapter: Annotated[Optional[Path], typer.Option(
+        "--previous-adapter", help="The adapter to continue training (the last promoted round).")] = None,
+    chat: Annotated[Optional[bool], typer.Option("--chat/--no-chat", help="Pairs in chat form "
+                                                 "(default: iff the tokenizer has a template).")] = None,
+) -> None:
+    """Train one DPO round. Multi-GPU: `accelerate launch --config_file configs/accelerate/ddp.yaml
+    -m codealign train ...` (only the main process writes)."""
+    import yaml
+
+    from codealign.config import build_section
+    from codealign.trainer.dpo import TrainConfig, train_round
+
+    settings = {}
+    if dpo is not None:
+        try:
+            settings = yaml.safe_load(dpo.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise CodealignError(f"{dpo}: cannot read DPO settings: {exc}") from None
+    config = build_section(TrainConfig, settings, "dpo", str(dpo or "<defaults>"))
+    result = train_round(model, pairs, out, config, previous_adapter=previous_adapter, chat=chat)
+    if result is not None:
+        typer.echo(f"{result.steps} steps on {result.pairs} pairs ({result.device}) -> {result.adapter_dir}")
+
+
 @app.command("demo")
 def demo(
     config: Annotated[Path, typer.Option("--config", help="Run recipe (YAML).")] = Path("configs/demo.yaml"),

@@ -39,7 +39,7 @@ from typing import Any
 from codealign.errors import ConfigError, InputError
 
 __all__ = ["RunConfig", "load_config", "parse_config", "check_model", "check_tasks", "plain_data",
-           "BACKENDS"]
+           "build_section", "BACKENDS"]
 
 BACKENDS = ("vllm", "hf", "openai")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -120,7 +120,7 @@ def plain_data(value: Any) -> Any:
     return value
 
 
-def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
+def build_section(cls: type, data: Any, prefix: str, source: str) -> Any:
     """Construct one stage config, turning every complaint into a ConfigError at `prefix.field`."""
     if data is None:
         data = {}
@@ -170,7 +170,7 @@ def parse_config(data: Any, source: str = "<config>", *, check: bool = True) -> 
         if required not in data:
             raise ConfigError("is required", path=source, field=required)
     plain = {k: v for k, v in data.items() if k in top}
-    built = {name: _build(cls, data.get(name), name, source) for name, cls in sections.items()}
+    built = {name: build_section(cls, data.get(name), name, source) for name, cls in sections.items()}
     config = RunConfig(**plain, **built, source=source)
 
     if not isinstance(config.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name):

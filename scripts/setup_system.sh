@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the sandbox backends need on a Debian machine:
 #   bubblewrap (default backend), the Docker engine and the codealign sandbox image;
+#   docker-compose (1.29, to validate docker/compose.yaml);
 #   PostgreSQL's server binaries (the service's tests start their own server with initdb/pg_ctl);
 #   Chromium for the dashboard's browser tests.
 # Idempotent: each step is skipped when already done. Needs root for apt and dockerd;
@@ -14,6 +15,7 @@ command -v setpriv >/dev/null || need+=(util-linux)
 [ -x /usr/bin/python3 ] || need+=(python3)   # the interpreter inside the bwrap sandbox
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v docker-compose >/dev/null || need+=(docker-compose)   # validates docker/compose.yaml
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v runuser >/dev/null || need+=(util-linux)
 [ -x /usr/bin/chromium ] || need+=(chromium)      # the dashboard's browser tests (Playwright drives it)

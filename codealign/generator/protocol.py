@@ -109,7 +109,7 @@ class Generator(Protocol):
     def generate(self, prompts: list[str], n: int, params: SamplingConfig,
                  adapter: str | None = None) -> list[list[Completion]]:
         """`n` completions for each prompt, in prompt order. `adapter`: the round's LoRA
-        (a directory for vllm/hf, a served model name for openai); None samples the base."""
+        (a directory; openai also takes a served adapter name); None samples the base."""
         ...
 
     def uses_chat(self, params: SamplingConfig) -> bool:

@@ -111,7 +111,9 @@ def judge_executions(tasks: Sequence[Task], samples: Sequence[Sample],
         position = {v.sample_id: v for v in ranked}
         for i in idx:
             verdicts[i] = position[samples[i].sample_id]
-        pairs += build_pairs(task, ranked, pair_config)
+        # A sample whose sandbox was lost (Ray worker/node) says nothing about its code.
+        pairs += build_pairs(task, [v for v in ranked if not v.execution.infrastructure_error],
+                             pair_config)
     done = [v for v in verdicts if v is not None]
     return done, pairs, summarize(done, pairs)
 
@@ -131,6 +133,7 @@ def summarize(verdicts: Sequence[Verdict], pairs: Sequence[Pair]) -> dict[str, A
         "by_status": dict(sorted(Counter(v.execution.status.value for v in verdicts).items())),
         "passed_honestly": sum(v.passed for v in verdicts),
         "tampered": sum(v.tampered for v in verdicts),
+        "infrastructure_errors": sum(v.execution.infrastructure_error for v in verdicts),
         "pairs": len(pairs),
         "pairs_by_reason": {r.value: sum(p.reason is r for p in pairs) for r in PairReason},
         "tasks_with_pairs": len({p.task_id for p in pairs}),

@@ -112,7 +112,8 @@ class RunReader:
         insecure_passed, mean_cost (of honest passes, in seconds: `codealign.judges.efficiency.cost_s`),
         pass_rate. Train tasks first."""
         rows: list[dict[str, Any]] = []
-        train = [_train_flags(v) | {"task_id": v.task_id} for v in self._train_verdicts(k)]
+        train = [_train_flags(v) | {"task_id": v.task_id} for v in self._train_verdicts(k)
+                 if not v.execution.infrastructure_error]
         for side, flags in (("train", train), ("heldout", self._heldout_outcomes(k))):
             by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for f in flags:

@@ -393,7 +393,11 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
                           judge_static([s.code for s, _ in passing], [e for _, e in passing],
                                        ctx.config.judges)))
         outcomes, rows = [], []
+        lost = 0
         for s, e in zip(samples, executions):
+            if e.infrastructure_error:       # the sandbox was lost, not the sample: not counted
+                lost += 1
+                continue
             scores = static.get(s.sample_id, {})
             honest = rules.passed_honestly(e, scores.get("tamper"))
             secure = rules.security_class(scores.get("security")) if honest else None
@@ -405,7 +409,8 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
         write_jsonl(d / "outcomes.jsonl", rows)
         write_json(d / "report.json", report.to_dict())
         return StageRun({"samples": "samples.jsonl", "executions": "executions.jsonl",
-                         "outcomes": "outcomes.jsonl", "report": "report.json"}, report.headline())
+                         "outcomes": "outcomes.jsonl", "report": "report.json"},
+                        report.headline() | ({"infrastructure_errors": lost} if lost else {}))
 
     inputs = {"model": ctx.config.model, "backend": ctx.config.backend, "tasks": ctx.tasks_hash,
               "heldout": heldout, "sampling": plain_data(params), "evaluation": plain_data(ev),

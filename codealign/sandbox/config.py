@@ -12,6 +12,7 @@ __all__ = ["SandboxConfig", "Job", "BACKENDS", "UNSAFE_BACKEND"]
 
 UNSAFE_BACKEND = "unsafe-no-isolation"
 BACKENDS = ("bwrap", "docker", UNSAFE_BACKEND)
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class SandboxConfig:
             task's reference finishes within budget; cached per task content.
         perf_cache_dir: where synthesised perf inputs are cached ("" = the user cache,
             ``~/.cache/codealign/perf-inputs``).
+        executor: ``"local"`` (a pool of `workers` sandboxes on this machine) or ``"ray"``
+            (stateless Ray tasks on the nodes offering the ``sandbox`` resource; see
+            `codealign.sandbox.ray_executor`).
+        ray_address: the Ray cluster to join (e.g. ``"auto"``, ``"ray://head:10001"``); None
+            joins the Ray already initialised in this process, or starts a local one.
     """
 
     backend: str = "bwrap"
@@ -61,11 +67,19 @@ class SandboxConfig:
     timeout_s: float | None = None
     synthesise_perf_inputs: bool = True
     perf_cache_dir: str = ""
+    executor: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; choose one of {list(BACKENDS)}",
                               field="sandbox.backend")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"unknown executor {self.executor!r}; choose one of {list(EXECUTORS)}",
+                              field="sandbox.executor")
+        if self.ray_address is not None and not (isinstance(self.ray_address, str) and self.ray_address):
+            raise ConfigError(f"must be a Ray address or null, got {self.ray_address!r}",
+                              field="sandbox.ray_address")
         for name, low in (("workers", 0), ("tmpfs_mb", 1), ("output_limit", 0), ("nproc", 4),
                           ("fsize_mb", 1), ("jobs_per_sandbox", 0)):
             value = getattr(self, name)

@@ -7,7 +7,11 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Status", "Flag", "TestOutcome", "Cost", "Execution"]
+__all__ = ["Status", "Flag", "TestOutcome", "Cost", "Execution", "INFRASTRUCTURE_FLAG"]
+
+# The flag of an `error` that the infrastructure caused (a lost worker or node), not the
+# candidate: such a sample says nothing about the code and is left out of pass rates and pairs.
+INFRASTRUCTURE_FLAG = "infrastructure"  # == Flag.INFRASTRUCTURE.value (a diagnostic)
 
 
 class Status(str, enum.Enum):
@@ -59,6 +63,7 @@ class Flag(str, enum.Enum):
     ENDED_IN_CALL = "ended-in-call"
     ENDED_AT_LOAD = "ended-at-load"
     MEMORY = "memory"
+    INFRASTRUCTURE = "infrastructure"                  # a lost worker or node: not the candidate
 
     @property
     def tamper(self) -> bool:
@@ -137,6 +142,11 @@ class Execution:
     @property
     def passed(self) -> bool:
         return self.status is Status.PASSED
+
+    @property
+    def infrastructure_error(self) -> bool:
+        """The execution never happened: its worker or node was lost (see INFRASTRUCTURE_FLAG)."""
+        return self.status is Status.ERROR and INFRASTRUCTURE_FLAG in self.flags
 
     @property
     def fraction_passed(self) -> float:

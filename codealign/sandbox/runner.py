@@ -219,6 +219,9 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
     jobs = _with_synthesised_inputs(list(jobs), config)
     plans: dict[int, TestPlan] = {}
     planned = [_plan(j, plans) for j in jobs]
+    if config.executor == "ray":
+        from codealign.sandbox.ray_executor import run_many_ray
+        return run_many_ray(jobs, config, on_result)
     results: list[Execution | None] = [None] * len(jobs)
     if not jobs:
         return []

@@ -28,13 +28,27 @@ the round early, recording why, when
 
 bf16 and gradient checkpointing are used on CUDA, fp32 without checkpointing on the CPU,
 chosen from `torch.cuda.is_available()`.
+
+Several processes (multi-GPU): the same code runs under ``accelerate launch`` (configs in
+``configs/accelerate/``: DDP, DeepSpeed ZeRO-2), e.g. ``accelerate launch --config_file
+configs/accelerate/ddp.yaml -m codealign train ...``; or set ``accelerate_config`` and
+`train_round` launches it itself (so the loop needs no change). The effective batch,
+``batch_size * grad_accumulation`` pairs per optimizer step, stays the same whatever the
+number of processes: each process takes ``batch_size / N`` pairs per micro-step (or, when
+``batch_size`` does not divide, ``grad_accumulation / N`` micro-steps). Only the main process
+(rank 0) writes: ``metrics.jsonl``, the adapter, ``train.json``. The collapse guard decides
+on metrics that TRL has already averaged over the processes, so every rank stops together.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,6 +108,9 @@ class TrainConfig:
     guard_after_steps: int = 1
     """The guards start acting after this many logged steps."""
     seed: int = 0
+    accelerate_config: str | None = None
+    """An ``accelerate`` config file (e.g. ``configs/accelerate/ddp.yaml``): `train_round` then
+    trains in that many processes through ``accelerate launch``. None: this process only."""
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> ConfigError:
@@ -139,6 +156,9 @@ class TrainConfig:
                 raise bad(name, "must be a positive number or null (no bound)")
         if not isinstance(self.precompute_ref_log_probs, bool):
             raise bad("precompute_ref_log_probs", "must be true or false")
+        if self.accelerate_config is not None and not (
+                isinstance(self.accelerate_config, str) and Path(self.accelerate_config).is_file()):
+            raise bad("accelerate_config", "must be an existing accelerate config file or null")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -172,6 +192,29 @@ class TrainResult:
         return cls(**d)
 
 
+def _world() -> tuple[int, bool]:
+    """(number of processes, whether this is the main one), from what ``accelerate launch`` sets."""
+    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0")) == 0
+
+
+def per_device_batch(config: TrainConfig, processes: int) -> tuple[int, int]:
+    """(pairs per process per micro-step, micro-steps per optimizer step) that keep the effective
+    batch ``batch_size * grad_accumulation`` over `processes` processes.
+
+    >>> per_device_batch(TrainConfig(batch_size=8, grad_accumulation=1), 2)
+    (4, 1)
+    >>> per_device_batch(TrainConfig(batch_size=3, grad_accumulation=4), 2)
+    (3, 2)
+    """
+    if config.batch_size % processes == 0:
+        return config.batch_size // processes, config.grad_accumulation
+    if config.grad_accumulation % processes == 0:
+        return config.batch_size, config.grad_accumulation // processes
+    raise TrainerError(f"the effective batch (batch_size {config.batch_size} x grad_accumulation "
+                       f"{config.grad_accumulation}) cannot be split over {processes} processes: "
+                       f"make batch_size or grad_accumulation a multiple of {processes}")
+
+
 def _guard_metrics(logs: dict[str, float], beta: float) -> dict[str, float]:
     """Chosen log-prob change against the reference and the drift (KL proxy), in nats per sequence."""
     chosen, rejected = logs["rewards/chosen"], logs["rewards/rejected"]
@@ -197,7 +240,8 @@ def _make_guard(config: TrainConfig, metrics_path: Path):
                       **{k: float(v) for k, v in logs.items() if isinstance(v, (int, float))},
                       **_guard_metrics(logs, config.beta)}
             self.last = record
-            append_jsonl(metrics_path, [record])
+            if state.is_world_process_zero:
+                append_jsonl(metrics_path, [record])
             if self.logged < config.guard_after_steps or self.stop_reason:
                 return control
             drop = -record["chosen_logp_change"]
@@ -253,12 +297,12 @@ def dpo_args(config: TrainConfig, output_dir: str | Path, *, cuda: bool, precomp
     """TRL's `DPOConfig` for `config`: bf16 + gradient checkpointing on CUDA, fp32 on the CPU."""
     from trl import DPOConfig
 
+    batch, accumulation = per_device_batch(config, _world()[0])
     return DPOConfig(
         output_dir=str(output_dir), report_to="none", save_strategy="no", logging_steps=1,
         disable_tqdm=not progress, seed=config.seed, data_seed=config.seed,
         learning_rate=config.learning_rate, num_train_epochs=config.epochs, max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accumulation,
+        per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation,
         beta=config.beta, loss_type=list(config.loss_type), loss_weights=config.loss_weights,
         max_length=config.max_length, precompute_ref_log_probs=precompute,
         bf16=cuda, gradient_checkpointing=cuda, use_cpu=not cuda,
@@ -288,7 +332,8 @@ def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path
         raise TrainerError(f"{pairs_path}: no preference pairs to train on")
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
-    metrics_path.unlink(missing_ok=True)        # a rerun after a crash starts the round over
+    if _world()[1]:
+        metrics_path.unlink(missing_ok=True)    # a rerun after a crash starts the round over
 
     cuda = torch.cuda.is_available()
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -336,7 +381,7 @@ def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path
 def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
                 config: TrainConfig, previous_adapter: str | Path | None = None,
                 chat: bool | None = None, progress: bool = False,
-                on_step: Callable[[int, int], None] | None = None) -> TrainResult:
+                on_step: Callable[[int, int], None] | None = None) -> TrainResult | None:
     """Train one DPO round on the TRL-format pairs in `pairs_path`; save the adapter to `out_dir/adapter`.
 
     `model` is the base model (local path or hub id). `previous_adapter` is the adapter of the
@@ -344,14 +389,19 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
     wrapped prompts in the chat template (None: iff the tokenizer has one, the generator's own
     rule), so the pairs are trained in the same form. Writes ``metrics.jsonl`` (one line
     per step) and ``train.json`` (the `TrainResult`) into `out_dir`. `on_step(step, max_steps)`
-    is called when training begins (step 0) and after each optimizer step; an exception it raises (e.g. a cancel) stops training
-    and propagates, and nothing is saved.
+    is called when training begins (step 0) and after each optimizer step; an exception it raises
+    (e.g. a cancel) stops training and propagates, and nothing is saved (it is not called when
+    `accelerate_config` launches the processes). Under ``accelerate launch`` only the main
+    process writes and returns the result; the others return None.
     """
     import torch
 
     out = Path(out_dir)
+    processes, main = _world()
+    if config.accelerate_config and processes == 1:
+        return _launch(model, pairs_path, out, config, previous_adapter, chat)
     adapter_dir = out / ADAPTER_DIR
-    if adapter_dir.exists():
+    if adapter_dir.exists() and main:
         shutil.rmtree(adapter_dir)
     trainer, guard = build_trainer(model, pairs_path, out, config, previous_adapter, chat, progress,
                                    on_step)
@@ -361,6 +411,9 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
     except torch.OutOfMemoryError as exc:
         raise TrainerError(f"out of memory while training: {exc}") from exc
     seconds = time.perf_counter() - started
+    trainer.accelerator.wait_for_everyone()
+    if not main:
+        return None     # the main process reports
 
     trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
     tokens = int(guard.last.get("num_tokens", 0))
@@ -378,6 +431,29 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
     write_json(out / "train.json", result.to_dict())
     shutil.rmtree(out / "trainer", ignore_errors=True)
     return result
+
+
+def _launch(model, pairs_path, out: Path, config: TrainConfig, previous_adapter, chat) -> TrainResult:
+    """`train_round` in the processes of `config.accelerate_config` (``accelerate launch``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    settings = out / "dpo.json"
+    write_json(settings, dataclasses.replace(config, accelerate_config=None).to_dict())
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(config.accelerate_config), "-m", "codealign", "train", "--model", str(model),
+           "--pairs", str(pairs_path), "--out", str(out), "--dpo", str(settings)]
+    if previous_adapter is not None:
+        cmd += ["--previous-adapter", str(previous_adapter)]
+    if chat is not None:
+        cmd += ["--chat" if chat else "--no-chat"]
+    log = out / "launch.log"
+    with open(log, "wb") as sink:
+        done = subprocess.run(cmd, stdout=sink, stderr=subprocess.STDOUT)
+    if done.returncode != 0 or not (out / "train.json").is_file():
+        tail = log.read_text(errors="replace")[-2000:]
+        raise TrainerError(f"accelerate launch ({config.accelerate_config}) exited with "
+                           f"{done.returncode}; the end of {log}:\n{tail}")
+    settings.unlink()
+    return TrainResult.from_dict(json.loads((out / "train.json").read_text()))
 
 
 def read_metrics(metrics_path: str | Path) -> list[dict[str, Any]]:

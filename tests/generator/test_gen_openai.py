@@ -3,26 +3,17 @@ a closed port (fast)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
+import vllm_server
 
 from codealign.errors import GeneratorError
 from codealign.generator import SamplingConfig, make_generator
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_server_that_does_not_answer_is_a_clear_error_after_retries():
-    port = _free_port()  # nothing listens there once the socket is closed
+    port = vllm_server.free_port()  # nothing listens there once the socket is closed
     gen = make_generator("openai", "m", base_url=f"http://127.0.0.1:{port}", retries=2,
                          backoff_s=0.05, timeout_s=2)
     start = time.monotonic()
@@ -37,40 +28,14 @@ def test_server_that_does_not_answer_is_a_clear_error_after_retries():
 @pytest.fixture(scope="module")
 def server(tiny_model_dir, tiny_adapter_dir, tmp_path_factory):
     """`vllm serve` of the tiny model with the tiny adapter as the model name "tuned"."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("vllm-serve") / "server.log"
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-           "--model", str(tiny_model_dir), "--served-model-name", "base",
-           "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "512",
-           "--enable-lora", "--max-lora-rank", "8", "--lora-modules", f"tuned={tiny_adapter_dir}",
-           "--enable-prefix-caching", "--no-enable-chunked-prefill"]  # see generator/vllm.py
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    import httpx
-
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
+    served = vllm_server.start(tiny_model_dir, log, "--served-model-name", "base",
+                               "--lora-modules", f"tuned={tiny_adapter_dir}")
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vllm serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"vllm serve not healthy after 300 s:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
-        yield url
+        vllm_server.wait_healthy(served)
+        yield served.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        served.stop()
 
 
 @pytest.mark.slow

@@ -231,3 +231,21 @@ def test_a_task_whose_only_pass_is_insecure_gets_no_correctness_pair():
     _, pairs, _ = judged(names=("insecure", "fast", "wrong"))
     assert {(p.reason.value, p.chosen_verdict.sample_id) for p in pairs} >= {("correctness", "fast")}
     assert all(p.chosen_verdict.sample_id == "fast" for p in pairs)
+
+
+def test_lost_sandbox_is_never_the_rejected_side_and_is_counted():
+    # A sample lost with its Ray worker (an `infrastructure` error) beside a real crash: only
+    # the real crash may be a correctness pair's rejected side.
+    from codealign.sandbox.execution import INFRASTRUCTURE_FLAG, Execution, Status
+
+    names = ("fast", "crash")
+    lost = Execution("lost", TASK.task_id, Status.ERROR, 0, 0, flags=(INFRASTRUCTURE_FLAG,))
+    assert lost.infrastructure_error and not lost.passed
+    verdicts, pairs, summary = judge_executions(
+        [TASK], samples(names) + [Sample(TASK.task_id, "lost", PROGRAMS["hog"])],
+        executions(names) + [lost], {TASK.task_id: REFERENCE}, JudgeConfig(),
+        PairConfig(max_pairs_per_task=50))
+    rejected = {p.rejected_verdict.sample_id for p in pairs}
+    assert "crash" in rejected and "lost" not in rejected
+    assert summary["infrastructure_errors"] == 1
+    assert not next(v for v in verdicts if v.sample_id == "lost").tampered
