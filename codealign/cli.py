@@ -218,6 +218,74 @@ def loop(
     console.print(f"rounds: {result.run_path / 'rounds.jsonl'}")
 
 
+@app.command("nightly")
+def nightly(
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", envvar="CODEALIGN_NIGHTLY_CONFIG",
+        help="Run recipe (YAML); its name is the lineage whose next night this runs.")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(
+        "--run-dir", envvar="CODEALIGN_RUNS_DIR", help="Parent of the night runs (default: the config's run_dir).")] = None,
+    database_url: Annotated[Optional[str], typer.Option(
+        "--database-url", envvar="CODEALIGN_DATABASE_URL",
+        help="The service's database: its active API-submitted tasks join the night, and with "
+             "PostgreSQL the run lock is an advisory lock there.")] = None,
+    rounds: Annotated[Optional[int], typer.Option("--rounds", help="Rounds per night (default: the config's).")] = None,
+    slot: Annotated[Optional[str], typer.Option(
+        "--slot", hidden=True, help="The scheduled time (ISO 8601) this night is for; a night "
+                                    "recorded for it already makes this a skip.")] = None,
+    overrides: Annotated[Optional[str], typer.Option(
+        "--overrides", hidden=True, help="Top-level recipe overrides as a JSON object.")] = None,
+) -> None:
+    """Run the lineage's next night once (for cron, a systemd timer or a Kubernetes CronJob).
+
+    Resumes the previous night instead if it was interrupted. Exit status: 0 started (a new
+    night ran, or nothing was new and that was recorded), 5 resumed (the interrupted night was
+    finished), 3 skipped (the run lock is held by another night or run, or this --slot has its
+    night), 1 failed, 4 canceled, 2 bad input.
+    """
+    import json
+    from datetime import datetime
+
+    from rich.console import Console
+
+    from codealign.config import load_config
+    from codealign.errors import ConfigError
+    from codealign.runs.nightly import NightOutcome, run_night
+
+    console = Console(stderr=True)
+    if config is None:
+        raise ConfigError("give --config FILE (or set CODEALIGN_NIGHTLY_CONFIG)", field="config")
+    try:
+        extra = json.loads(overrides) if overrides else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not JSON: {exc.msg}", field="overrides") from None
+    if not isinstance(extra, dict):
+        raise ConfigError("must be a JSON object", field="overrides")
+    if run_dir is not None:
+        extra["run_dir"] = str(run_dir)
+    try:
+        when = datetime.fromisoformat(slot) if slot else None
+    except ValueError:
+        raise ConfigError(f"not an ISO 8601 time: {slot!r}", field="slot") from None
+    run = load_config(config, extra)         # every check before any work
+    from codealign.runs import RunBusy
+    from codealign.runs.lock import run_lock
+    from codealign.service.scheduler import active_tasks
+
+    submitted = active_tasks(database_url) if database_url else []
+    try:
+        with run_lock(run.run_dir, database_url):
+            result = run_night(run, extra_tasks=submitted, slot=when, rounds=rounds,
+                               trigger="schedule" if slot else "cli")
+    except RunBusy as exc:
+        console.print(f"nightly: skipped: {exc}")
+        raise typer.Exit(NightOutcome.SKIPPED.exit_code)
+    where = f" ({result.run_path})" if result.run_path else ""
+    console.print(f"nightly: {result.outcome.value}: night {result.night} {result.status or ''}"
+                  f"{where} {result.message}".rstrip())
+    raise typer.Exit(result.outcome.exit_code)
+
+
 @app.command("demo")
 def demo(
     config: Annotated[Path, typer.Option("--config", help="Run recipe (YAML).")] = Path("configs/demo.yaml"),
