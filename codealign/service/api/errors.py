@@ -1,0 +1,117 @@
+"""The one place errors become HTTP: RFC 9457 ``application/problem+json`` for every error.
+
+    ServiceError subclasses   -> their own status (404, 409, 422, 503 + Retry-After, 401, 403)
+    RunBusy                   -> 409
+    InputError / ConfigError  -> 422, naming the field
+    RequestValidationError    -> 422, each error's field path (``body.tasks.0.prompt``)
+    HTTPException             -> its status (404 for unknown paths, 405, 413 from the body limit)
+    anything else             -> 500 with no detail of the fault (it is logged, never sent)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from codealign.errors import CodealignError, InputError
+from codealign.service.errors import Overloaded, ServiceError, Unauthorized
+
+__all__ = ["Problem", "FieldError", "install", "problem_response", "PROBLEM_RESPONSES"]
+
+log = logging.getLogger("codealign.service")
+PROBLEM = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    loc: str
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+           "description": desc}
+    for code, desc in ((401, "No or unknown API key"), (403, "The key's scope is too small"),
+                       (413, "Body over the limit"), (422, "Invalid input (field path named)"),
+                       (503, "Overloaded; retry after Retry-After seconds"))
+}
+
+
+def problem_response(status: int, title: str, detail: str | None = None, *, instance: str | None = None,
+                     errors: list[dict[str, str]] | None = None,
+                     headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    if instance is not None:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _loc(parts: Any) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on `app`."""
+
+    @app.exception_handler(ServiceError)
+    async def _service(request: Request, exc: ServiceError):
+        headers = {}
+        if isinstance(exc, Overloaded):
+            headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = "Bearer"
+        return problem_response(exc.status, exc.title, str(exc), instance=request.url.path,
+                                headers=headers or None)
+
+    @app.exception_handler(CodealignError)
+    async def _domain(request: Request, exc: CodealignError):
+        if type(exc).__name__ == "RunBusy":
+            return problem_response(409, "Run lock held", str(exc), instance=request.url.path)
+        if isinstance(exc, InputError):
+            errors = [{"loc": exc.field, "msg": exc.reason}] if exc.field else None
+            return problem_response(422, "Invalid input", str(exc), instance=request.url.path,
+                                    errors=errors)
+        log.error("unhandled %s on %s: %s", type(exc).__name__, request.url.path, exc)
+        return problem_response(500, "Internal error", type(exc).__name__, instance=request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        errors = [{"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
+        return problem_response(422, "Invalid input", detail, instance=request.url.path, errors=errors)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException):
+        return problem_response(exc.status_code, _TITLES.get(exc.status_code, "Error"),
+                                str(exc.detail) if exc.detail else None, instance=request.url.path,
+                                headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _fault(request: Request, exc: Exception):
+        log.exception("internal error on %s", request.url.path)
+        return problem_response(500, "Internal error", None, instance=request.url.path)
+
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 409: "Conflict", 413: "Content too large",
+           415: "Unsupported media type", 422: "Invalid input", 503: "Service unavailable"}

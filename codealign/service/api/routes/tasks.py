@@ -1,0 +1,184 @@
+"""``/v1/tasks``: submit one (202 + Location) or a batch, list with a cursor, get, retire.
+
+A task is stored `validating` and validated in the sandbox in the background
+(`codealign.service.validation`); it becomes `active` or `rejected` with the reason. An
+identical resubmission returns the existing task (200). Retiring is soft: runs keep their
+snapshots and rounds keep their references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from codealign.errors import InputError
+from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
+from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
+from codealign.service.api.idempotency import Idempotency, IdempotencyKey
+from codealign.service.api.schemas import (PAGE_LIMIT, BatchItem, BatchResult, TaskBatch, TaskCreate,
+                                           TaskLimits, TaskPage, TaskPublic)
+from codealign.service.errors import Conflict, NotFound, Overloaded, ServiceError
+from codealign.service.store.models import TaskRow, TaskStatus, TaskTag, utcnow
+from codealign.service.validation import queue_length
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"],
+                   responses={k: PROBLEM_RESPONSES[k] for k in (401, 403, 422)})
+
+_PROBLEM = {"model": Problem}
+
+
+def task_public(row: TaskRow) -> TaskPublic:
+    r = row.record
+    return TaskPublic(task_id=row.task_id, status=TaskStatus(row.status), reason=row.reason,
+                      source=row.source, tags=[t.tag for t in row.tags], prompt=r["prompt"],
+                      entry_point=r["entry_point"], prompt_style=r["prompt_style"], tests=r["tests"],
+                      setup=r["setup"], reference=r["reference"], perf_inputs=list(r["perf_inputs"]),
+                      limits=TaskLimits(timeout_s=r["timeout_s"], memory_mb=r["memory_mb"]),
+                      content_hash=row.content_hash, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def task_location(task_id: str) -> str:
+    return "/v1/tasks/" + quote(task_id, safe="/")
+
+
+def _check_capacity(session: Session, limit: int, adding: int) -> None:
+    waiting = queue_length(session)
+    if waiting + adding > limit:
+        raise Overloaded(f"{waiting} tasks are waiting for validation (limit {limit}); retry later",
+                         retry_after=max(1, min(300, waiting // 20)))
+
+
+def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
+    """Store the task as `validating`, or return the identical one already stored.
+    Returns (row, created). Raises InputError (bad record), Conflict (the id is taken)."""
+    from codealign.tasks import Task
+
+    fields = body.task_fields()
+    content_hash = hashlib.sha256(json.dumps({"task_id": body.task_id, **fields}, sort_keys=True)
+                                  .encode()).hexdigest()
+    task_id = body.task_id or f"t-{content_hash[:16]}"
+    existing = session.scalar(select(TaskRow).where(TaskRow.content_hash == content_hash))
+    if existing is not None:
+        return existing, False
+    record = Task(task_id=task_id, **fields).to_dict()      # the record's own checks
+    if session.scalar(select(TaskRow.pk).where(TaskRow.task_id == task_id)) is not None:
+        raise Conflict(f"a different task is already stored under the id {task_id!r}")
+    now = utcnow()
+    row = TaskRow(task_id=task_id, content_hash=content_hash, status=TaskStatus.VALIDATING.value,
+                  source=fields["source"], record=record, created_at=now, updated_at=now,
+                  tags=[TaskTag(tag=t) for t in fields["tags"]])
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:   # an identical submission or the same id won a race
+        session.rollback()
+        existing = session.scalar(select(TaskRow).where(TaskRow.content_hash == content_hash))
+        if existing is not None:
+            return existing, False
+        raise Conflict(f"a different task is already stored under the id {task_id!r}") from None
+    return row, True
+
+
+def _respond(row: TaskRow, created: bool) -> tuple[JSONResponse, dict]:
+    body = task_public(row).model_dump(mode="json")
+    return JSONResponse(body, status_code=202 if created else 200,
+                        headers={"Location": task_location(row.task_id)}), body
+
+
+@router.post("", status_code=202, response_model=TaskPublic,
+             responses={200: {"model": TaskPublic, "description": "An identical task already exists"},
+                        202: {"description": "Accepted; validation runs in the background"},
+                        409: _PROBLEM, 413: PROBLEM_RESPONSES[413], 503: PROBLEM_RESPONSES[503]})
+def submit_task(body: TaskCreate, request: Request, session: SessionDep, settings: SettingsDep,
+                caller: WriteCaller, idempotency_key: IdempotencyKey = None):
+    """Submit one task: 202 + Location while it validates; 200 for an identical resubmission."""
+
+    def handle():
+        _check_capacity(session, settings.validation_queue, 1)
+        row, created = submit_one(session, body)
+        if created:
+            request.app.state.validator.notify()
+        return _respond(row, created)
+
+    return Idempotency.of(request, caller.owner, idempotency_key, body).respond(handle)
+
+
+@router.post("/batch", response_model=BatchResult,
+             responses={413: PROBLEM_RESPONSES[413], 503: PROBLEM_RESPONSES[503]})
+def submit_batch(body: TaskBatch, request: Request, session: SessionDep, settings: SettingsDep,
+                 caller: WriteCaller, idempotency_key: IdempotencyKey = None):
+    """Submit up to 100 tasks; one result per item, in order (an item's error is its own)."""
+
+    def handle():
+        _check_capacity(session, settings.validation_queue, len(body.tasks))
+        results = []
+        for i, item in enumerate(body.tasks):
+            try:
+                row, created = submit_one(session, item)
+            except InputError as exc:
+                results.append(BatchItem(index=i, outcome="error", status=422, detail=str(exc)))
+            except ServiceError as exc:
+                results.append(BatchItem(index=i, outcome="error", status=exc.status, detail=str(exc)))
+            else:
+                results.append(BatchItem(index=i, outcome="created" if created else "existing",
+                                         status=202 if created else 200, task=task_public(row)))
+        request.app.state.validator.notify()
+        out = BatchResult(results=results).model_dump(mode="json")
+        return JSONResponse(out, status_code=200), out
+
+    return Idempotency.of(request, caller.owner, idempotency_key, body).respond(handle)
+
+
+@router.get("", response_model=TaskPage)
+def list_tasks(session: SessionDep, _: ReadCaller,
+               after: Annotated[int | None, Query(ge=0, description="Cursor: the `next` of the previous page.")] = None,
+               limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
+               status: TaskStatus | None = None,
+               tag: Annotated[str | None, Query(max_length=128)] = None,
+               source: Annotated[str | None, Query(max_length=200)] = None) -> TaskPage:
+    """Tasks in submission order, `limit` at a time; `has_more` and `next` continue the walk."""
+    query = select(TaskRow).order_by(TaskRow.pk).limit(limit + 1)
+    if after is not None:
+        query = query.where(TaskRow.pk > after)
+    if status is not None:
+        query = query.where(TaskRow.status == status.value)
+    if source is not None:
+        query = query.where(TaskRow.source == source)
+    if tag is not None:
+        query = query.where(TaskRow.pk.in_(select(TaskTag.task_pk).where(TaskTag.tag == tag)))
+    rows = session.scalars(query).all()
+    page = rows[:limit]
+    has_more = len(rows) > limit
+    return TaskPage(items=[task_public(r) for r in page], has_more=has_more,
+                    next=page[-1].pk if has_more else None)
+
+
+def _get(session: Session, task_id: str) -> TaskRow:
+    row = session.scalar(select(TaskRow).where(TaskRow.task_id == task_id))
+    if row is None:
+        raise NotFound(f"no task {task_id!r}")
+    return row
+
+
+@router.get("/{task_id:path}", response_model=TaskPublic, responses={404: _PROBLEM})
+def get_task(task_id: str, session: SessionDep, _: ReadCaller) -> TaskPublic:
+    """One task with its status (and the reason when rejected)."""
+    return task_public(_get(session, task_id))
+
+
+@router.delete("/{task_id:path}", response_model=TaskPublic, responses={404: _PROBLEM})
+def retire_task(task_id: str, session: SessionDep, _: WriteCaller) -> TaskPublic:
+    """Retire a task (soft): it leaves future runs; past runs and rounds keep it."""
+    row = _get(session, task_id)
+    if row.status != TaskStatus.RETIRED.value:
+        row.status, row.updated_at = TaskStatus.RETIRED.value, utcnow()
+        session.commit()
+    return task_public(row)

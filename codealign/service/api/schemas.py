@@ -1,0 +1,101 @@
+"""Request and response models, by resource: `TaskCreate` (what a client sends), `TaskPublic`
+(what it gets back), pages, batch results, runs. Size limits live here, in the schema, so the
+OpenAPI document states them and a violation is a 422 naming the field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from codealign.service.store.models import TaskStatus
+
+MAX_PROMPT = 32_768
+MAX_TESTS = 65_536
+MAX_REFERENCE = 65_536
+MAX_TIMEOUT_S = 60.0
+MAX_MEMORY_MB = 4096
+BATCH_LIMIT = 100
+PAGE_LIMIT = 100
+
+TASK_ID = r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$"
+
+
+class TaskLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(10.0, gt=0, le=MAX_TIMEOUT_S, description="Wall clock per execution.")
+    memory_mb: int = Field(1024, ge=16, le=MAX_MEMORY_MB, description="Address-space limit.")
+
+
+class TaskCreate(BaseModel):
+    """A coding task to submit. The server validates it in the sandbox before it is `active`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str | None = Field(None, min_length=1, max_length=200, pattern=TASK_ID, description=(
+        "Your id for the task; default: derived from its content (t-<sha256 prefix>)."))
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="What the model sees.")
+    entry_point: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    tests: str = Field(min_length=1, max_length=MAX_TESTS, description=(
+        "Trusted Python: asserts, or a check(candidate) function (HumanEval style)."))
+    reference: str = Field(min_length=1, max_length=MAX_REFERENCE, description=(
+        "A solution (a whole module) that must pass the tests."))
+    prompt_style: Literal["code", "text"] = "text"
+    setup: str = Field("", max_length=MAX_TESTS, description="Trusted source run beside the tests.")
+    perf_inputs: list[str] = Field(default_factory=list, max_length=32)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    limits: TaskLimits = Field(default_factory=TaskLimits)
+    source: str = Field("api", min_length=1, max_length=200)
+
+    def task_fields(self) -> dict[str, Any]:
+        """The fields of a `codealign.tasks.Task` (without its id)."""
+        return {"prompt": self.prompt, "entry_point": self.entry_point, "tests": self.tests,
+                "prompt_style": self.prompt_style, "setup": self.setup, "reference": self.reference,
+                "perf_inputs": list(self.perf_inputs), "tags": sorted(set(self.tags)),
+                "timeout_s": float(self.limits.timeout_s), "memory_mb": self.limits.memory_mb,
+                "source": self.source}
+
+
+class TaskPublic(BaseModel):
+    task_id: str
+    status: TaskStatus
+    reason: str | None
+    source: str
+    tags: list[str]
+    prompt: str
+    entry_point: str
+    prompt_style: str
+    tests: str
+    setup: str
+    reference: str | None
+    perf_inputs: list[str]
+    limits: TaskLimits
+    content_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskPage(BaseModel):
+    items: list[TaskPublic]
+    has_more: bool
+    next: int | None = Field(description="Pass as `after` for the next page (null on the last).")
+
+
+class TaskBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[TaskCreate] = Field(min_length=1, max_length=BATCH_LIMIT)
+
+
+class BatchItem(BaseModel):
+    index: int
+    outcome: Literal["created", "existing", "error"]
+    task: TaskPublic | None = None
+    status: int = Field(description="The HTTP status this item alone would have had.")
+    detail: str | None = None
+
+
+class BatchResult(BaseModel):
+    results: list[BatchItem]

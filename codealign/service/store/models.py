@@ -1,0 +1,133 @@
+"""The tables. Every change here needs an Alembic revision in `migrations/versions/`."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ["Base", "TaskStatus", "TaskRow", "TaskTag", "ApiKey", "Scope", "IdempotencyRecord",
+           "RunRow", "RoundRow", "utcnow"]
+
+# SQLite autoincrements only INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class TaskStatus(str, enum.Enum):
+    """A submitted task's life: validating -> active | rejected; active -> retired."""
+
+    VALIDATING = "validating"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    RETIRED = "retired"
+
+    @property
+    def settled(self) -> bool:
+        return self is not TaskStatus.VALIDATING
+
+
+class Scope(str, enum.Enum):
+    """API key scopes; each includes the ones below it (admin > write > read)."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+    def allows(self, needed: "Scope") -> bool:
+        order = (Scope.READ, Scope.WRITE, Scope.ADMIN)
+        return order.index(self) >= order.index(needed)
+
+
+class TaskRow(Base):
+    """One submitted task. `pk` orders the list (the paging cursor); `record` is the Task
+    record as `Task.to_dict()` writes it; `content_hash` identifies identical resubmissions."""
+
+    __tablename__ = "tasks"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(256), unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(256), index=True)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    tags: Mapped[list["TaskTag"]] = relationship(back_populates="task", cascade="all, delete-orphan",
+                                                 lazy="selectin", order_by="TaskTag.tag")
+
+
+class TaskTag(Base):
+    __tablename__ = "task_tags"
+
+    task_pk: Mapped[int] = mapped_column(ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True)
+    task: Mapped[TaskRow] = relationship(back_populates="tags")
+
+    __table_args__ = (Index("ix_task_tags_tag", "tag", "task_pk"),)
+
+
+class ApiKey(Base):
+    """A bearer key: only its public `prefix` and the SHA-256 of the whole key are stored."""
+
+    __tablename__ = "api_keys"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IdempotencyRecord(Base):
+    """The first response to an `Idempotency-Key` (per key owner and endpoint), replayed to
+    retries with the same body; `state` is ``in_progress`` until the response is stored."""
+
+    __tablename__ = "idempotency"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[Any | None] = mapped_column(JSON)
+    location: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RunRow(Base):
+    """The index of one run directory (its state is re-read from the run on each request)."""
+
+    __tablename__ = "runs"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    config_name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    parent_run: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class RoundRow(Base):
+    """One round's record from the run's rounds.jsonl (status and metrics), for listing."""
+
+    __tablename__ = "rounds"
+
+    run_name: Mapped[str] = mapped_column(ForeignKey("runs.name", ondelete="CASCADE"), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
