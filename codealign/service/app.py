@@ -1,7 +1,8 @@
 """`create_app(settings)`: the FastAPI app, its lifespan and its middleware.
 
 On start: upgrade the schema (Alembic), open the store, start the task validator and the
-run-worker supervisor. On shutdown (SIGTERM under uvicorn): stop validating, stop the
+run-worker supervisor and the nightly scheduler (one worker process of the service runs its
+jobs, see `codealign.service.scheduler`). On shutdown (SIGTERM under uvicorn): stop validating, stop the
 workers (each run is left resumable), close the store.
 
 Other parts of the service mount their routers in `include_routers` (marked below).
@@ -101,9 +102,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.workers = Workers(settings, db)
         app.state.validator.start()
         app.state.workers.recover()
+        from codealign.service.scheduler import start_service_scheduler
+
+        app.state.scheduler = start_service_scheduler(settings)
         try:
             yield
         finally:
+            app.state.scheduler.shutdown()
             app.state.validator.stop()
             app.state.workers.shutdown()
             db.close()

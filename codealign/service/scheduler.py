@@ -198,10 +198,12 @@ class NightlyScheduler:
         return True
 
     def start(self, *, cron: str | None = None, recipe: str | None = None,
-              overrides: dict[str, Any] | None = None, paused: bool = False) -> None:
-        """Start; create the job from the given defaults if the store has none and `recipe` is set."""
+              overrides: dict[str, Any] | None = None, paused: bool = False,
+              run_jobs: bool = True) -> None:
+        """Start; create the job from the given defaults if the store has none and `recipe` is
+        set. `run_jobs` False: only edit the schedule here (another process runs it)."""
         global _runtime
-        owner = self._take_process_lock()
+        owner = run_jobs and self._take_process_lock()
         if not owner:
             log.warning("another worker of this service runs the nightly scheduler; this one "
                         "only edits the schedule")
@@ -288,3 +290,17 @@ class NightlyScheduler:
 
 def _poll() -> None:
     """A no-op job whose only effect is that the scheduler wakes and rereads the job store."""
+
+
+def start_service_scheduler(settings) -> NightlyScheduler:
+    """The service lifespan's scheduler: the job store in the service database, nights in its
+    runs directory; the default schedule from ``CODEALIGN_NIGHTLY_RECIPE`` / ``_CRON`` when the
+    database holds none. With ``CODEALIGN_SCHEDULER=false`` it starts paused (edits only)."""
+    from codealign.service.api.routes.schedule import recipe_path
+
+    runtime = NightlyRuntime(run_dir=Path(settings.runs_dir), database_url=settings.database_url,
+                             python=settings.worker_python)
+    scheduler = NightlyScheduler(runtime)
+    recipe = str(recipe_path(settings, settings.nightly_recipe)) if settings.nightly_recipe else None
+    scheduler.start(cron=settings.nightly_cron, recipe=recipe, run_jobs=settings.scheduler)
+    return scheduler

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from codealign.service.api.deps import ReadCaller, StateDep
-from codealign.service.api.errors import PROBLEM_RESPONSES
+from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
 from codealign.service.errors import NotFound
 
+NOT_FOUND = {"model": Problem, "description": "No schedule yet"}
 router = APIRouter(tags=["nights"])
 
 
@@ -57,7 +58,7 @@ class NightList(BaseModel):
 
 
 @router.get("/v1/nights", response_model=NightList,
-            responses={401: PROBLEM_RESPONSES[401], 404: PROBLEM_RESPONSES[404]})
+            responses={401: PROBLEM_RESPONSES[401], 404: NOT_FOUND})
 def list_nights(_: ReadCaller, state: StateDep,
                 lineage: Annotated[str | None, Query(description=(
                     "The lineage (a recipe's name); default: the schedule's."))] = None) -> NightList:

@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field
 
 from codealign.errors import ConfigError
 from codealign.service.api.deps import AdminCaller, ReadCaller, SettingsDep, StateDep
-from codealign.service.api.errors import PROBLEM_RESPONSES
+from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
 from codealign.service.errors import NotFound
 
+NOT_FOUND = {"model": Problem, "description": "No schedule yet"}
 router = APIRouter(tags=["schedule"])
 
 
@@ -80,7 +81,7 @@ def _public(scheduler) -> SchedulePublic:
 
 
 @router.get("/v1/schedule", response_model=SchedulePublic,
-            responses={401: PROBLEM_RESPONSES[401], 404: PROBLEM_RESPONSES[404]})
+            responses={401: PROBLEM_RESPONSES[401], 404: NOT_FOUND})
 def get_schedule(_: ReadCaller, state: StateDep) -> SchedulePublic:
     """The nightly schedule, its next fire time (null when paused) and the last night."""
     return _public(state.scheduler)
