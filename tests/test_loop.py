@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from codealign.runs.loop import KILL_ENV, STAGES, read_rounds, stage_timings
+from codealign.runs import KILL_ENV, STAGES, read_rounds, stage_timings
 from seeded_policy import TASKS, seeded_policy, write_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,7 +165,8 @@ class QualityGenerator:
 
 
 def scripted_train_round(calls):
-    def train_round(model, pairs_path, out_dir, config, previous_adapter=None, chat=None, progress=False):
+    def train_round(model, pairs_path, out_dir, config, previous_adapter=None, chat=None, progress=False,
+                    on_step=None):
         from codealign.trainer.dpo import TrainResult
 
         out = Path(out_dir)
@@ -185,7 +186,7 @@ def test_rejected_round_rolls_back_to_the_last_promoted_policy(tmp_path, monkeyp
     import codealign.generator
     import codealign.trainer.dpo
     from codealign.config import load_config
-    from codealign.runs.loop import run_loop
+    from codealign.runs import run_loop
 
     generator, calls = QualityGenerator(), []
     monkeypatch.setattr(codealign.generator, "make_generator", lambda backend, model, **kw: generator)

@@ -11,7 +11,7 @@ What it does, in order:
    decision, deltas against the previous row), where the artifacts are, a stage-by-stage time
    breakdown, and last one JSON line with the per-round figures and the total wall time.
 
-Every figure is read back from the run's own records (``rounds.jsonl``, stage manifests): the
+Every figure is read back from the run's own records through `codealign.runs.RunReader`: the
 demo computes nothing the loop did not measure. Each demo run gets a fresh run directory
 (``runs/demo-<time>`` by default) so that the rounds really run; the seed is what is cached.
 
@@ -98,23 +98,18 @@ def round_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def train_side(run_path: Path, round_no: int) -> dict[str, Any]:
+def train_side(reader, round_no: int) -> dict[str, Any]:
     """What round `round_no`'s own samples (train tasks, drawn by the policy the round started
     from) measured: pass rate, and the share of insecure code among the honest passes."""
-    from codealign.jsonl import read_jsonl
-    from codealign.trainer.evaluate import is_secure
-
-    path = run_path / f"round-{round_no}" / "judge" / "verdicts.jsonl"
-    if not path.exists():
+    rows = [r for r in reader.task_results(round_no) if r["side"] == "train"]
+    if not rows:
         return {}
-    verdicts = [v for _, v in read_jsonl(path)]
-    passing = [v for v in verdicts if v["execution"]["status"] == "passed"
-               and not v["scores"]["tamper"]["value"]]
-    judged = [v for v in passing if v["scores"]["security"]["status"] == "ok"]
-    insecure = [v for v in judged if not is_secure(v["scores"]["security"]["details"]["findings"])]
-    return {"train_samples": len(verdicts),
-            "train_pass_rate": round(len(passing) / len(verdicts), 4) if verdicts else None,
-            "train_insecure_share_of_passing": round(len(insecure) / len(judged), 4) if judged else None}
+    samples, passed = sum(r["samples"] for r in rows), sum(r["passed"] for r in rows)
+    insecure = sum(r["insecure_passed"] for r in rows)
+    judged = insecure + sum(r["secure_passed"] for r in rows)
+    return {"train_samples": samples,
+            "train_pass_rate": round(passed / samples, 4) if samples else None,
+            "train_insecure_share_of_passing": round(insecure / judged, 4) if judged else None}
 
 
 def time_breakdown(timings: dict[str, dict[str, float]], seed_s: float, setup_s: float,
@@ -145,8 +140,8 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
     from rich.console import Console
 
     from codealign.config import check_tasks, load_config
-    from codealign.runs.loop import run_loop
     from codealign.demo.seed import build_seed
+    from codealign.runs import RunReader, run_loop
 
     started = time.perf_counter() if started is None else started
     # vLLM logs to stdout at INFO by default; the report owns stdout (its last line is JSON).
@@ -188,13 +183,14 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
         if previous_threads is not None:
             torch.set_num_threads(previous_threads)
 
-    rows = round_rows(result.rounds)
+    reader = RunReader(result.run_path)
+    rows = round_rows(reader.rounds())
     for row in rows:
-        row.update(train_side(result.run_path, row["round"]))
-    times = time_breakdown(result.timings, seed_s, setup_s, loop_s)
+        row.update(train_side(reader, row["round"]))
+    times = time_breakdown(reader.timings(), seed_s, setup_s, loop_s)
     demo = DemoResult(result.run_path, seed_model.path, seed_model.cached, rows, times,
                       time.perf_counter() - started)
-    _report(demo, config, seed_model.manifest, out or (lambda line: print(line, flush=True)))
+    _report(demo, reader, config, seed_model.manifest, out or (lambda line: print(line, flush=True)))
     return demo
 
 
@@ -206,11 +202,12 @@ def _d(x: float | None) -> str:
     return "" if x is None else f" ({x:+.3f})"
 
 
-def _report(demo: DemoResult, config, seed_manifest: dict[str, Any], out: Callable[[str], None]) -> None:
+def _report(demo: DemoResult, reader, config, seed_manifest: dict[str, Any],
+            out: Callable[[str], None]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    split = json.loads((demo.run_path / "split.json").read_text(encoding="utf-8"))
+    split = reader.split()
     ev = config.evaluation
     table = Table(title=f"codealign demo: {len(demo.rows) - 1} rounds, held-out pass rates "
                         f"({len(split['heldout'])} tasks x {ev.n_samples} samples, T={ev.temperature})")
