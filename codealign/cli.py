@@ -410,6 +410,144 @@ def demo(
     main_entry(config, rounds, run_dir, name, started)
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the service.")
+app.add_typer(keys_app, name="keys")
+ServiceHome = Annotated[Optional[Path], typer.Option(
+    "--home", help="Service home (default $CODEALIGN_HOME or ~/.codealign): its database and runs.")]
+
+
+def _service_settings(home: Optional[Path], **fields):
+    from pydantic import ValidationError
+
+    from codealign.errors import ConfigError
+    from codealign.service.settings import Settings
+
+    if home is not None:
+        fields["home"] = home
+    try:
+        return Settings(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(first["msg"], field=".".join(str(p) for p in first["loc"]) or None) from None
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback unless keys exist).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    home: ServiceHome = None,
+) -> None:
+    """Run the service: the API, task validation and run workers, in one process."""
+    import uvicorn
+
+    from codealign.errors import ConfigError
+    from codealign.service.app import create_app
+    from codealign.service.settings import is_loopback
+    from codealign.service.store import Database, upgrade
+    from codealign.service.store.keys import any_keys
+
+    settings = _service_settings(home, host=host, port=port)
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            keyed = any_keys(session)
+    finally:
+        db.close()
+    if not is_loopback(host) and not keyed:
+        raise ConfigError(f"refusing to bind {host}: the API would be open to the network with no "
+                          "API key configured; create one first (codealign keys create --scope admin"
+                          f"{' --home ' + str(home) if home else ''}) or bind 127.0.0.1", field="host")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5)
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[str, typer.Option(help="read, write or admin (each includes the ones before).")],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    home: ServiceHome = None,
+) -> None:
+    """Create an API key and print it (once: only its hash is stored)."""
+    from codealign.errors import ConfigError
+    from codealign.service.store import Database, upgrade
+    from codealign.service.store.keys import create_key
+    from codealign.service.store.models import Scope
+
+    try:
+        chosen = Scope(scope)
+    except ValueError:
+        raise ConfigError(f"must be read, write or admin, got {scope!r}", field="scope") from None
+    settings = _service_settings(home)
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            key = create_key(session, chosen, name)
+    finally:
+        db.close()
+    typer.echo(key)
+    typer.secho(f"({chosen.value} key; shown once, store it now)", err=True, fg=typer.colors.YELLOW)
+
+
+@tasks_app.command("submit")
+def tasks_submit(
+    spec: TaskSpec,
+    server: Annotated[str, typer.Option("--server", help="Service URL, e.g. http://127.0.0.1:8000.")],
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="CODEALIGN_API_KEY",
+                                                   help="Bearer key (default $CODEALIGN_API_KEY).")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until every task is validated.")] = True,
+) -> None:
+    """Submit a task file to the service (100 per request) and summarize what became of each."""
+    from collections import Counter
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from codealign.client import Client, task_payload
+    from codealign.tasks import load_tasks
+
+    console = Console(stderr=True)
+    tasks = load_tasks(spec)
+    outcomes: Counter[str] = Counter()
+    problems: list[str] = []
+    ids: list[str] = []
+    with Client(server, api_key) as client, Progress(console=console, transient=True) as bar:
+        job = bar.add_task(f"submitting {len(tasks)} tasks", total=len(tasks))
+        for start in range(0, len(tasks), 100):
+            chunk = tasks[start:start + 100]
+            payloads = [task_payload(t) for t in chunk if t.reference is not None]
+            skipped = [t for t in chunk if t.reference is None]
+            for t in skipped:
+                outcomes["error"] += 1
+                problems.append(f"{t.task_id}: no reference solution (the service validates with it)")
+            results = client.submit_batch(payloads) if payloads else []
+            for payload, item in zip(payloads, results):
+                outcomes[item["outcome"]] += 1
+                if item["outcome"] == "error":
+                    problems.append(f"{payload['task_id']}: {item['detail']}")
+                else:
+                    ids.append(item["task"]["task_id"])
+            bar.advance(job, len(chunk))
+        statuses: Counter[str] = Counter()
+        if wait:
+            vjob = bar.add_task("validating", total=len(ids))
+            for task_id in ids:
+                task = client.wait_task(task_id, timeout=600)
+                statuses[task["status"]] += 1
+                if task["status"] == "rejected":
+                    problems.append(f"{task_id}: rejected: {task['reason']}")
+                bar.advance(vjob)
+    console.print(f"{len(tasks)} tasks: {outcomes['created']} new, {outcomes['existing']} already "
+                  f"stored, {outcomes['error']} refused"
+                  + (f"; {statuses['active']} active, {statuses['rejected']} rejected, "
+                     f"{statuses['retired']} retired" if wait else ""))
+    for line in problems[:50]:
+        console.print(f"  {line}")
+    if outcomes["error"] or statuses["rejected"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point: our own errors become one clear line and exit status 2 (3 for a busy run),
     not a traceback."""

@@ -1,7 +1,7 @@
 """The one place errors become HTTP: RFC 9457 ``application/problem+json`` for every error.
 
     ServiceError subclasses   -> their own status (404, 409, 422, 503 + Retry-After, 401, 403)
-    RunBusy                   -> 409
+    RunBusy, RunLockHeld      -> 409 (a run's lease, the global run lock)
     InputError / ConfigError  -> 422, naming the field
     RequestValidationError    -> 422, each error's field path (``body.tasks.0.prompt``)
     HTTPException             -> its status (404 for unknown paths, 405, 413 from the body limit)
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from codealign.errors import CodealignError, InputError
+from codealign.runs.lock import RunLockHeld
 from codealign.service.errors import Overloaded, ServiceError, Unauthorized
 
 __all__ = ["Problem", "FieldError", "install", "problem_response", "PROBLEM_RESPONSES"]
@@ -85,7 +86,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CodealignError)
     async def _domain(request: Request, exc: CodealignError):
-        if type(exc).__name__ == "RunBusy":
+        if isinstance(exc, RunLockHeld) or type(exc).__name__ == "RunBusy":
             return problem_response(409, "Run lock held", str(exc), instance=request.url.path)
         if isinstance(exc, InputError):
             errors = [{"loc": exc.field, "msg": exc.reason}] if exc.field else None

@@ -1,0 +1,303 @@
+"""``/v1/runs``: start a run from a named recipe plus overrides, list, get, cancel, resume;
+its rounds, one round with its DPO metrics, pairs (cursor paging), per-task results, and its
+events as Server-Sent Events. Everything is read through the run reader (`codealign.runs`);
+runs execute in worker processes (`codealign.service.workers`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from codealign.errors import ConfigError
+from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
+from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
+from codealign.service.api.idempotency import Idempotency, IdempotencyKey
+from codealign.service.api.schemas import PAGE_LIMIT
+from codealign.service.errors import NotFound
+from codealign.service.settings import Settings
+from codealign.service.store.models import RunRow, TaskRow, TaskStatus
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"],
+                   responses={k: PROBLEM_RESPONSES[k] for k in (401, 403, 422)})
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+_PROBLEM = {"model": Problem}
+RoundNo = Annotated[int, PathParam(ge=0, le=100_000)]
+_NOT_FOUND = {404: _PROBLEM}
+_BUSY = {409: {"model": Problem, "description": "Another run holds the run lock"}}
+
+# Top-level recipe fields a request may override (sections are replaced whole).
+OVERRIDABLE = ("model", "tasks", "rounds", "seed", "tasks_per_round", "backend", "generator", "sampling",
+               "sandbox", "judges", "pairs", "dpo", "evaluation", "gate")
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: str = Field(pattern=NAME, description="A recipe in the service's configs directory (NAME.yaml).")
+    name: str | None = Field(None, pattern=NAME, description="Run name (default: <config>-<UTC time>).")
+    overrides: dict[str, Any] = Field(default_factory=dict, description=(
+        f"Recipe fields to replace: {', '.join(OVERRIDABLE)}."))
+    tasks: Literal["config", "active"] = Field("config", description=(
+        "`config`: the recipe's task set; `active`: the store's active tasks, snapshotted now."))
+    parent_run: str | None = Field(None, pattern=NAME, description="Lineage: the run this one continues.")
+
+
+class RunResume(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rounds: int | None = Field(None, ge=1, le=1000)
+
+
+class Progress(BaseModel):
+    stage: str | None = None
+    done: int | None = None
+    total: int | None = None
+
+
+class RunPublic(BaseModel):
+    name: str
+    status: str
+    round: int | None = None
+    stage: str | None = None
+    progress: Progress | None = None
+    config_name: str
+    parent_run: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    resumed: int = 0
+    holder: dict[str, Any] | None = None
+
+
+class RunList(BaseModel):
+    items: list[RunPublic]
+
+
+class RoundDetail(BaseModel):
+    round: int
+    record: dict[str, Any]
+    train_metrics: list[dict[str, Any]]
+
+
+class PairPage(BaseModel):
+    items: list[dict[str, Any]]
+    has_more: bool
+    next: int | None
+
+
+class TaskResults(BaseModel):
+    round: int
+    items: list[dict[str, Any]]
+
+
+def _run_path(settings: Settings, name: str) -> Path:
+    path = Path(settings.runs_dir) / name
+    if not re.fullmatch(NAME, name) or not (path / "state.json").exists():
+        raise NotFound(f"no run {name!r}")
+    return path
+
+
+def _last_progress(reader) -> Progress | None:
+    for event in reversed(reader.events()):
+        if event.get("type") == "Progress":
+            return Progress(stage=event.get("stage"), done=event.get("done"), total=event.get("total"))
+    return None
+
+
+def run_public(path: Path, row: RunRow | None) -> RunPublic:
+    from codealign.runs import RunReader
+
+    reader = RunReader(path)
+    state = reader.state()
+    return RunPublic(name=path.name, status=state.status.value, round=state.round, stage=state.stage,
+                     progress=_last_progress(reader), config_name=row.config_name if row else path.name,
+                     parent_run=state.parent_run, started_at=state.started_at,
+                     finished_at=state.finished_at, error=state.error, resumed=state.resumed,
+                     holder=state.holder)
+
+
+def _reader(settings: Settings, name: str):
+    from codealign.runs import RunReader
+
+    return RunReader(_run_path(settings, name))
+
+
+def _active_tasks(session) -> list:
+    from codealign.tasks import Task
+
+    rows = session.scalars(select(TaskRow).where(TaskRow.status == TaskStatus.ACTIVE.value)
+                           .order_by(TaskRow.pk)).all()
+    return [Task.from_dict(r.record) for r in rows]
+
+
+def _started(request: Request, session, path: Path) -> tuple[JSONResponse, dict]:
+    body = run_public(path, session.get(RunRow, path.name)).model_dump(mode="json")
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/runs/{path.name}"}), body
+
+
+@router.post("", status_code=202, response_model=RunPublic, responses={404: _PROBLEM, **_BUSY})
+def start_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep,
+              caller: WriteCaller, idempotency_key: IdempotencyKey = None):
+    """Create a run from a recipe and start its worker (202); 409 while another run holds the lock."""
+
+    def handle():
+        import time
+
+        from codealign.config import load_config
+        from codealign.runs import create_run
+        from codealign.runs.lock import RunLockHeld
+        from codealign.service.runindex import index_run
+
+        recipe = Path(settings.configs_dir) / f"{body.config}.yaml"
+        if not recipe.is_file():
+            raise NotFound(f"no recipe {body.config!r} in {settings.configs_dir}")
+        unknown = sorted(set(body.overrides) - set(OVERRIDABLE))
+        if unknown:
+            raise ConfigError(f"cannot be overridden (allowed: {', '.join(OVERRIDABLE)})",
+                              field=f"overrides.{unknown[0]}")
+        workers = request.app.state.workers
+        if workers.lock().is_held():
+            raise RunLockHeld("another run holds the run lock; try again when it has finished")
+        name = body.name or f"{body.config}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+        tasks = _active_tasks(session) if body.tasks == "active" else None
+        if tasks is not None and len(tasks) < 2:
+            raise ConfigError(f"the store has {len(tasks)} active task(s); a run needs at least two",
+                              field="tasks")
+        config = load_config(recipe, {**body.overrides, "name": name, "run_dir": str(settings.runs_dir)},
+                             check=tasks is None)
+        parent = _run_path(settings, body.parent_run) if body.parent_run else None
+        path = Path(create_run(config, tasks=tasks, parent_run=parent))
+        index_run(session, name, path, config_name=body.config, parent_run=body.parent_run)
+        session.commit()
+        workers.start(name, path)
+        return _started(request, session, path)
+
+    return Idempotency.of(request, caller.owner, idempotency_key, body).respond(handle)
+
+
+@router.get("", response_model=RunList)
+def list_runs(session: SessionDep, settings: SettingsDep, _: ReadCaller) -> RunList:
+    """Every run under the service's runs directory, newest first."""
+    from codealign.runs import list_runs as engine_list_runs
+
+    rows = {r.name: r for r in session.scalars(select(RunRow))}
+    items = [run_public(Path(s.path), rows.get(Path(s.path).name)) for s in engine_list_runs(settings.runs_dir)]
+    items.sort(key=lambda r: r.started_at or "", reverse=True)
+    return RunList(items=items)
+
+
+@router.get("/{name}", response_model=RunPublic, responses=_NOT_FOUND)
+def get_run(name: str, session: SessionDep, settings: SettingsDep, _: ReadCaller) -> RunPublic:
+    """State, stage, round and the last progress report of one run."""
+    return run_public(_run_path(settings, name), session.get(RunRow, name))
+
+
+@router.post("/{name}/cancel", status_code=202, response_model=RunPublic, responses=_NOT_FOUND)
+def cancel_run(name: str, session: SessionDep, settings: SettingsDep, _: WriteCaller) -> RunPublic:
+    """Ask the run to stop (it ends `canceled` within seconds, resumable)."""
+    from codealign.runs import request_cancel
+
+    path = _run_path(settings, name)
+    request_cancel(path)
+    return run_public(path, session.get(RunRow, name))
+
+
+@router.post("/{name}/resume", status_code=202, response_model=RunPublic, responses={**_NOT_FOUND, **_BUSY})
+def resume_run(name: str, request: Request, session: SessionDep, settings: SettingsDep,
+               caller: WriteCaller, body: RunResume | None = None,
+               idempotency_key: IdempotencyKey = None):
+    """Start a worker on an existing run: it resumes at its first unfinished stage (409 if busy)."""
+
+    def handle():
+        path = _run_path(settings, name)
+        request.app.state.workers.start(name, path, rounds=body.rounds if body else None)
+        return _started(request, session, path)
+
+    return Idempotency.of(request, caller.owner, idempotency_key, body).respond(handle)
+
+
+@router.get("/{name}/rounds", response_model=list[dict[str, Any]], responses=_NOT_FOUND)
+def list_rounds(name: str, settings: SettingsDep, _: ReadCaller) -> list[dict[str, Any]]:
+    """The run's round records (as rounds.jsonl): status, policy, metrics."""
+    return _reader(settings, name).rounds()
+
+
+def _round_record(reader, name: str, k: int) -> dict[str, Any]:
+    record = next((r for r in reader.rounds() if int(r["round"]) == k), None)
+    if record is None:
+        raise NotFound(f"run {name!r} has no round {k}")
+    return record
+
+
+@router.get("/{name}/rounds/{k}", response_model=RoundDetail, responses=_NOT_FOUND)
+def get_round(name: str, k: RoundNo, settings: SettingsDep,
+              _: ReadCaller) -> RoundDetail:
+    """One round's record and its DPO metrics per logged step."""
+    reader = _reader(settings, name)
+    record = _round_record(reader, name, k)
+    return RoundDetail(round=k, record=record, train_metrics=reader.train_metrics(k) if k > 0 else [])
+
+
+@router.get("/{name}/rounds/{k}/pairs", response_model=PairPage, responses=_NOT_FOUND)
+def list_pairs(name: str, k: RoundNo, settings: SettingsDep, _: ReadCaller,
+               after: Annotated[int | None, Query(ge=0)] = None,
+               limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
+               reason: Annotated[str | None, Query(max_length=64)] = None,
+               task_id: Annotated[str | None, Query(max_length=256)] = None) -> PairPage:
+    """The round's preference pairs, `limit` at a time; filters: reason, task."""
+    reader = _reader(settings, name)
+    _round_record(reader, name, k)
+    pairs = reader.pairs(k, reason=reason, task_id=task_id)
+    start = 0 if after is None else after + 1
+    page = pairs[start:start + limit]
+    has_more = start + limit < len(pairs)
+    items = [{"index": start + i, **p} for i, p in enumerate(page)]
+    return PairPage(items=items, has_more=has_more, next=start + len(page) - 1 if has_more else None)
+
+
+@router.get("/{name}/rounds/{k}/tasks", response_model=TaskResults, responses=_NOT_FOUND)
+def task_results(name: str, k: RoundNo, settings: SettingsDep,
+                 _: ReadCaller) -> TaskResults:
+    """Per-task results of round k (held-out: its evaluation; train: its own samples)."""
+    reader = _reader(settings, name)
+    _round_record(reader, name, k)
+    return TaskResults(round=k, items=reader.task_results(k))
+
+
+@router.get("/{name}/events", responses={200: {"content": {"text/event-stream": {}},
+                                               "description": "Server-Sent Events"}, **_NOT_FOUND})
+async def run_events(name: str, request: Request, settings: SettingsDep, _: ReadCaller,
+                     after: Annotated[int, Query(ge=0)] = 0,
+                     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None):
+    """The run's events as Server-Sent Events (`id` = seq, `event` = type, `data` = JSON), from
+    `after` (or Last-Event-ID) on; the stream ends once the run is in a terminal state."""
+    from sse_starlette.sse import EventSourceResponse
+
+    from codealign.runs import read_events, read_state
+
+    path = _run_path(settings, name)
+    if last_event_id is not None and last_event_id.isdigit():
+        after = max(after, int(last_event_id))
+
+    async def stream():
+        seq = after
+        while True:
+            terminal = read_state(path).status.terminal
+            for event in await asyncio.to_thread(read_events, path, seq):
+                seq = int(event["seq"])
+                yield {"id": str(seq), "event": str(event["type"]), "data": json.dumps(event)}
+            if terminal or await request.is_disconnected():
+                return
+            await asyncio.sleep(0.5)
+
+    return EventSourceResponse(stream(), ping=15)
