@@ -376,15 +376,18 @@ def nightly(
         raise ConfigError(f"not an ISO 8601 time: {slot!r}", field="slot") from None
     run = load_config(config, extra)         # every check before any work
     from codealign.runs import RunBusy
-    from codealign.runs.lock import run_lock
-    from codealign.service.scheduler import active_tasks
+    from codealign.runs.lock import RunLock, RunLockHeld
 
-    submitted = active_tasks(database_url) if database_url else []
+    submitted = []
+    if database_url:
+        from codealign.service.scheduler import active_tasks
+
+        submitted = active_tasks(database_url)
     try:
-        with run_lock(run.run_dir, database_url):
+        with RunLock(run.run_dir, database_url, run=f"{run.name} (nightly)"):
             result = run_night(run, extra_tasks=submitted, slot=when, rounds=rounds,
                                trigger="schedule" if slot else "cli")
-    except RunBusy as exc:
+    except (RunLockHeld, RunBusy) as exc:
         console.print(f"nightly: skipped: {exc}")
         raise typer.Exit(NightOutcome.SKIPPED.exit_code)
     where = f" ({result.run_path})" if result.run_path else ""

@@ -117,7 +117,7 @@ def _snapshot(config: RunConfig, extra_tasks: list) -> tuple[list, list[str]]:
 
 
 def _comparable_config(config_dict: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config_dict.items() if k not in ("name", "run_dir")}
+    return {k: v for k, v in config_dict.items() if k not in ("name", "run_dir", "parent_run")}
 
 
 def _promoted_rounds(run_path: Path) -> list[int]:
@@ -153,7 +153,6 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
             if state.status in (RunStatus.INTERRUPTED, RunStatus.QUEUED):
                 record = record or {"lineage": lineage, "night": number, "run": last.name,
                                     "started_at": state.started_at or _now(), "trigger": trigger}
-                record["resumed"] = record.get("resumed", 0) + (state.status is RunStatus.INTERRUPTED)
                 record["status"] = RunStatus.RUNNING.value
                 write_json(last / NIGHT_FILE, record)
                 done = execute_run(last, rounds=rounds, cancel=cancel, subscribers=subscribers)
@@ -190,7 +189,7 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
     record: dict[str, Any] = {
         "lineage": lineage, "night": number, "run": None if nothing_new else name,
         "parent_run": previous[1].name if previous else None, "trigger": trigger, "slot": slot_iso,
-        "started_at": _now(), "finished_at": None, "status": None, "resumed": 0,
+        "started_at": _now(), "finished_at": None, "status": None,
         "tasks": len(tasks), "tasks_added": [t.task_id for t in tasks if t.task_id not in set(previous_ids)],
         "tasks_removed": [t for t in previous_ids if t not in {x.task_id for x in tasks}],
         "submitted_tasks": [t.task_id for t in (extra_tasks or ()) if t.task_id not in clashes],
@@ -233,7 +232,7 @@ def night_record(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     record = _read_night(path) or {}
-    out = {**record, "rounds": 0, "promoted": False, "promoted_round": None,
+    out = {"resumed": 0, **record, "rounds": 0, "promoted": False, "promoted_round": None,
            "pass_at_1_delta": None, "secure_rate_delta": None}
     if not record.get("run") or not (path / "state.json").exists():
         return out
