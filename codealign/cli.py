@@ -380,7 +380,7 @@ def nightly(
 
     submitted = []
     if database_url:
-        from codealign.service.scheduler import active_tasks
+        from codealign.service.scheduler import active_tasks, index_night
 
         submitted = active_tasks(database_url)
     try:
@@ -390,6 +390,8 @@ def nightly(
     except (RunLockHeld, RunBusy) as exc:
         console.print(f"nightly: skipped: {exc}")
         raise typer.Exit(NightOutcome.SKIPPED.exit_code)
+    if database_url and result.run_path is not None:
+        index_night(database_url, result.run_path, run.name)
     where = f" ({result.run_path})" if result.run_path else ""
     console.print(f"nightly: {result.outcome.value}: night {result.night} {result.status or ''}"
                   f"{where} {result.message}".rstrip())

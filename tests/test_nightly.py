@@ -36,17 +36,34 @@ def stand_ins(monkeypatch):
     return calls
 
 
-def lineage_recipe(tmp_path: Path) -> tuple[Path, Task]:
-    model = tmp_path / "model"
-    model.mkdir(exist_ok=True)
-    (model / "config.json").write_text("{}")
-    every = write_tasks(tmp_path / "all.jsonl").read_text().splitlines()
-    (tmp_path / "configured.jsonl").write_text(
-        "".join(line + "\n" for line in every if json.loads(line)["task_id"] != SUBMITTED))
-    submitted = Task.from_dict(next(json.loads(line) for line in every
-                                    if json.loads(line)["task_id"] == SUBMITTED))
-    recipe = write_recipe(tmp_path, model, rounds=1, name="lin", tasks=str(tmp_path / "configured.jsonl"))
-    return recipe, submitted
+TRIPLE = {"task_id": "triple", "prompt": 'def triple(x):\n    """Three times x."""', "entry_point": "triple",
+          "tests": "assert triple(2) == 6\nassert triple(-1) == -3\n", "prompt_style": "code",
+          "reference": 'def triple(x):\n    """Three times x."""\n    return 3 * x\n'}
+
+
+def task_records(tmp_path: Path) -> dict[str, dict]:
+    """The seeded policy's four tasks and `TRIPLE`, by id, as task records."""
+    lines = write_tasks(tmp_path / "all.jsonl").read_text().splitlines()
+    return {**{json.loads(line)["task_id"]: json.loads(line) for line in lines}, "triple": TRIPLE}
+
+
+def write_task_file(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def lineage_recipe(tmp_path: Path, model: Path | None = None) -> tuple[Path, Task]:
+    """A one-round recipe named ``lin`` on three of the four tasks; the fourth (`SUBMITTED`)
+    is returned as a Task to submit. `model` default: a stand-in directory."""
+    if model is None:
+        model = tmp_path / "model"
+        model.mkdir(exist_ok=True)
+        (model / "config.json").write_text("{}")
+    records = task_records(tmp_path)
+    configured = write_task_file(tmp_path / "configured.jsonl",
+                                 [r for tid, r in records.items() if tid not in (SUBMITTED, "triple")])
+    recipe = write_recipe(tmp_path, model, rounds=1, name="lin", tasks=str(configured))
+    return recipe, Task.from_dict(records[SUBMITTED])
 
 
 def rounds_of(run: Path) -> list[dict]:

@@ -32,6 +32,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -41,7 +42,7 @@ from typing import Any
 from codealign.errors import ConfigError
 
 __all__ = ["JOB_ID", "MISFIRE_GRACE_S", "NightlyRuntime", "NightlyScheduler", "nightly_job",
-           "parse_cron", "latest_fire_time", "active_tasks", "run_night_process"]
+           "parse_cron", "latest_fire_time", "active_tasks", "index_night", "run_night_process"]
 
 JOB_ID = "codealign-nightly"
 RESUME_JOB_ID = "codealign-nightly-resume"
@@ -74,18 +75,27 @@ def latest_fire_time(cron: str, now: datetime, within_s: float = MISFIRE_GRACE_S
 
 def active_tasks(database_url: str) -> list:
     """The service's API-submitted tasks that are ``active``, oldest first, as `Task` records."""
-    from sqlalchemy import select
-
+    from codealign.service.api.routes.runs import _active_tasks
     from codealign.service.store.db import Database
-    from codealign.service.store.models import TaskRow, TaskStatus
-    from codealign.tasks import Task
 
     db = Database(database_url)
     try:
         with db.session() as session:
-            rows = session.scalars(select(TaskRow).where(TaskRow.status == TaskStatus.ACTIVE.value)
-                                   .order_by(TaskRow.pk)).all()
-            return [Task.from_dict(row.record) for row in rows]
+            return _active_tasks(session)
+    finally:
+        db.close()
+
+
+def index_night(database_url: str, run_path: Path, lineage: str) -> None:
+    """Put a night's run in the service's run index (GET /v1/runs lists it under its lineage)."""
+    from codealign.service.runindex import index_run
+    from codealign.service.store.db import Database
+
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            index_run(session, run_path.name, run_path, config_name=lineage)
+            session.commit()
     finally:
         db.close()
 
@@ -137,13 +147,53 @@ class NightlyRuntime:
     """``(runtime, recipe, overrides, slot) -> outcome``; replaceable in the scheduling tests."""
 
 
-_runtime: NightlyRuntime | None = None
+_current = threading.local()      # .runtime: the runtime of the scheduler running this job
+
+
+class _WithRuntime:
+    """A thread pool whose tasks see their scheduler's runtime (two schedulers may share a
+    process: the tests' two "hosts")."""
+
+    def __init__(self, pool, runtime: NightlyRuntime) -> None:
+        self.pool, self.runtime = pool, runtime
+
+    def submit(self, fn, *args):
+        def run():
+            _current.runtime = self.runtime
+            try:
+                return fn(*args)
+            finally:
+                _current.runtime = None
+        return self.pool.submit(run)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait)
+
+
+def _executor(kind: str, runtime: NightlyRuntime):
+    from apscheduler.executors.debug import DebugExecutor
+    from apscheduler.executors.pool import ThreadPoolExecutor
+
+    if kind == "threadpool":
+        executor = ThreadPoolExecutor(max_workers=2)
+        executor._pool = _WithRuntime(executor._pool, runtime)
+        return executor
+
+    class InlineExecutor(DebugExecutor):     # runs the job in the caller's thread (tests)
+        def _do_submit_job(self, job, run_times):
+            _current.runtime = runtime
+            try:
+                super()._do_submit_job(job, run_times)
+            finally:
+                _current.runtime = None
+
+    return InlineExecutor()
 
 
 def nightly_job(cron: str | None, recipe: str, overrides: dict[str, Any] | None = None) -> str:
     """The scheduled job (referenced by name in the job store): one night, for the fire time
     it runs for (its *slot*). `cron` None: a one-off resume, no slot."""
-    runtime = _runtime
+    runtime = getattr(_current, "runtime", None)
     if runtime is None:
         log.error("nightly job fired in a process without a started scheduler; skipped")
         return "skipped"
@@ -175,7 +225,7 @@ class NightlyScheduler:
         self.runtime = runtime
         self.scheduler = cls(
             jobstores={"default": SQLAlchemyJobStore(url=runtime.database_url), "local": MemoryJobStore()},
-            executors={"default": {"type": executor, **({"max_workers": 2} if executor == "threadpool" else {})}},
+            executors={"default": _executor(executor, runtime)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": MISFIRE_GRACE_S},
             timezone=timezone.utc)
         self._lock_fd: int | None = None
@@ -202,14 +252,12 @@ class NightlyScheduler:
               run_jobs: bool = True) -> None:
         """Start; create the job from the given defaults if the store has none and `recipe` is
         set. `run_jobs` False: only edit the schedule here (another process runs it)."""
-        global _runtime
         owner = run_jobs and self._take_process_lock()
         if not owner:
             log.warning("another worker of this service runs the nightly scheduler; this one "
                         "only edits the schedule")
         self.scheduler.start(paused=not owner)
         if owner:
-            _runtime = self.runtime
             # Reread the shared job store every minute (another process may edit the schedule).
             self.scheduler.add_job(_poll, "interval", seconds=POLL_S, id="poll", jobstore="local",
                                    replace_existing=True)
@@ -219,11 +267,9 @@ class NightlyScheduler:
             self._resume_interrupted()
 
     def shutdown(self) -> None:
-        global _runtime
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._lock_fd is not None:
-            _runtime = None
             os.close(self._lock_fd)
             self._lock_fd = None
 
