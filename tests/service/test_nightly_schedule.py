@@ -8,15 +8,14 @@ recorder of (recipe, slot): what is tested here is when nights are triggered, no
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 from apscheduler.schedulers.base import BaseScheduler
 
-from codealign.service import scheduler as sched_mod
-from codealign.service.scheduler import JOB_ID, NightlyRuntime, NightlyScheduler, latest_fire_time
+from codealign.service.scheduler import NightlyRuntime, NightlyScheduler, latest_fire_time
 from seeded_policy import write_tasks
 
 UTC = timezone.utc

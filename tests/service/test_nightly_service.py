@@ -7,10 +7,7 @@ round 0; the service resumes an interrupted night when it starts, so no cron tim
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +18,9 @@ import pytest
 
 from codealign.runs import RunStatus, read_state
 from seeded_policy import ROOT, cli_env, seeded_policy, write_recipe
+from service.conftest import free_port
 
 DEADLINE_S = 900        # a failure guard, not a measurement
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, what: str):
