@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the sandbox backends need on a Debian machine:
-#   bubblewrap (default backend), the Docker engine and the codealign sandbox image.
+#   bubblewrap (default backend), the Docker engine and the codealign sandbox image;
+#   PostgreSQL's server binaries (the service's tests start their own server with initdb/pg_ctl).
 # Idempotent: each step is skipped when already done. Needs root for apt and dockerd;
 # as an ordinary user it only checks and says what is missing.
 set -euo pipefail
@@ -12,6 +13,8 @@ command -v setpriv >/dev/null || need+=(util-linux)
 [ -x /usr/bin/python3 ] || need+=(python3)   # the interpreter inside the bwrap sandbox
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v runuser >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup_system: missing ${need[*]}; install them as root (apt-get install ${need[*]})" >&2

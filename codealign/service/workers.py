@@ -99,6 +99,7 @@ class Workers:
             self._workers[name] = worker
         threading.Thread(target=self._supervise, args=(worker,), name=f"run-worker-{name}",
                          daemon=True).start()
+        _await_lease(worker)
         return worker
 
     def _supervise(self, worker: Worker) -> None:
@@ -133,6 +134,19 @@ class Workers:
                 w.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _kill_group(w.process)
+
+
+def _await_lease(worker: Worker) -> None:
+    """Return once the worker holds the run's lease (the run reads `running` under its pid) or
+    has exited, so that a client reading the run right after a start never sees the old state."""
+    from codealign.runs import read_state
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while worker.process.poll() is None and time.monotonic() < deadline:
+        holder = read_state(worker.run_path).holder or {}
+        if holder.get("pid") == worker.process.pid:
+            return
+        time.sleep(0.05)
 
 
 def _read_line(stream, timeout: float) -> str:

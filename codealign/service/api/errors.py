@@ -19,8 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from codealign.errors import CodealignError, InputError
-from codealign.runs.lock import RunLockHeld
+from codealign.errors import CodealignError, InputError, RunBusy
 from codealign.service.errors import Overloaded, ServiceError, Unauthorized
 
 __all__ = ["Problem", "FieldError", "install", "problem_response", "PROBLEM_RESPONSES"]
@@ -86,7 +85,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CodealignError)
     async def _domain(request: Request, exc: CodealignError):
-        if isinstance(exc, RunLockHeld) or type(exc).__name__ == "RunBusy":
+        if isinstance(exc, RunBusy):
             return problem_response(409, "Run lock held", str(exc), instance=request.url.path)
         if isinstance(exc, InputError):
             errors = [{"loc": exc.field, "msg": exc.reason}] if exc.field else None

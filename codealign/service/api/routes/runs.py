@@ -109,7 +109,7 @@ def _run_path(settings: Settings, name: str) -> Path:
 
 def _last_progress(reader) -> Progress | None:
     for event in reversed(reader.events()):
-        if event.get("type") == "Progress":
+        if event.get("type") == "progress":
             return Progress(stage=event.get("stage"), done=event.get("done"), total=event.get("total"))
     return None
 

@@ -1,0 +1,142 @@
+"""Service fixtures: one real PostgreSQL server per session (Debian's `postgresql`, started
+with initdb/pg_ctl in a temporary directory), a fresh database per test, and a live
+`codealign serve` app (uvicorn in a thread, real HTTP) on either SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from codealign.client import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+_db_names = itertools.count()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root: run them as the `postgres` user then."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for this test session; yields its base URL (no database name)."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL is not installed (scripts/setup_system.sh installs it)")
+    base = Path(tempfile.mkdtemp(prefix="codealign-pg-"))
+    base.chmod(0o755)
+    data = base / "data"
+    data.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(data, "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"]),
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]),
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def new_pg_database(server_url: str) -> str:
+    import psycopg
+
+    name = f"t{os.getpid()}_{next(_db_names)}"
+    with psycopg.connect(server_url.replace("+psycopg", "") + "/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{server_url}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return new_pg_database(request.getfixturevalue("postgres_server"))
+
+
+class LiveService:
+    """`create_app(settings)` served by uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, settings) -> None:
+        import uvicorn
+
+        from codealign.service.app import create_app
+
+        self.settings = settings
+        self.app = create_app(settings)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveService":
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the service did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(60)
+
+    def client(self, api_key: str | None = None) -> Client:
+        return Client(self.url, api_key=api_key or "")
+
+    def db(self):
+        return self.app.state.db
+
+
+def make_settings(tmp_path: Path, database_url: str, **fields):
+    from codealign.service.settings import Settings
+
+    fields = {"home": tmp_path / "home", "database_url": database_url, "configs_dir": ROOT / "configs",
+              "sandbox_backend": "bwrap", "validation_workers": 2, **fields}
+    return Settings(**fields)
+
+
+@pytest.fixture
+def live(tmp_path, database_url):
+    """A running service on a fresh database (SQLite and PostgreSQL)."""
+    with LiveService(make_settings(tmp_path, database_url)) as service:
+        yield service
+
+
+def add_task(i: int, **fields) -> dict:
+    """A small valid task whose id and content depend on `i`."""
+    return {"task_id": f"add{i}", "prompt": f"Return a + b + {i}.", "entry_point": "add",
+            "tests": f"assert add(1, 2) == {3 + i}\nassert add(0, 0) == {i}\n",
+            "reference": f"def add(a, b):\n    return a + b + {i}\n", "tags": ["math", f"n{i % 3}"],
+            **fields}
