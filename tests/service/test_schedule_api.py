@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from codealign.service.app import create_app
 from codealign.service.settings import Settings
 from seeded_policy import write_tasks
+from test_nightly import stand_ins  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -57,3 +58,27 @@ def test_nights_of_a_lineage_without_nights(client):
     assert client.get("/v1/nights").status_code == 404        # no schedule, no lineage given
     r = client.get("/v1/nights", params={"lineage": "lineage"})
     assert r.status_code == 200 and r.json() == {"lineage": "lineage", "nights": []}
+
+
+def test_nights_api_publishes_deltas_with_intervals(tmp_path, stand_ins):
+    from codealign.config import load_config
+    from codealign.runs.nightly import run_night
+    from test_nightly import lineage_recipe
+
+    recipe, square = lineage_recipe(tmp_path)
+    home = tmp_path / "home"
+    config = load_config(recipe, {"run_dir": str(home / "runs")})
+    run_night(config)
+    run_night(config, extra_tasks=[square])
+    run_night(config, extra_tasks=[square])
+    with TestClient(create_app(Settings(home=home, configs_dir=tmp_path))) as c:
+        body = c.get("/v1/nights", params={"lineage": "lin"}).json()
+    nights = body["nights"]
+    assert [n["night"] for n in nights] == [1, 2, 3] and body["lineage"] == "lin"
+    assert [n["promoted"] for n in nights] == [True, True, False]
+    assert [n["tasks_added"] for n in nights] == [["add", "double", "neg"], ["square"], []]
+    assert nights[1]["parent_run"] == "lin-night-0001" and nights[0]["status"] == "succeeded"
+    first = nights[0]["pass_at_1_delta"]
+    assert first["value"] == 0.5 and first["low"] <= 0.5 <= first["high"] and first["confidence"] == 0.95
+    assert nights[0]["secure_rate_delta"]["tasks"] >= 1
+    assert nights[2]["pass_at_1_delta"] is None and nights[2]["rounds"] == 1
