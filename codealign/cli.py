@@ -345,10 +345,9 @@ def nightly(
 ) -> None:
     """Run the lineage's next night once (for cron, a systemd timer or a Kubernetes CronJob).
 
-    Resumes the previous night instead if it was interrupted. Exit status: 0 started (a new
-    night ran, or nothing was new and that was recorded), 5 resumed (the interrupted night was
-    finished), 3 skipped (the run lock is held by another night or run, or this --slot has its
-    night), 1 failed, 4 canceled, 2 bad input.
+    Resumes the previous night instead when it was interrupted.
+
+    Exit status: 0 started (or nothing new, recorded), 5 resumed, 3 skipped (lock held), 1 failed, 4 canceled, 2 bad input.
     """
     import json
     from datetime import datetime

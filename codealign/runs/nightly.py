@@ -120,12 +120,6 @@ def _comparable_config(config_dict: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config_dict.items() if k not in ("name", "run_dir", "parent_run")}
 
 
-def _promoted_rounds(run_path: Path) -> list[int]:
-    from codealign.runs import RunReader
-
-    return [r["round"] for r in RunReader(run_path).rounds() if r.get("status") == "promoted"]
-
-
 def _finish(run_path: Path, night: int, record: dict[str, Any], state) -> NightResult:
     record.update(finished_at=state.finished_at or _now(), status=state.status.value)
     write_json(run_path / NIGHT_FILE, record)
@@ -181,7 +175,7 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
         nothing_new = (previous_tasks == _task_dicts(tasks)
                        and _comparable_config(previous_config) == _comparable_config(config.section_dicts())
                        and reader.state().status is RunStatus.SUCCEEDED
-                       and not _promoted_rounds(previous[1]))
+                       and not any(r.get("status") == "promoted" for r in reader.rounds()))
 
     number = (nights[-1][0] if nights else 0) + 1
     name = f"{lineage}-night-{number:04d}"

@@ -15,8 +15,8 @@ from pathlib import Path
 from codealign.runs.lock import RunLock
 from codealign.service.scheduler import NightlyRuntime, NightlyScheduler
 from seeded_policy import write_recipe
-from service.conftest import new_pg_database
-from service.test_nightly_schedule import SteppedScheduler, clock  # noqa: F401 (fixture)
+from tests.service.conftest import new_pg_database
+from tests.service.test_nightly_schedule import SteppedScheduler, clock  # noqa: F401 (fixture)
 
 UTC = timezone.utc
 

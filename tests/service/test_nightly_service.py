@@ -18,7 +18,7 @@ import pytest
 
 from codealign.runs import RunStatus, read_state
 from seeded_policy import ROOT, cli_env, seeded_policy, write_recipe
-from service.conftest import free_port
+from tests.service.conftest import free_port
 
 DEADLINE_S = 900        # a failure guard, not a measurement
 
