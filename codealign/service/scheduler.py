@@ -23,7 +23,8 @@ jobs (the lock dies with its process). The others start the scheduler *paused*, 
 the store every `POLL_S` seconds, so an edit made elsewhere takes effect within a minute.
 
 When the scheduler starts and the lineage's last night is ``interrupted`` (the service was
-killed mid-night), it submits a one-off job that resumes it now.
+killed mid-night), it submits a one-off job that resumes it now. A service that shuts down
+(SIGTERM) terminates the night it runs, which then reads ``interrupted`` the same way.
 """
 
 from __future__ import annotations
@@ -125,12 +126,17 @@ def run_night_process(runtime: "NightlyRuntime", recipe: str, overrides: dict[st
     if slot is not None:
         cmd += ["--slot", slot.isoformat()]
     env = {**os.environ, "CODEALIGN_DATABASE_URL": runtime.database_url}
-    proc = subprocess.run(cmd, env=env, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runtime.children.add(proc)
+    try:
+        _, stderr = proc.communicate()
+    finally:
+        runtime.children.discard(proc)
     by_code = {o.exit_code: o.value for o in NightOutcome}
     outcome = by_code.get(proc.returncode, NightOutcome.FAILED.value)
     (log.info if outcome != "failed" else log.error)(
-        "night for %s: %s (exit %s) %s", slot, outcome, proc.returncode, proc.stderr[-2000:])
+        "night for %s: %s (exit %s) %s", slot, outcome, proc.returncode, stderr[-2000:])
     return outcome
 
 
@@ -145,6 +151,8 @@ class NightlyRuntime:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     night_runner: Callable[..., str] = run_night_process
     """``(runtime, recipe, overrides, slot) -> outcome``; replaceable in the scheduling tests."""
+    children: set = field(default_factory=set)
+    """The night processes running now (stopped when the service shuts down)."""
 
 
 _current = threading.local()      # .runtime: the runtime of the scheduler running this job
@@ -267,8 +275,12 @@ class NightlyScheduler:
             self._resume_interrupted()
 
     def shutdown(self) -> None:
+        """Stop: a night still running is terminated (SIGTERM) and reads ``interrupted``; the
+        service resumes it when it starts again."""
+        for child in list(self.runtime.children):
+            child.terminate()
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=True)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

@@ -82,3 +82,27 @@ def test_nights_api_publishes_deltas_with_intervals(tmp_path, stand_ins):
     assert first["value"] == 0.5 and first["low"] <= 0.5 <= first["high"] and first["confidence"] == 0.95
     assert nights[0]["secure_rate_delta"]["tasks"] >= 1
     assert nights[2]["pass_at_1_delta"] is None and nights[2]["rounds"] == 1
+
+
+def test_codealign_nightly_snapshots_the_active_api_tasks(tmp_path, client):
+    import subprocess
+    import sys
+    import time
+
+    from tests.service.conftest import ROOT, add_task
+
+    assert client.post("/v1/tasks", json=add_task(7)).status_code == 202
+    deadline = time.monotonic() + 300                 # sandbox validation (a failure guard)
+    while (status := client.get("/v1/tasks/add7").json()["status"]) == "validating":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert status == "active"
+    settings = client.app.state.settings
+    recipe = tmp_path / "configs" / "nightly.yaml"
+    night = subprocess.run([sys.executable, "-m", "codealign", "nightly", "--config", str(recipe),
+                            "--run-dir", str(settings.runs_dir), "--database-url", settings.database_url],
+                           capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert night.returncode == 1, night.stderr        # the stand-in model cannot load: failed
+    record = client.get("/v1/nights", params={"lineage": "lineage"}).json()["nights"][0]
+    assert record["tasks_added"][-1] == "add7" and record["status"] == "failed"
+    assert "add7" in (settings.runs_dir / "lineage-night-0001" / "tasks.jsonl").read_text()
