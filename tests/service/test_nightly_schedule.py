@@ -175,3 +175,29 @@ def test_latest_fire_time():
         datetime(2026, 2, 28, 2, 0, tzinfo=UTC)
     assert latest_fire_time("*/15 * * * *", now) == datetime(2026, 3, 1, 2, 30, tzinfo=UTC)
     assert latest_fire_time("0 2 1 1 *", now) is None     # beyond the grace window
+
+
+def test_a_night_still_running_makes_the_next_fire_time_skip(tmp_path, clock, recipe):
+    import threading
+
+    started, release, slots = threading.Event(), threading.Event(), []
+
+    def long_night(runtime, recipe, overrides, slot):
+        slots.append(slot)
+        started.set()
+        release.wait()
+        return "started"
+
+    runtime = NightlyRuntime(run_dir=tmp_path / "runs", database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                             clock=clock, night_runner=long_night)
+    s = NightlyScheduler(runtime, scheduler_class=SteppedScheduler)       # the thread-pool executor
+    s.start(cron="0 * * * *", recipe=str(recipe))
+    clock.now = datetime(2026, 1, 1, 1, 0, 1, tzinfo=UTC)
+    s.process_due()
+    assert started.wait(60)
+    clock.now = datetime(2026, 1, 1, 2, 0, 1, tzinfo=UTC)                # the night is still going
+    s.process_due()
+    release.set()
+    s.scheduler.shutdown(wait=True)
+    assert slots == [datetime(2026, 1, 1, 1, 0, tzinfo=UTC)]             # max_instances=1
+    s.shutdown()
