@@ -23,7 +23,9 @@ TaskSpec = Annotated[str, typer.Argument(
 
 SamplesFile = Annotated[Path, typer.Argument(
     help="Samples JSONL: Sample records (codealign sample), or {task_id, sample_id?, code} "
-         "lines (a whole module), or {task_id, sample_id?, completion} lines (appended to the prompt).")]
+         "lines (a whole module; EvalPlus's 'solution' likewise), or {task_id, sample_id?, "
+         "completion} lines (appended to the prompt). Other fields are kept as metadata; "
+         "task ids as datasets publish them (Mbpp/2, 2, HumanEval/0) are matched.")]
 SandboxBackend = Annotated[str, typer.Option(help="Sandbox backend: bwrap, docker, unsafe-no-isolation.")]
 SandboxWorkers = Annotated[int, typer.Option(help="Parallel sandboxes (0 = all cores).")]
 
@@ -100,7 +102,9 @@ def sample(
                                  "tokenizer has a template; openai: plain).")] = None,
     round_: Annotated[int, typer.Option("--round", help="Round number recorded in samples.")] = 0,
     policy: Annotated[str, typer.Option(help="Policy name recorded in samples.")] = "",
-    max_model_len: Annotated[int, typer.Option(help="vllm: context length.")] = 2048,
+    max_model_len: Annotated[Optional[int], typer.Option(
+        help="vllm: context length (default: the model's own, from its config.json and "
+             "tokenizer_config.json).")] = None,
 ) -> None:
     """Sample N solutions per task; one Sample line per solution (input of exec and judge)."""
     from rich.console import Console
@@ -113,7 +117,8 @@ def sample(
     config = SamplingConfig(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                             seed=seed, chat=chat)
     task_list = load_tasks(tasks)
-    options = {"vllm": {"max_model_len": max_model_len}, "openai": {"base_url": base_url},
+    options = {"vllm": {"max_model_len": max_model_len} if max_model_len else {},
+               "openai": {"base_url": base_url},
                "hf": {}}.get(backend, {})
     generator = make_generator(backend, model, **options)
     try:
@@ -552,19 +557,89 @@ def tasks_submit(
         raise typer.Exit(1)
 
 
+INTERNAL_ERROR_STATUS = 70
+"""Exit status of an unexpected failure (sysexits' EX_SOFTWARE). The others: 1 the command ran
+and found failures (e.g. `tasks check`, a failed run); 2 bad input or usage, a `CodealignError`;
+3 the run is busy (another process holds its lease); 4 the run was canceled."""
+
+
+def error_log_dir() -> Path:
+    """Where tracebacks of unexpected errors go: ``$CODEALIGN_HOME/logs``, else
+    ``<system temp dir>/codealign-logs-<uid>``."""
+    import os
+    import tempfile
+
+    home = os.environ.get("CODEALIGN_HOME")
+    return (Path(home) / "logs" if home
+            else Path(tempfile.gettempdir()) / f"codealign-logs-{os.getuid()}")
+
+
+def _command_name(argv: list[str]) -> str:
+    """The (sub)command an argument list runs, e.g. ``"tasks check"``."""
+    from typer.core import TyperGroup
+
+    names, command = [], typer.main.get_command(app)
+    for word in argv:
+        if not isinstance(command, TyperGroup) or word not in command.commands:
+            break
+        names.append(word)
+        command = command.commands[word]
+    return " ".join(["codealign", *names])
+
+
+def _printable(text: str) -> str:
+    """`text` as it can go to any terminal: what UTF-8 cannot encode is escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _log_traceback(exc: BaseException) -> str:
+    """Write the command line and `exc`'s traceback to a new log file; return its path, or
+    why it could not be written."""
+    import datetime
+    import os
+    import sys
+    import traceback
+
+    stamp = datetime.datetime.now(datetime.timezone.utc)
+    text = (f"{stamp.isoformat()}  codealign {' '.join(sys.argv[1:])}\n"
+            f"python {sys.version.split()[0]}, pid {os.getpid()}\n\n"
+            + "".join(traceback.format_exception(exc)) + "\n")
+    path = error_log_dir() / f"error-{stamp:%Y%m%dT%H%M%S}-{os.getpid()}.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(_printable(text), encoding="utf-8")
+    except OSError as err:
+        return f"no log written: {err}"
+    return str(path)
+
+
 def main() -> None:
-    """Entry point: our own errors become one clear line and exit status 2 (3 for a busy run),
-    not a traceback."""
+    """Entry point: every failure ends in one line on stderr and a non-zero status.
+
+    A busy run (another process holds its lease: `RunBusy`) exits 3. Our own errors
+    (`CodealignError`: bad input, unusable model or sandbox) print their message and exit 2.
+    Anything else is a fault of codealign or of the machine: one line names the command, the
+    exception and a log file holding the traceback (`error_log_dir`), and the exit status is
+    `INTERNAL_ERROR_STATUS`. Never a bare traceback.
+    """
+    import sys
+
     from codealign.errors import RunBusy
 
     try:
         app()
     except RunBusy as exc:
-        typer.secho(f"busy: {exc}", err=True, fg=typer.colors.RED)
+        typer.secho(_printable(f"busy: {exc}"), err=True, fg=typer.colors.RED)
         raise SystemExit(3)
     except CodealignError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        typer.secho(_printable(f"error: {exc}"), err=True, fg=typer.colors.RED)
         raise SystemExit(2)
+    except Exception as exc:  # the one place every unexpected error ends
+        message = " ".join(str(exc).split())[:300]
+        typer.secho(_printable(f"error: {_command_name(sys.argv[1:])} failed unexpectedly: "
+                               f"{type(exc).__name__}: {message} (traceback: "
+                               f"{_log_traceback(exc)})"), err=True, fg=typer.colors.RED)
+        raise SystemExit(INTERNAL_ERROR_STATUS)
 
 
 if __name__ == "__main__":

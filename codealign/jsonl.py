@@ -3,12 +3,19 @@
 Readers load the whole file before returning, so a malformed line means nothing is
 half-loaded. Writers write to a temporary file and rename it into place, so a killed
 process never leaves a truncated file under the final name.
+
+Any string JSON can carry is written back: `dumps` keeps text readable (no blanket
+``\\uXXXX`` escaping) but escapes what UTF-8 cannot encode, the lone surrogates
+(``"\\ud800"`` in a JSON file reads as one; candidate code and output carry them), so a
+record never fails to write and reads back equal. NULs and control characters are escaped
+by `json` itself.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,7 +23,20 @@ from typing import Any
 
 from codealign.errors import InputError
 
-__all__ = ["read_jsonl", "write_jsonl", "append_jsonl", "write_json"]
+__all__ = ["dumps", "read_jsonl", "write_jsonl", "append_jsonl", "write_json"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def dumps(obj: Any, *, indent: int | None = None) -> str:
+    """JSON text for `obj` that always encodes as UTF-8: lone surrogates become escapes.
+
+    >>> print(dumps({"code": "x = '\\ud800'", "note": "été"}))
+    {"code": "x = '\\ud800'", "note": "été"}
+    """
+    text = json.dumps(obj, indent=indent, ensure_ascii=False)
+    # Outside strings JSON text is ASCII, so every surrogate here is inside a string literal.
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[tuple[int, dict[str, Any]]]:
@@ -61,12 +81,12 @@ def _atomic_write(path: Path, chunks: Iterable[str]) -> None:
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
     """Write records atomically, one compact JSON object per line."""
-    _atomic_write(Path(path), (json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    _atomic_write(Path(path), (dumps(r) + "\n" for r in records))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write one JSON document atomically (used for manifests and summaries)."""
-    _atomic_write(Path(path), [json.dumps(obj, indent=2, ensure_ascii=False) + "\n"])
+    _atomic_write(Path(path), [dumps(obj, indent=2) + "\n"])
 
 
 def append_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
@@ -75,7 +95,7 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as handle:
         for r in records:
-            handle.write(json.dumps(r, ensure_ascii=False) + "\n")
+            handle.write(dumps(r) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
 

@@ -9,6 +9,9 @@ the loaded model, so that the user gets one sentence saying what does not match:
   directory, or a hub id that the local path ends with;
 * its rank against the engine's ``max_lora_rank``;
 * every LoRA matrix against the base weight it adapts (module present, in/out dims equal).
+
+`model_context_length` reads a local model's own context length the same way (its JSON
+files only), so backends default to it instead of a fixed number.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from pathlib import Path
 
 from codealign.errors import GeneratorError
 
-__all__ = ["AdapterInfo", "check_adapter", "check_model_path"]
+__all__ = ["AdapterInfo", "check_adapter", "check_model_path", "model_context_length"]
+
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+"""config.json keys that hold a model's context length, by architecture family."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,34 @@ def check_model_path(model: str) -> None:
     looks_local = model.startswith(("/", ".", "~")) or model.count("/") > 1
     if looks_local:
         raise GeneratorError(f"model path does not exist: {model}")
+
+
+def model_context_length(model: str) -> int | None:
+    """The context length of a local model directory, in tokens: the smaller of its
+    config.json's (``max_position_embeddings`` and kin, also under ``text_config``) and its
+    tokenizer's ``model_max_length``. None for a hub id or when neither file says (the
+    tokenizer's "no limit" sentinel, 10**30, says nothing).
+
+    >>> model_context_length("Qwen/Qwen2.5-Coder-0.5B") is None  # a hub id
+    True
+    """
+    def read(name: str) -> dict:
+        try:
+            data = json.loads((Path(model).expanduser() / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def lengths(data: dict, keys: tuple[str, ...]) -> list[int]:
+        return [v for k in keys if isinstance(v := data.get(k), int)
+                and not isinstance(v, bool) and 0 < v < 10**9]
+
+    config = read("config.json")
+    text_config = config.get("text_config")
+    found = lengths(config, _CONTEXT_KEYS) or lengths(
+        text_config if isinstance(text_config, dict) else {}, _CONTEXT_KEYS)
+    found += lengths(read("tokenizer_config.json"), ("model_max_length",))
+    return min(found) if found else None
 
 
 def _same_base(a: str, b: str) -> bool:

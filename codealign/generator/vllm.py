@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 
 from codealign.errors import GeneratorError
-from codealign.generator.adapter import check_adapter, check_model_path
+from codealign.generator.adapter import check_adapter, check_model_path, model_context_length
 from codealign.generator.protocol import Completion, FinishReason, SamplingConfig, template_chat
 
 __all__ = ["VLLMGenerator"]
@@ -39,7 +39,8 @@ class VLLMGenerator:
 
     Args:
         model: local directory or hub id of the base model.
-        max_model_len: context length the engine reserves per sequence.
+        max_model_len: context length the engine reserves per sequence (default: the
+            model's own, `model_context_length`; for a hub id, vLLM reads it).
         max_lora_rank: largest adapter rank accepted (adapters are checked against it).
         enable_lora: build the engine with LoRA support (needed for `adapter=`).
         dtype: vLLM dtype ("auto", "bfloat16", "float32", ...).
@@ -48,10 +49,11 @@ class VLLMGenerator:
         cpu_kv_cache_gib: KV cache size on CPU-only machines.
     """
 
-    def __init__(self, model: str, *, max_model_len: int = 2048, max_lora_rank: int = 16,
+    def __init__(self, model: str, *, max_model_len: int | None = None, max_lora_rank: int = 16,
                  enable_lora: bool = True, dtype: str = "auto", seed: int = 0,
                  gpu_memory_utilization: float = 0.85, cpu_kv_cache_gib: int = 1) -> None:
         check_model_path(model)
+        max_model_len = max_model_len or model_context_length(model)
         self.model, self.max_lora_rank, self.enable_lora = model, max_lora_rank, enable_lora
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kv_cache_gib))
         try:
@@ -63,7 +65,7 @@ class VLLMGenerator:
 
             if current_platform.is_cpu():  # see the module docstring
                 kwargs.update(enable_chunked_prefill=False,
-                              max_num_batched_tokens=max(max_model_len, 4096))
+                              max_num_batched_tokens=max(max_model_len or 0, 4096))
             self._llm = vllm.LLM(model=model, max_model_len=max_model_len, dtype=dtype,
                                  seed=seed, enable_prefix_caching=True,
                                  gpu_memory_utilization=gpu_memory_utilization, **kwargs)

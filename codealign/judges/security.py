@@ -57,16 +57,19 @@ def judge_security_batch(codes: Sequence[str],
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     try:
         with tempfile.TemporaryDirectory(prefix="codealign-bandit-", dir=base) as tmp:
-            names = []
+            index, unreadable = {}, {}
             for i, code in enumerate(codes):
                 path = Path(tmp) / f"c{i:06d}.py"
-                path.write_text(code, encoding="utf-8", errors="surrogatepass")
-                names.append(str(path))
-            issues, skipped = _run_bandit(names, skips)
+                try:  # lone surrogates (JSON can carry them) are no UTF-8: no file to scan
+                    path.write_bytes(code.encode("utf-8"))
+                except UnicodeEncodeError as exc:
+                    unreadable[i] = f"not UTF-8 text ({exc.reason} at {exc.start})"
+                    continue
+                index[str(path)] = i
+            issues, skipped = _run_bandit(list(index), skips) if index else ([], [])
     except Exception as exc:  # bandit or the file system broke: every snippet is unjudged
         return [JudgeScore.error(NAME, exc) for _ in codes]
 
-    index = {name: i for i, name in enumerate(names)}
     findings: list[list[dict]] = [[] for _ in codes]
     for issue in issues:
         findings[index[issue.fname]].append({
@@ -74,7 +77,7 @@ def judge_security_batch(codes: Sequence[str],
             "severity": issue.severity, "confidence": issue.confidence,
             "cwe": issue.cwe.id if issue.cwe else None, "text": issue.text,
         })
-    failed = {index[fname]: reason for fname, reason in skipped if fname in index}
+    failed = {index[fname]: reason for fname, reason in skipped if fname in index} | unreadable
     scores = []
     for i in range(len(codes)):
         if i in failed:

@@ -138,17 +138,19 @@ class EventLog:
     def __init__(self, run_path: str | Path, subscribers: Iterable[Subscriber] = ()) -> None:
         self.path = Path(run_path) / EVENTS_FILE
         self.subscribers = list(subscribers)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.seq = _repair(self.path)
 
     def emit(self, event: Event) -> None:
+        """Append `event`, then hand it to each subscriber, in order (one event at a time,
+        whichever thread emits: sandbox workers report progress from their own threads)."""
         with self._lock:
             self.seq += 1
             record = {"seq": self.seq, "time": now_iso(), **event.to_dict()}
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        for subscriber in self.subscribers:
-            subscriber(event)
+            for subscriber in self.subscribers:
+                subscriber(event)
 
 
 def _repair(path: Path) -> int:

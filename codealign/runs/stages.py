@@ -346,7 +346,10 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
             nonlocal advance
             if advance is None:
                 advance = ctx.progress("train", total)
-            advance(1)
+            if step:
+                advance(1)
+            else:
+                ctx.cancel.check()            # the trainer is built: stop before its first step
 
         result = train_round(ctx.config.model, judged.output(ctx.run_path, "pairs"), d, dpo,
                              previous_adapter=ctx.path(policy.adapter),

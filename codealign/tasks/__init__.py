@@ -3,6 +3,7 @@
 from codealign.tasks.loaders import (
     TASK_SETS,
     TaskFormat,
+    TaskIndex,
     load_bank,
     load_humaneval,
     load_mbpp,
@@ -16,6 +17,7 @@ __all__ = [
     "Task",
     "TASK_SETS",
     "TaskFormat",
+    "TaskIndex",
     "load_tasks",
     "load_bank",
     "load_humaneval",

@@ -30,11 +30,20 @@ How foreign records become tasks:
   CRLF and CR line ends become LF; tabs are left alone (every published reference parses
   with them).
 
+Task ids in other files (samples, results) are matched as the datasets publish them, by
+`TaskIndex`: the exact id first; then ``<name>/<N>`` ignoring case, MBPP's variants being
+one name (EvalPlus's ``Mbpp/2``, ``MBPP/2`` and ``mbpp-sanitized/2`` all find ``mbpp/2``
+loaded from mbpp.jsonl, and ``mbpp-sanitized/2`` loaded from sanitized-mbpp.json;
+``HumanEval/0`` is HumanEval's own id); then a bare number, MBPP's integer ``task_id``
+(``2`` or ``"2"``), finds the one loaded task numbered ``N``. An id that fits two loaded
+tasks (a bare ``2`` with HumanEval and MBPP loaded together) is an error naming both.
+
 A file is read in full before anything is returned: a bad record raises `InputError`
 naming the file, the line (JSON lists: the line where the item starts, and the item's
 index) and the field, and nothing is half-loaded. Each task's ``tests``, ``setup``,
 ``reference``, code ``prompt`` and ``perf_inputs`` must parse as Python, the reference must
-define the entry point, and the tests must use it (or define ``check``).
+define the entry point, and the tests must use it (or define ``check``). The id and the
+prompt must be UTF-8 text (`Task`); tags and source may hold any string JSON can carry.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ import json
 import re
 import warnings
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -58,6 +67,7 @@ from codealign.tasks.task import Task
 __all__ = [
     "TASK_SETS",
     "TaskFormat",
+    "TaskIndex",
     "load_tasks",
     "load_bank",
     "load_humaneval",
@@ -166,6 +176,67 @@ def load_mbpp_sanitized(path: str | Path | None = None) -> list[Task]:
 def load_bank() -> list[Task]:
     """The built-in task bank, ``codealign/tasks/data/bank.jsonl``."""
     return _load(resolve_spec("bank"), TaskFormat.CODEALIGN)
+
+
+# --------------------------------------------------------------------------- ids
+
+
+_NUMBER = re.compile("[0-9]{1,12}")
+_NUMBERED = re.compile(f"(?P<name>[^/]+)/(?P<number>{_NUMBER.pattern})")
+
+
+def _id_keys(task_id: str) -> tuple[tuple[str, str], ...]:
+    """The looser keys a task id is also found by (see the module docstring).
+
+    >>> _id_keys("mbpp-sanitized/7")
+    (('name', 'mbpp/7'), ('number', '7'))
+    >>> _id_keys("bank/dedupe_keep_order")
+    ()
+    """
+    m = _NUMBERED.fullmatch(task_id.strip())
+    if m is None:
+        return ()
+    name = m["name"].lower().removesuffix("-sanitized")
+    number = str(int(m["number"]))
+    return ("name", f"{name}/{number}"), ("number", number)
+
+
+class TaskIndex:
+    """Tasks by id, also found by the ids other files use for them (module docstring).
+
+    >>> index = TaskIndex([Task("mbpp/2", "Write f.", "f", "assert f()")])
+    >>> [index.find(i).task_id for i in ("mbpp/2", "Mbpp/2", 2, "2")]
+    ['mbpp/2', 'mbpp/2', 'mbpp/2', 'mbpp/2']
+    >>> index.find("HumanEval/2") is None
+    True
+    """
+
+    def __init__(self, tasks: Iterable[Task]) -> None:
+        self.by_id: dict[str, Task] = {}
+        self._loose: dict[tuple[str, str], list[Task]] = {}
+        for task in tasks:
+            self.by_id[task.task_id] = task
+            for key in _id_keys(task.task_id):
+                self._loose.setdefault(key, []).append(task)
+
+    def find(self, task_id: str | int) -> Task | None:
+        """The task an id names; None if none does. Raises `InputError` (field task_id) for
+        an id that is not a string or integer, or that fits several tasks."""
+        if isinstance(task_id, bool) or not isinstance(task_id, (str, int)):
+            raise InputError(f"must be a string or an integer, got {task_id!r:.60}",
+                             field="task_id")
+        if isinstance(task_id, str) and task_id in self.by_id:
+            return self.by_id[task_id]
+        text = str(task_id).strip()
+        keys = (("number", str(int(text))),) if _NUMBER.fullmatch(text) else _id_keys(text)[:1]
+        for key in keys:
+            found = self._loose.get(key, [])
+            if len(found) > 1:
+                raise InputError(f"task id {task_id!r} is ambiguous: it fits "
+                                 f"{', '.join(t.task_id for t in found[:5])}", field="task_id")
+            if found:
+                return found[0]
+        return None
 
 
 # --------------------------------------------------------------------------- the loading

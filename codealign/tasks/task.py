@@ -18,6 +18,8 @@ class Task:
 
     Attributes:
         task_id: unique id, e.g. ``"HumanEval/0"`` or ``"bank/dedupe_keep_order"``.
+            It, the prompt, entry point and tests must be UTF-8 text (no lone surrogates:
+            ids are hashed and prompts tokenized); tags and source may be any string.
         prompt: what the model sees. For ``prompt_style="code"`` it is a Python prefix
             (signature and docstring) that a completion continues, HumanEval style; for
             ``"text"`` it is an instruction and the model writes a whole module.
@@ -56,6 +58,11 @@ class Task:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise InputError(f"must be a non-empty string, got {value!r:.60}", field=name)
+            try:  # JSON can carry a lone surrogate ("\ud800"); ids are hashed, prompts tokenized
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InputError(f"not UTF-8 text ({exc.reason} at character {exc.start})",
+                                 field=name) from exc
         if not self.entry_point.isidentifier() or keyword.iskeyword(self.entry_point):
             raise InputError(f"not a Python identifier: {self.entry_point!r}", field="entry_point")
         if self.prompt_style not in ("code", "text"):

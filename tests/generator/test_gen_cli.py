@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from codealign.jsonl import read_jsonl, write_jsonl
 from codealign.tasks.task import Task
 
@@ -57,3 +59,27 @@ def test_unanswering_server_is_one_line_error_naming_the_url(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and f"127.0.0.1:{port}/v1" in lines[0] and "Traceback" not in done.stderr
     assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_model_context_length_is_read_from_the_model_directory(tiny_model_dir, tmp_path):
+    from codealign.generator.adapter import model_context_length
+
+    assert model_context_length(str(tiny_model_dir)) == 1024
+    (tmp_path / "config.json").write_text('{"text_config": {"max_position_embeddings": 4096}}')
+    sentinel = '{"model_max_length": 1000000000000000019884624838656}'  # transformers' "none"
+    (tmp_path / "tokenizer_config.json").write_text(sentinel)
+    assert model_context_length(str(tmp_path)) == 4096  # the tokenizer's sentinel says nothing
+    (tmp_path / "tokenizer_config.json").write_text('{"model_max_length": 2048}')
+    assert model_context_length(str(tmp_path)) == 2048
+    assert model_context_length(str(tmp_path / "missing")) is None
+
+
+@pytest.mark.slow
+def test_vllm_sample_defaults_to_the_models_own_context(tiny_model_dir, tmp_path):
+    """The tiny model has a 1,024-token context: no --max-model-len flag is needed."""
+    tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "samples.jsonl"
+    write_jsonl(tasks_file, (t.to_dict() for t in TASKS))
+    done = _run(str(tasks_file), "--model", str(tiny_model_dir), "--backend", "vllm",
+                "--n", "2", "--max-tokens", "4", "--no-chat", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(read_jsonl(out)) == 4

@@ -195,7 +195,7 @@ def test_read_sample_lines(tmp_path):
     for line, field in [({"task_id": "nope", "code": "x"}, "task_id"),
                         ({"task_id": TASK.task_id}, "code"),
                         ({"task_id": TASK.task_id, "code": 3}, "code"),
-                        ({"task_id": TASK.task_id, "code": "x", "colour": 1}, "colour")]:
+                        ({"task_id": TASK.task_id, "compltion": "x", "colour": 1}, "completion")]:
         path.write_text(json.dumps({"task_id": TASK.task_id, "code": "ok"}) + "\n"
                         + json.dumps(line) + "\n")
         with pytest.raises(InputError) as info:
