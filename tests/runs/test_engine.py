@@ -24,9 +24,12 @@ from seeded_policy import ROOT, cli_env, run_cli, seeded_policy, write_recipe
 
 pytestmark = pytest.mark.slow
 
-# Held out: "neg" (split seed 1); one round. Round 1 is promoted with these seeds (asserted
-# below), so that a child run has a promoted adapter to start from.
-RECIPE = {"evaluation": {"split_seed": 1}}
+# Held out: "add" and "neg" (split seed 6), 16 samples each; one round. With these seeds round
+# 1's adapter raises the held-out secure rate (0.571 -> 0.619) at the same pass@1, so the gate
+# promotes it (asserted below) and a child run has a promoted adapter to start from.
+RECIPE = {"evaluation": {"split_seed": 6, "n_samples": 16, "k": [1, 4, 16]},
+          "dpo": {"learning_rate": 1e-2, "epochs": 4},
+          "gate": {"objective": "secure_rate", "pass_at_1_tolerance": 0.05}}
 
 
 @pytest.fixture(scope="session")
