@@ -215,10 +215,15 @@ def _make_guard(config: TrainConfig, metrics_path: Path):
 
 
 def _step_callback(on_step: Callable[[int, int], None]):
-    """A TrainerCallback calling `on_step(step, max_steps)` after each optimizer step."""
+    """A TrainerCallback calling `on_step(0, max_steps)` when training begins and
+    `on_step(step, max_steps)` after each optimizer step."""
     from transformers import TrainerCallback
 
     class StepCallback(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            on_step(0, state.max_steps)
+            return control
+
         def on_step_end(self, args, state, control, **kwargs):
             on_step(state.global_step, state.max_steps)
             return control
@@ -339,7 +344,7 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
     wrapped prompts in the chat template (None: iff the tokenizer has one, the generator's own
     rule), so the pairs are trained in the same form. Writes ``metrics.jsonl`` (one line
     per step) and ``train.json`` (the `TrainResult`) into `out_dir`. `on_step(step, max_steps)`
-    is called after each optimizer step; an exception it raises (e.g. a cancel) stops training
+    is called when training begins (step 0) and after each optimizer step; an exception it raises (e.g. a cancel) stops training
     and propagates, and nothing is saved.
     """
     import torch
