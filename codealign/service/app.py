@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codealign.service.api import errors
+from codealign.service.api.deps import KeyCache
 from codealign.service.settings import Settings
 
 __all__ = ["create_app", "BodyLimit"]
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="codealign", version=_version(), lifespan=lifespan,
                   description="Submit coding tasks, drive alignment runs, read their results.")
     app.state.settings = settings
+    app.state.keys = KeyCache()
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     include_routers(app)
