@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codealign.service.api import errors
+from codealign.service.api.deps import KeyCache
 from codealign.service.settings import Settings
 
 __all__ = ["create_app", "BodyLimit"]
@@ -116,9 +117,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="codealign", version=_version(), lifespan=lifespan,
                   description="Submit coding tasks, drive alignment runs, read their results.")
     app.state.settings = settings
+    app.state.keys = KeyCache()
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     include_routers(app)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+            app.openapi_schema = errors.document_problems(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
 
 

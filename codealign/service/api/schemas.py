@@ -4,6 +4,7 @@ OpenAPI document states them and a violation is a 422 naming the field."""
 
 from __future__ import annotations
 
+import keyword
 from datetime import datetime
 from typing import Any, Literal
 
@@ -20,6 +21,8 @@ BATCH_LIMIT = 100
 PAGE_LIMIT = 100
 
 TASK_ID = r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$"
+NOT_BLANK = r"\S"                      # Task refuses whitespace-only text
+NOT_KEYWORD = {"not": {"enum": keyword.kwlist}}
 
 
 class TaskLimits(BaseModel):
@@ -36,11 +39,12 @@ class TaskCreate(BaseModel):
 
     task_id: str | None = Field(None, min_length=1, max_length=200, pattern=TASK_ID, description=(
         "Your id for the task; default: derived from its content (t-<sha256 prefix>)."))
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="What the model sees.")
-    entry_point: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    tests: str = Field(min_length=1, max_length=MAX_TESTS, description=(
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT, pattern=NOT_BLANK, description="What the model sees.")
+    entry_point: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                             json_schema_extra=NOT_KEYWORD, description="A Python identifier, not a keyword.")
+    tests: str = Field(min_length=1, max_length=MAX_TESTS, pattern=NOT_BLANK, description=(
         "Trusted Python: asserts, or a check(candidate) function (HumanEval style)."))
-    reference: str = Field(min_length=1, max_length=MAX_REFERENCE, description=(
+    reference: str = Field(min_length=1, max_length=MAX_REFERENCE, pattern=NOT_BLANK, description=(
         "A solution (a whole module) that must pass the tests."))
     prompt_style: Literal["code", "text"] = "text"
     setup: str = Field("", max_length=MAX_TESTS, description="Trusted source run beside the tests.")

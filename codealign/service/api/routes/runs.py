@@ -19,21 +19,19 @@ from sqlalchemy import select
 
 from codealign.errors import ConfigError
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
-from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
+from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
 from codealign.service.api.schemas import PAGE_LIMIT
 from codealign.service.errors import NotFound
 from codealign.service.settings import Settings
 from codealign.service.store.models import RunRow, TaskRow, TaskStatus
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"],
-                   responses={k: PROBLEM_RESPONSES[k] for k in (401, 403, 422)})
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-_PROBLEM = {"model": Problem}
 RoundNo = Annotated[int, PathParam(ge=0, le=100_000)]
-_NOT_FOUND = {404: _PROBLEM}
-_BUSY = {409: {"model": Problem, "description": "Another run holds the run lock"}}
+_NOT_FOUND = {404: PROBLEM_RESPONSES[404]}
+_BUSY = {409: PROBLEM_RESPONSES[409]}
 
 # Top-level recipe fields a request may override (sections are replaced whole).
 OVERRIDABLE = ("model", "tasks", "rounds", "seed", "tasks_per_round", "backend", "generator", "sampling",
@@ -145,7 +143,7 @@ def _started(request: Request, session, path: Path) -> tuple[JSONResponse, dict]
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/runs/{path.name}"}), body
 
 
-@router.post("", status_code=202, response_model=RunPublic, responses={404: _PROBLEM, **_BUSY})
+@router.post("", status_code=202, response_model=RunPublic, responses={404: PROBLEM_RESPONSES[404], **_BUSY})
 def start_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep,
               caller: WriteCaller, idempotency_key: IdempotencyKey = None):
     """Create a run from a recipe and start its worker (202); 409 while another run holds the lock."""

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from codealign.errors import InputError
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
-from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
+from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
 from codealign.service.api.schemas import (PAGE_LIMIT, BatchItem, BatchResult, TaskBatch, TaskCreate,
                                            TaskLimits, TaskPage, TaskPublic)
@@ -29,10 +29,8 @@ from codealign.service.errors import Conflict, NotFound, Overloaded, ServiceErro
 from codealign.service.store.models import TaskRow, TaskStatus, TaskTag, utcnow
 from codealign.service.validation import queue_length
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"],
-                   responses={k: PROBLEM_RESPONSES[k] for k in (401, 403, 422)})
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-_PROBLEM = {"model": Problem}
 
 
 def task_public(row: TaskRow) -> TaskPublic:
@@ -96,7 +94,7 @@ def _respond(row: TaskRow, created: bool) -> tuple[JSONResponse, dict]:
 @router.post("", status_code=202, response_model=TaskPublic,
              responses={200: {"model": TaskPublic, "description": "An identical task already exists"},
                         202: {"description": "Accepted; validation runs in the background"},
-                        409: _PROBLEM, 413: PROBLEM_RESPONSES[413], 503: PROBLEM_RESPONSES[503]})
+                        409: PROBLEM_RESPONSES[409], 413: PROBLEM_RESPONSES[413], 503: PROBLEM_RESPONSES[503]})
 def submit_task(body: TaskCreate, request: Request, session: SessionDep, settings: SettingsDep,
                 caller: WriteCaller, idempotency_key: IdempotencyKey = None):
     """Submit one task: 202 + Location while it validates; 200 for an identical resubmission."""
@@ -168,13 +166,13 @@ def _get(session: Session, task_id: str) -> TaskRow:
     return row
 
 
-@router.get("/{task_id:path}", response_model=TaskPublic, responses={404: _PROBLEM})
+@router.get("/{task_id:path}", response_model=TaskPublic, responses={404: PROBLEM_RESPONSES[404]})
 def get_task(task_id: str, session: SessionDep, _: ReadCaller) -> TaskPublic:
     """One task with its status (and the reason when rejected)."""
     return task_public(_get(session, task_id))
 
 
-@router.delete("/{task_id:path}", response_model=TaskPublic, responses={404: _PROBLEM})
+@router.delete("/{task_id:path}", response_model=TaskPublic, responses={404: PROBLEM_RESPONSES[404]})
 def retire_task(task_id: str, session: SessionDep, _: WriteCaller) -> TaskPublic:
     """Retire a task (soft): it leaves future runs; past runs and rounds keep it."""
     row = _get(session, task_id)
