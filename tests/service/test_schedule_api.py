@@ -31,6 +31,8 @@ def client(tmp_path):
 
 def test_schedule_is_created_edited_and_validated(client):
     assert client.get("/v1/schedule").status_code == 404
+    assert client.put("/v1/schedule", json={"cron": "0 3 * * *"}).status_code == 404   # needs a recipe
+    assert client.put("/v1/schedule", json={"recipe": "missing"}).status_code == 404
     r = client.put("/v1/schedule", json={"recipe": "nightly", "cron": "30 1 * * *",
                                          "overrides": {"rounds": 1}})
     assert r.status_code == 200, r.text
@@ -40,7 +42,7 @@ def test_schedule_is_created_edited_and_validated(client):
     assert body["next_run"].endswith(("01:30:00Z", "01:30:00+00:00")) and body["last_run"] is None
 
     for bad, field in (({"cron": "nightly"}, "cron"), ({"recipe": "../etc/passwd"}, "recipe"),
-                       ({"recipe": "missing"}, "recipe"), ({"overrides": {"rounds": 0}}, "rounds"),
+                       ({"overrides": {"rounds": 0}}, "rounds"), ({"paused": True, "when": 1}, "when"),
                        ({"overrides": {"bogus": 1}}, "bogus")):
         r = client.put("/v1/schedule", json=bad)
         assert r.status_code == 422, (bad, r.text)

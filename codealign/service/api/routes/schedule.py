@@ -14,22 +14,26 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from codealign.errors import ConfigError
 from codealign.service.api.deps import AdminCaller, ReadCaller, SettingsDep, StateDep
 from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
+from codealign.service.api.routes.runs import NAME
 from codealign.service.errors import NotFound
 
-NOT_FOUND = {"model": Problem, "description": "No schedule yet"}
+NOT_FOUND = {"model": Problem, "description": "No schedule yet, or no such recipe"}
 router = APIRouter(tags=["schedule"])
 
 
 class ScheduleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     cron: str | None = Field(default=None, description="Five-field cron expression, in UTC.",
                              examples=["0 2 * * *"])
     paused: bool | None = None
-    recipe: str | None = Field(default=None, description="Recipe name: <configs_dir>/NAME.yaml.")
+    recipe: str | None = Field(default=None, pattern=NAME,
+                               description="Recipe name: <configs_dir>/NAME.yaml.")
     overrides: dict[str, Any] | None = Field(default=None, description=(
         "Top-level recipe fields to override, e.g. {\"rounds\": 1}."))
 
@@ -54,11 +58,12 @@ class SchedulePublic(BaseModel):
 
 
 def recipe_path(settings, name: str) -> Path:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+    """``<configs_dir>/NAME.yaml``; `ConfigError` for a name that is not one, `NotFound` when absent."""
+    if not re.fullmatch(NAME, name):
         raise ConfigError(f"must be a recipe name (letters, digits, . _ -), got {name!r}", field="recipe")
     path = Path(settings.configs_dir).resolve() / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(f"no recipe {name!r} in the service's configs directory", field="recipe")
+        raise NotFound(f"no recipe {name!r} in the service's configs directory")
     return path
 
 
@@ -88,11 +93,14 @@ def get_schedule(_: ReadCaller, state: StateDep) -> SchedulePublic:
 
 
 @router.put("/v1/schedule", response_model=SchedulePublic,
-            responses={401: PROBLEM_RESPONSES[401], 403: PROBLEM_RESPONSES[403],
+            responses={401: PROBLEM_RESPONSES[401], 403: PROBLEM_RESPONSES[403], 404: NOT_FOUND,
                        422: PROBLEM_RESPONSES[422]})
 def put_schedule(body: ScheduleUpdate, _: AdminCaller, state: StateDep,
                  settings: SettingsDep) -> SchedulePublic:
-    """Create or change the schedule (admin). Fields left out keep their value."""
+    """Create or change the schedule (admin). Fields left out keep their value; creating it
+    needs a recipe (404 without one, or for a recipe that is not there)."""
     recipe = str(recipe_path(settings, body.recipe)) if body.recipe is not None else None
+    if recipe is None and state.scheduler.get() is None:
+        raise NotFound("no nightly schedule yet: PUT /v1/schedule with a recipe")
     state.scheduler.configure(cron=body.cron, recipe=recipe, overrides=body.overrides, paused=body.paused)
     return _public(state.scheduler)
