@@ -352,7 +352,8 @@ def nightly(
 
     Resumes the previous night instead when it was interrupted.
 
-    Exit status: 0 started (or nothing new, recorded), 5 resumed, 3 skipped (lock held), 1 failed, 4 canceled, 2 bad input.
+    Exit status: 0 started (or nothing new, recorded), 5 resumed, 3 skipped (lock held), 1 failed, 4 canceled, 2 bad input,
+    70 an unexpected error.
     """
     import json
     from datetime import datetime

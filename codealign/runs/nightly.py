@@ -59,7 +59,8 @@ class NightOutcome(str, Enum):
 
     @property
     def exit_code(self) -> int:
-        """0 started, 1 failed, 3 skipped, 4 canceled, 5 resumed (2 is bad input, as everywhere)."""
+        """0 started, 1 failed, 3 skipped, 4 canceled, 5 resumed (2 bad input and 70 an unexpected
+        error, as for every command)."""
         return {"started": 0, "failed": 1, "skipped": 3, "canceled": 4, "resumed": 5}[self.value]
 
 
