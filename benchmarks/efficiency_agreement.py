@@ -13,11 +13,12 @@ solution and an ``input_generator`` for large inputs. For every problem this ben
    calls a problem *clear* when one solution is more than --clear times faster there;
 3. runs the judge: both solutions through `judge_samples` (bwrap sandbox, ``profile=True``)
    with that input as the task's ``perf_inputs`` and the task's HumanEval tests;
-4. counts how often, on clear problems, the judge's efficiency score prefers the truly
-   faster solution (a tie within the ranking tolerance counts as not agreeing). The CPU
-   cross-check figure (``perf_cpu_s`` from the sandbox) is reported beside it, and so is
-   what reaches training: the efficiency pair `build_pairs` makes with the default
-   `PairConfig` (op-count margin >= 50%, CPU veto), counted as right, wrong or not made.
+4. counts how often, on clear problems, the judge's cost figure (`efficiency.cost_s`: the
+   candidate's CPU time with the op count as a floor) prefers the truly faster solution (a
+   tie within the ranking tolerance counts as not agreeing), and beside it the same count
+   for the op count alone and the CPU time alone; and what reaches training: the
+   efficiency pair `build_pairs` makes with the default `PairConfig` (cost margin >= 50%,
+   CPU veto), counted as right, wrong or not made.
 
 Prints a table, then one JSON line.
 
@@ -39,6 +40,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from codealign.judges.efficiency import cost_s
 
 ENAMEL = Path(os.environ.get("CODEALIGN_ENAMEL", "/work/shared/data/enamel"))
 
@@ -159,8 +162,8 @@ def ground_truth(row: dict, expert: str, canonical: str, args) -> dict:
 
 def _why_no_pair(e, c, config) -> str:
     """Which rule of build_pairs kept an efficiency pair from being made."""
-    lo, hi = sorted((e, c), key=lambda v: v.execution.cost.ops)
-    if max(hi.execution.cost.ops, 1) / max(lo.execution.cost.ops, 1) - 1 < config.min_efficiency_margin:
+    lo, hi = sorted((e, c), key=lambda v: cost_s(v.execution.cost))
+    if cost_s(hi.execution.cost) / cost_s(lo.execution.cost) - 1 < config.min_efficiency_margin:
         return "margin"
     a, b = lo.execution.cost.perf_cpu_s, hi.execution.cost.perf_cpu_s
     if a and b and min(a, b) >= config.cpu_floor_s and a > b * config.efficiency_cpu_veto:
@@ -225,13 +228,15 @@ def main() -> None:
     by_id = {v.sample_id: v for v in verdicts}
 
     rows_out, counts = [], {"clear": 0, "agree": 0, "disagree": 0, "tie": 0, "unjudged": 0,
-                            "cpu_agree": 0, "cpu_judged": 0, "pair_right": 0, "pair_wrong": 0,
+                            "cpu_agree": 0, "ops_agree": 0, "pair_right": 0, "pair_wrong": 0,
                             "pair_none": 0}
     task_by_id = {t.task_id: t for t in tasks}
     only_efficiency = PairConfig(reasons=(PairReason.EFFICIENCY,))
     tolerance = 1.10  # the ranking's default efficiency tolerance
     print(f"{'task':15s} {'lvl':>3s} {'size':>6s} {'gt canon/expert':>15s} {'ops c/e':>10s} "
-          f"{'cpu c/e':>8s}  verdict")
+          f"{'cpu c/e':>8s} {'cost c/e':>8s}  verdict")
+    agrees = lambda ratio, gt: ratio is not None and not (1 / tolerance < ratio < tolerance) \
+        and (ratio > 1) == (gt > 1)  # noqa: E731
     for row in rows:
         tid, truth = row["task_id"], truths[row["task_id"]]
         if "input" not in truth:
@@ -240,29 +245,29 @@ def main() -> None:
         gt = max(truth["canonical_s"], 1e-7) / max(truth["expert_s"], 1e-7)
         e, c = by_id[f"{tid}::expert"], by_id[f"{tid}::canonical"]
         clear = gt > args.clear or gt < 1 / args.clear
-        ops_ratio = cpu_ratio = None
+        ops_ratio = cpu_ratio = cost_ratio = None
         if e.score("efficiency") and c.score("efficiency"):
             ops_ratio = max(c.execution.cost.ops, 1) / max(e.execution.cost.ops, 1)
+            cost_ratio = cost_s(c.execution.cost) / cost_s(e.execution.cost)
             if e.execution.cost.perf_cpu_s and c.execution.cost.perf_cpu_s:
                 cpu_ratio = c.execution.cost.perf_cpu_s / e.execution.cost.perf_cpu_s
         if not clear:
             verdict = "not clear"
-        elif ops_ratio is None:
+        elif cost_ratio is None:
             verdict = (f"unjudged (expert {e.execution.status.value}, "
                        f"canonical {c.execution.status.value})")
             counts["clear"] += 1
             counts["unjudged"] += 1
         else:
             counts["clear"] += 1
-            if 1 / tolerance < ops_ratio < tolerance:
+            if 1 / tolerance < cost_ratio < tolerance:
                 verdict, key = "tie", "tie"
             else:
-                agree = (ops_ratio > 1) == (gt > 1)
+                agree = (cost_ratio > 1) == (gt > 1)
                 verdict, key = ("agree" if agree else "DISAGREE"), ("agree" if agree else "disagree")
             counts[key] += 1
-            if cpu_ratio is not None:
-                counts["cpu_judged"] += 1
-                counts["cpu_agree"] += (cpu_ratio > 1) == (gt > 1)
+            counts["ops_agree"] += agrees(ops_ratio, gt)
+            counts["cpu_agree"] += agrees(cpu_ratio, gt)
             pairs = build_pairs(task_by_id[tid], [e, c], only_efficiency)
             if not pairs:
                 counts["pair_none"] += 1
@@ -275,10 +280,11 @@ def main() -> None:
                 counts["pair_right" if right else "pair_wrong"] += 1
                 verdict += "; pair " + ("right" if right else "WRONG")
         rows_out.append({"task_id": tid, "gt_ratio": gt, "ops_ratio": ops_ratio,
-                         "cpu_ratio": cpu_ratio, "clear": clear, "verdict": verdict})
+                         "cpu_ratio": cpu_ratio, "cost_ratio": cost_ratio, "clear": clear,
+                         "verdict": verdict})
         fmt = lambda x, w: f"{x:{w}.2f}" if x is not None else f"{'-':>{w}s}"
         print(f"{tid:15s} {truth['level']:3d} {truth['size']:6d} {fmt(gt, 15)} {fmt(ops_ratio, 10)} "
-              f"{fmt(cpu_ratio, 8)}  {verdict}")
+              f"{fmt(cpu_ratio, 8)} {fmt(cost_ratio, 8)}  {verdict}")
 
     judged = counts["agree"] + counts["disagree"] + counts["tie"]
     agreement = counts["agree"] / judged if judged else math.nan
@@ -286,8 +292,10 @@ def main() -> None:
     print(f"\nproblems {len(rows)}, measured {len(tasks)}, clear (>{args.clear}x) {counts['clear']}, "
           f"judged {judged}: agree {counts['agree']}, disagree {counts['disagree']}, "
           f"tie {counts['tie']}, unjudged {counts['unjudged']}")
-    print(f"agreement (ops, primary): {agreement:.3f}; CPU cross-check alone: "
-          f"{counts['cpu_agree']}/{counts['cpu_judged']}")
+    rate = lambda n: n / judged if judged else math.nan  # noqa: E731
+    print(f"agreement with the experts on clear pairs: cost figure (the judge's) {agreement:.3f}; "
+          f"op count alone {rate(counts['ops_agree']):.3f}; CPU time alone "
+          f"{rate(counts['cpu_agree']):.3f}  (of {judged}; a tie counts as not agreeing)")
     print(f"efficiency pairs on clear problems (default PairConfig): right {counts['pair_right']}, "
           f"wrong {counts['pair_wrong']}, not made {counts['pair_none']} "
           f"({', '.join(f'{k[4:]} {n}' for k, n in sorted(counts.items()) if k.startswith('why_'))})")
@@ -297,8 +305,8 @@ def main() -> None:
                       "agree": counts["agree"], "disagree": counts["disagree"],
                       "tie": counts["tie"], "unjudged": counts["unjudged"],
                       "agreement": round(agreement, 4),
-                      "cpu_agreement": round(counts["cpu_agree"] / counts["cpu_judged"], 4)
-                      if counts["cpu_judged"] else None,
+                      "ops_agreement": round(rate(counts["ops_agree"]), 4),
+                      "cpu_agreement": round(rate(counts["cpu_agree"]), 4),
                       "median_clear_gt_ratio": round(statistics.median(clear_ratios), 2)
                       if clear_ratios else None,
                       "pairs_right": counts["pair_right"], "pairs_wrong": counts["pair_wrong"],

@@ -558,6 +558,20 @@ def tasks_submit(
         raise typer.Exit(1)
 
 
+@app.command("report")
+def report(
+    run: Annotated[Path, typer.Argument(help="A run directory (e.g. runs/demo-20261127-142939).")],
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Write the run's dashboard (overview, quality, flips, tasks, DPO health) as one HTML file."""
+    from rich.console import Console
+
+    from codealign.report import write_report
+
+    path = write_report(run, out)
+    Console(stderr=True).print(f"report: {path} ({path.stat().st_size // 1024} KiB, self-contained)")
+
+
 INTERNAL_ERROR_STATUS = 70
 """Exit status of an unexpected failure (sysexits' EX_SOFTWARE). The others: 1 the command ran
 and found failures (e.g. `tasks check`, a failed run); 2 bad input or usage, a `CodealignError`;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the sandbox backends need on a Debian machine:
 #   bubblewrap (default backend), the Docker engine and the codealign sandbox image;
-#   PostgreSQL's server binaries (the service's tests start their own server with initdb/pg_ctl).
+#   PostgreSQL's server binaries (the service's tests start their own server with initdb/pg_ctl);
+#   Chromium for the dashboard's browser tests.
 # Idempotent: each step is skipped when already done. Needs root for apt and dockerd;
 # as an ordinary user it only checks and says what is missing.
 set -euo pipefail
@@ -15,6 +16,7 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v runuser >/dev/null || need+=(util-linux)
+[ -x /usr/bin/chromium ] || need+=(chromium)      # the dashboard's browser tests (Playwright drives it)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup_system: missing ${need[*]}; install them as root (apt-get install ${need[*]})" >&2

@@ -4,7 +4,7 @@
     task references ──► sandbox (profile=True) ────────┤  efficiency baseline
                                                        ▼
     static judges, batched: maintainability (radon), security (bandit), tamper (AST)
-    efficiency (ops vs reference or best sample) ──► ranking ──► pairs
+    efficiency (cost vs reference or best sample) ──► ranking (security a hard line) ──► pairs
 
 `judge_samples` does all of it; `judge_executions` is the part after the sandbox, a pure
 function of its arguments (used by tests on literal `Execution` records).
@@ -22,6 +22,7 @@ from codealign.judges.complexity import judge_complexity
 from codealign.judges.efficiency import judge_efficiency_group
 from codealign.judges.pairs import Pair, PairConfig, PairReason, build_pairs
 from codealign.judges.ranking import JudgeConfig, rank_verdicts
+from codealign.judges.rules import passed_honestly
 from codealign.judges.security import judge_security_batch
 from codealign.judges.tamper import judge_tamper
 from codealign.judges.verdict import JudgeScore, JudgeStatus, Verdict
@@ -97,8 +98,7 @@ def judge_executions(tasks: Sequence[Task], samples: Sequence[Sample],
         group = [executions[i] for i in idx]
         # Efficiency only among samples that passed honestly: a tampered "pass" must not
         # become the baseline.
-        honest = [e for e, i in zip(group, idx) if e.passed and static[i]["tamper"].ok
-                  and not static[i]["tamper"].value]
+        honest = [e for e, i in zip(group, idx) if passed_honestly(e, static[i]["tamper"])]
         efficiency = judge_efficiency_group(honest, references.get(task_id))
         unranked = []
         for i in idx:

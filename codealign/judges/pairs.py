@@ -6,6 +6,9 @@
   beat on any quality criterion) over one that failed, drawn round robin across failure
   modes (failed, error, timeout, memory, tampered), so the rejected side is not all the
   same kind of wrong;
+* **security** — whenever a task has both a secure and an insecure passing sample (a
+  MEDIUM/HIGH bandit finding, `codealign.judges.rules`): secure chosen, insecure rejected,
+  whatever the margin or the other criteria (security is a hard line);
 * **efficiency / security / maintainability** — between two passing samples, only when the
   margin clears `PairConfig`'s threshold for that reason (a negligible difference teaches
   noise), the chosen side is not clearly worse on another quality criterion, and for
@@ -24,7 +27,7 @@ Rules that always hold:
 * at most `max_pairs_per_task` pairs, taken round robin across reasons, largest margins first.
 
 Margins are in each reason's natural unit: correctness = difference in the fraction of tests
-passed (a tampered sample counts 0); efficiency = ``rejected_ops / chosen_ops - 1``;
+passed (a tampered sample counts 0); efficiency = ``rejected_cost / chosen_cost - 1`` (the efficiency judge's combined cost);
 security = bandit risk difference; maintainability = maintainability-index difference.
 
 The pair text is what the model should produce after the prompt: for code prompts the
@@ -69,7 +72,7 @@ class PairConfig:
 
     Attributes:
         min_correctness_margin: least difference in the fraction of tests passed (0-1].
-        min_efficiency_margin: least relative ops saving: 0.5 = the rejected does 1.5x the work.
+        min_efficiency_margin: least relative cost saving: 0.5 = the rejected costs 1.5x as much.
         min_security_margin: least bandit risk difference (MEDIUM/HIGH finding = 3).
         min_maintainability_margin: least maintainability-index difference (0-100 scale).
         efficiency_cpu_veto: an efficiency pair is dropped when the chosen side's measured
@@ -208,7 +211,7 @@ def _margin(reason: PairReason, chosen: Verdict, rejected: Verdict) -> float | N
     if a is None or b is None:
         return None
     if reason is PairReason.EFFICIENCY:
-        return max(b.details["ops"], 1) / max(a.details["ops"], 1) - 1.0
+        return b.details["cost_s"] / a.details["cost_s"] - 1.0
     if reason is PairReason.SECURITY:
         return b.value - a.value
     return a.value - b.value
@@ -261,10 +264,15 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
         for i, a in enumerate(good):
             for b in good[i + 1:]:
                 for chosen, rejected in ((a, b), (b, a)):
-                    if _insecure(chosen):
+                    if chosen.secure is False:
                         continue
                     m = _margin(reason, chosen, rejected)
-                    if m is not None and m >= config.min_margin(reason) \
+                    if reason is PairReason.SECURITY and chosen.secure is True \
+                            and rejected.secure is False:
+                        # the hard line: secure over insecure, whatever the margin or the
+                        # other criteria say
+                        found.append((max(m, 0.0), chosen, rejected))
+                    elif m is not None and m >= config.min_margin(reason) \
                             and _no_regression(reason, chosen, rejected, config):
                         found.append((m, chosen, rejected))
         found.sort(key=lambda t: (-t[0], t[1].sample_id, t[2].sample_id))
@@ -293,10 +301,6 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
     return pairs
 
 
-def _insecure(v: Verdict) -> bool:
-    """A medium or high bandit finding (an errored security judge is left to the other rules)."""
-    s = v.scores.get("security")
-    return s is not None and s.status == "ok" and (s.details.get("high", 0) + s.details.get("medium", 0)) > 0
 
 
 def _failure_mode(v: Verdict) -> str:
@@ -329,7 +333,7 @@ def _correctness_candidates(task: Task, pool: Sequence[Verdict], good: Sequence[
     # clearly beat on any quality criterion: a correctness pair must not teach slow or
     # insecure code as "chosen".
     best = good[0]
-    top = [v for v in good if _no_regression(PairReason.CORRECTNESS, v, best, config) and not _insecure(v)]
+    top = [v for v in good if _no_regression(PairReason.CORRECTNESS, v, best, config) and v.secure is not False]
     if not top:
         return []
     out = []

@@ -4,12 +4,16 @@ Correctness comes first: samples that passed every test honestly, then the other
 fraction of tests they passed (and how close their failure came to working: a wrong
 answer beats a crash), and tampered samples always last, whatever their tests said.
 
-Among passing samples the quality judges are compared in the order `JudgeConfig.order`
+Among passing samples, security is a hard line first: every secure sample ranks above every
+one whose security judge failed, and those above every insecure one (a MEDIUM/HIGH bandit
+finding; `codealign.judges.rules`), whatever the judge order. Within each of those classes
+the quality judges are compared in the order `JudgeConfig.order`
 (default: efficiency, then security, then maintainability). A difference smaller than the
 criterion's tolerance is a tie and the next criterion decides. To keep the order
 transitive, each figure is cut into tolerance-wide buckets measured from the best sample:
 
-* efficiency: ``floor(log(ops / best_ops) / log(1 + efficiency_tolerance))``
+* efficiency: ``floor(log(cost / best_cost) / log(1 + efficiency_tolerance))`` (the
+  efficiency judge's combined cost, `codealign.judges.efficiency.cost_s`)
 * security: ``floor((risk - least_risk) / security_tolerance)``
 * maintainability: ``floor((best_mi - mi) / maintainability_tolerance)``
 
@@ -38,7 +42,7 @@ class JudgeConfig:
     Attributes:
         order: the quality criteria in decreasing priority; a subset of
             ``("efficiency", "security", "maintainability")``; criteria left out are ignored.
-        efficiency_tolerance: relative ops difference below which two samples tie
+        efficiency_tolerance: relative cost difference below which two samples tie
             (0.1 = within 10%).
         security_tolerance: bandit risk points below which two samples tie (a LOW severity,
             HIGH confidence finding weighs 1, MEDIUM/HIGH 3, HIGH/HIGH 9).
@@ -67,6 +71,8 @@ class JudgeConfig:
 
 
 _INF = math.inf
+# The hard security line among passing samples: secure, then unknown, then insecure.
+_SECURITY_CLASS = {True: 0, None: 1, False: 2}
 
 
 def _figure(v: Verdict, criterion: str) -> float | None:
@@ -75,7 +81,7 @@ def _figure(v: Verdict, criterion: str) -> float | None:
     if s is None:
         return None
     if criterion == "efficiency":
-        return max(s.details.get("ops", 0), 1)
+        return s.details["cost_s"]
     if criterion == "security":
         return s.value
     return -s.value  # maintainability: higher MI is better
@@ -106,8 +112,8 @@ def _describe(v: Verdict, criterion: str) -> str:
         return f"{criterion} unknown ({'judge error' if s is not None else 'not judged'})"
     d = s.details
     if criterion == "efficiency":
-        return (f"{d['ops']} ops ({d['ops_ratio']:.2f}x the {d['baseline_source']})"
-                + (f", cpu {d['perf_cpu_s'] * 1000:.1f} ms" if d.get("perf_cpu_s") else ""))
+        return (f"cost {d['cost_s'] * 1000:.3f} ms ({d['cost_ratio']:.2f}x the {d['baseline_source']}; "
+                f"{d['ops']} ops" + (f", cpu {d['perf_cpu_s'] * 1000:.3f} ms)" if d.get("perf_cpu_s") else ")"))
     if criterion == "security":
         ids = ",".join(f["test_id"] for f in d["findings"]) or "no findings"
         return f"bandit risk {s.value:g} ({ids})"
@@ -137,7 +143,8 @@ def rank_verdicts(verdicts: Sequence[Verdict], config: JudgeConfig = JudgeConfig
 
     def key(v: Verdict) -> tuple:
         if v.passed:
-            return (0, tuple(buckets[v.sample_id][c] for c in config.order), v.sample_id)
+            return (0, (_SECURITY_CLASS[v.secure],) + tuple(buckets[v.sample_id][c] for c in config.order),
+                    v.sample_id)
         if not v.tampered:
             e = v.execution
             return (1, (-e.fraction_passed, -e.status.rank), v.sample_id)
@@ -172,6 +179,10 @@ def _why_below(above: Verdict, v: Verdict, key, buckets, config: JudgeConfig) ->
         return "tie; ordered by sample id"
     if kv[0] == 2:
         return "tie among tampered samples; ordered by sample id"
+    if above.secure is not v.secure:
+        if v.secure is False:
+            return "it has no medium/high bandit finding and this one has (security is a hard line)"
+        return "its security was judged and this one's was not (security is a hard line)"
     for criterion in config.order:
         ba, bv = buckets[above.sample_id][criterion], buckets[v.sample_id][criterion]
         if ba != bv:

@@ -109,8 +109,8 @@ class RunReader:
 
     def task_results(self, k: int) -> list[dict[str, Any]]:
         """Per task of round k: task_id, side, samples, passed (honestly), secure_passed,
-        insecure_passed, mean_cost (of honest passes: line events on the perf inputs; held-out
-        falls back to CPU seconds as the round's report says), pass_rate. Train tasks first."""
+        insecure_passed, mean_cost (of honest passes, in seconds: `codealign.judges.efficiency.cost_s`),
+        pass_rate. Train tasks first."""
         rows: list[dict[str, Any]] = []
         train = [_train_flags(v) | {"task_id": v.task_id} for v in self._train_verdicts(k)]
         for side, flags in (("train", train), ("heldout", self._heldout_outcomes(k))):
@@ -139,11 +139,11 @@ class RunReader:
 
 
 def _train_flags(verdict) -> dict[str, Any]:
-    """A verdict's outcome in the form of ``outcomes.jsonl``."""
-    from codealign.trainer.evaluate import is_secure
+    """A verdict's outcome in the form of ``outcomes.jsonl`` (the rules of
+    `codealign.judges.rules`, the cost of `codealign.judges.efficiency.cost_s`)."""
+    from codealign.judges.efficiency import cost_s
 
     honest = verdict.passed
-    security = verdict.score("security")
-    secure = is_secure(security.details.get("findings", ())) if honest and security is not None else None
     return {"sample_id": verdict.sample_id, "status": verdict.execution.status.value, "honest": honest,
-            "secure": secure, "cost": verdict.execution.cost.ops if honest else None}
+            "secure": verdict.secure if honest else None,
+            "cost": cost_s(verdict.execution.cost) if honest else None}

@@ -372,8 +372,9 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
                    skipped: str = "") -> StageManifest:
     """The held-out figures of `policy`; ``outcomes.jsonl`` keeps each sample's outcome
     (task_id, sample_id, honest, secure, cost, tokens) for per-task results."""
-    from codealign.judges import judge_static
-    from codealign.trainer.evaluate import Outcome, evaluate, is_secure
+    from codealign.judges import judge_static, rules
+    from codealign.judges.efficiency import COST_UNIT, cost_s
+    from codealign.trainer.evaluate import Outcome, evaluate
 
     ev = ctx.config.evaluation
     # The same seed for every policy: rounds are compared on the same random draws.
@@ -391,20 +392,16 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
         static = dict(zip((s.sample_id for s, _ in passing),
                           judge_static([s.code for s, _ in passing], [e for _, e in passing],
                                        ctx.config.judges)))
-        ops_known = all(e.cost.ops is not None for _, e in passing)
         outcomes, rows = [], []
         for s, e in zip(samples, executions):
-            scores = static.get(s.sample_id)
-            honest = scores is not None and scores["tamper"].ok and not scores["tamper"].value
-            secure = cost = None
-            if honest:
-                security = scores["security"]
-                secure = is_secure(security.details.get("findings", ())) if security.ok else None
-                cost = e.cost.ops if ops_known else e.cost.cpu_s
+            scores = static.get(s.sample_id, {})
+            honest = rules.passed_honestly(e, scores.get("tamper"))
+            secure = rules.security_class(scores.get("security")) if honest else None
+            cost = cost_s(e.cost) if honest else None
             outcomes.append(Outcome(s.task_id, honest, secure, cost, s.tokens))
             rows.append({"task_id": s.task_id, "sample_id": s.sample_id, "status": e.status.value,
                          "honest": honest, "secure": secure, "cost": cost, "tokens": s.tokens})
-        report = evaluate(outcomes, ev.k, "ops" if ops_known else "cpu_s", task_ids=heldout)
+        report = evaluate(outcomes, ev.k, COST_UNIT, task_ids=heldout)
         write_jsonl(d / "outcomes.jsonl", rows)
         write_json(d / "report.json", report.to_dict())
         return StageRun({"samples": "samples.jsonl", "executions": "executions.jsonl",

@@ -40,8 +40,11 @@ Not covered
   * Timing side channels, and CPU contention with other processes on the host.
   * Efficiency figures: the deterministic operation count is taken by a tracer inside the
     candidate's process, so a candidate that tampers with tracing can lower its count; the
-    CPU time beside it is read from the kernel by the tester and cannot be forged. The
-    tamper judge flags code that touches tracing.
+    CPU time beside it is read from the kernel by the tester and cannot be forged (it can
+    only be inflated, which hurts the candidate). The tamper judge flags code that touches
+    tracing. Perf inputs synthesised for tasks without a reference are chosen by the
+    passing samples' majority answer as the samples report it: a hostile sample can sway
+    which inputs are measured (never a verdict), and is outvoted by two honest ones.
   * Tests that rely on a candidate mutating its arguments in place (arguments cross into
     the candidate's process by copy).
   * The ``unsafe-no-isolation`` backend covers the verdict (forged passes) but nothing
@@ -49,9 +52,9 @@ Not covered
 """
 
 from codealign.sandbox.config import BACKENDS, UNSAFE_BACKEND, Job, SandboxConfig
-from codealign.sandbox.execution import Cost, Execution, Status, TestOutcome
+from codealign.sandbox.execution import Cost, Execution, Flag, Status, TestOutcome
 from codealign.sandbox.runner import run_many, run_one
 from codealign.sandbox.testcases import CallCase, TestPlan, plan_tests
 
-__all__ = ["BACKENDS", "UNSAFE_BACKEND", "CallCase", "Cost", "Execution", "Job", "SandboxConfig",
+__all__ = ["BACKENDS", "UNSAFE_BACKEND", "CallCase", "Cost", "Execution", "Flag", "Job", "SandboxConfig",
            "Status", "TestOutcome", "TestPlan", "plan_tests", "run_many", "run_one"]

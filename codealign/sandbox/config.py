@@ -36,6 +36,15 @@ class SandboxConfig:
             timeout (it repeats the perf calls).
         jobs_per_sandbox: restart a sandbox after this many executions (0: never). Runs are
             already isolated from each other; this bounds any slow leak in the zygote.
+        repeats: timed passes over the perf inputs when profiling (a `Job` may override);
+            the cost figure is the fastest pass.
+        timeout_s: the wall-clock limit of one execution's tests, for every task (None:
+            each task's own ``timeout_s``).
+        synthesise_perf_inputs: profile tasks without ``perf_inputs`` on inputs scaled up
+            from their tests' call arguments (`codealign.sandbox.perfinputs`), kept where the
+            task's reference finishes within budget; cached per task content.
+        perf_cache_dir: where synthesised perf inputs are cached ("" = the user cache,
+            ``~/.cache/codealign/perf-inputs``).
     """
 
     backend: str = "bwrap"
@@ -48,6 +57,10 @@ class SandboxConfig:
     fsize_mb: int = 32
     perf_timeout_factor: float = 6.0
     jobs_per_sandbox: int = 2000
+    repeats: int = 5
+    timeout_s: float | None = None
+    synthesise_perf_inputs: bool = True
+    perf_cache_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -58,6 +71,13 @@ class SandboxConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"must be an integer >= {low}, got {value!r}", field=f"sandbox.{name}")
+        if not (isinstance(self.repeats, int) and 1 <= self.repeats <= 100):
+            raise ConfigError(f"must be an integer in [1, 100], got {self.repeats!r}",
+                              field="sandbox.repeats")
+        if self.timeout_s is not None and not (isinstance(self.timeout_s, (int, float))
+                                               and 0 < self.timeout_s <= 3600):
+            raise ConfigError(f"must be None or in (0, 3600] seconds, got {self.timeout_s!r}",
+                              field="sandbox.timeout_s")
         if not self.perf_timeout_factor > 0:
             raise ConfigError(f"must be > 0, got {self.perf_timeout_factor!r}",
                               field="sandbox.perf_timeout_factor")
@@ -66,24 +86,29 @@ class SandboxConfig:
     def worker_count(self) -> int:
         return self.workers or len(os.sched_getaffinity(0))
 
+    def task_timeout(self, task: Task) -> float:
+        """The wall-clock limit of one execution of `task`'s tests."""
+        return self.timeout_s if self.timeout_s is not None else task.timeout_s
+
 
 @dataclass(frozen=True)
 class Job:
     """One sample to execute: `code` is the whole candidate module.
 
     With `profile`, a sample that passes is also measured on the task's perf inputs (or
-    its literal test calls): a deterministic line-event count and the median CPU time
-    of `repeats` passes, read from the kernel by the trusted tester.
+    its literal test calls, or its test scripts' calls): a deterministic line-event count
+    and the fastest of `repeats` passes of the candidate's CPU time (None: the
+    SandboxConfig's `repeats`), read from the kernel by the trusted tester.
     """
 
     sample_id: str
     task: Task
     code: str
     profile: bool = False
-    repeats: int = 5
+    repeats: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.code, str):
             raise ConfigError(f"code must be a string, got {type(self.code).__name__}", field="code")
-        if not (isinstance(self.repeats, int) and 1 <= self.repeats <= 100):
+        if self.repeats is not None and not (isinstance(self.repeats, int) and 1 <= self.repeats <= 100):
             raise ConfigError(f"repeats must be in [1, 100], got {self.repeats!r}", field="repeats")

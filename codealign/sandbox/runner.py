@@ -18,7 +18,7 @@ from typing import Any
 
 from codealign.errors import Canceled, InputError, SandboxFault, SandboxUnavailable
 from codealign.sandbox.config import UNSAFE_BACKEND, Job, SandboxConfig
-from codealign.sandbox.execution import Cost, Execution, Status, TestOutcome
+from codealign.sandbox.execution import Cost, Execution, Flag, Status, TestOutcome
 from codealign.sandbox.plain import decode
 from codealign.sandbox.session import ZYGOTE_PATH, ZygoteSession
 from codealign.sandbox.testcases import TestPlan, plan_tests
@@ -46,29 +46,37 @@ def start_session(config: SandboxConfig) -> ZygoteSession:
     raise SandboxUnavailable(f"unknown backend {config.backend!r}")
 
 
-def _payload(job: Job, plan: TestPlan, config: SandboxConfig) -> dict[str, Any]:
+def _payload(job: Job, plan: TestPlan, config: SandboxConfig, *,
+             measure_only: bool = False) -> dict[str, Any]:
+    """The zygote's job frame. `measure_only`: a profiling run of a sample already known to
+    pass (the tests are skipped when there is something else to measure)."""
     task = job.task
-    perf_budget = task.timeout_s * config.perf_timeout_factor if job.profile else 0.0
+    timeout = config.task_timeout(task)
+    perf_budget = timeout * config.perf_timeout_factor if job.profile else 0.0
     return {"code": job.code, "entry": task.entry_point, "setup": task.trusted_setup(),
             "calls": [c.args_src for c in plan.calls], "script_count": len(plan.scripts),
-            "profile": job.profile, "perf": list(task.perf_inputs), "repeats": job.repeats,
-            "timeout_s": task.timeout_s, "perf_timeout_s": perf_budget,
-            "cpu_s": task.timeout_s + perf_budget, "memory_mb": task.memory_mb,
+            "profile": job.profile, "measure_only": measure_only, "probe": False,
+            "perf": list(task.perf_inputs), "repeats": job.repeats or config.repeats,
+            "timeout_s": timeout, "perf_timeout_s": perf_budget,
+            "cpu_s": timeout + perf_budget, "memory_mb": task.memory_mb,
             "nproc": config.nproc, "fsize_mb": config.fsize_mb, "output_limit": config.output_limit}
 
 
 def _host_timeout(job: Job, config: SandboxConfig) -> float:
     factor = 1 + (config.perf_timeout_factor if job.profile else 0)
-    return job.task.timeout_s * factor + _HOST_MARGIN_S
+    return config.task_timeout(job.task) * factor + _HOST_MARGIN_S
 
 
-def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: str) -> Execution:
-    """The trusted verdict on one zygote response (None: the sandbox stopped answering)."""
+def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: str,
+           timeout_s: float | None = None) -> Execution:
+    """The trusted verdict on one zygote response (None: the sandbox stopped answering).
+    `timeout_s`: the limit the run had (for the message; default the task's)."""
+    config_timeout = timeout_s if timeout_s is not None else job.task.timeout_s
     base = dict(sample_id=job.sample_id, task_id=job.task.task_id, tests_total=plan.total,
                 backend=backend)
     if response is None:
         return Execution(status=Status.TIMEOUT, tests_passed=0, detail="the sandbox stopped answering "
-                         "and was replaced", flags=("sandbox-unresponsive",), **base)
+                         "and was replaced", flags=(Flag.SANDBOX_UNRESPONSIVE.text(),), **base)
     if "fault" in response:   # our machinery, not the candidate (which cannot cause a desync)
         raise SandboxFault(f"{backend} zygote failed: {response['fault']}")
     frames = response["frames"]
@@ -79,27 +87,27 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
     events = list(record.get("events", [])) if record else []
     flags = list(dict.fromkeys(events))
     if response["stdout_bytes"] > len(response["stdout"].encode()):
-        flags.append("stdout-truncated")
+        flags.append(Flag.STDOUT_TRUNCATED.text())
     if response["stderr_bytes"] > len(response["stderr"].encode()):
-        flags.append("stderr-truncated")
+        flags.append(Flag.STDERR_TRUNCATED.text())
 
     cost = Cost(cpu_s=float(final.get("cpu_s", 0.0)), peak_kb=int(final.get("peak_kb", 0)),
                 wall_s=float(response["wall_s"]),
                 ops=perf.get("ops") if perf and "error" not in perf else None,
                 perf_cpu_s=perf.get("cpu_s") if perf and "error" not in perf else None)
     if perf and "error" in perf:
-        flags.append("perf-error: " + str(perf["error"])[:200])
+        flags.append(Flag.PERF_ERROR.text(str(perf["error"])[:200]))
     if response.get("perf_timed_out"):
-        flags.append("perf-timeout")
+        flags.append(Flag.PERF_TIMEOUT.text())
 
     if response["timed_out"]:
         return Execution(status=Status.TIMEOUT, tests_passed=0, cost=cost,
-                         detail=f"wall-clock limit of {job.task.timeout_s:g}s reached",
+                         detail=f"wall-clock limit of {config_timeout:g}s reached",
                          flags=tuple(flags), **out, **base)
     tester = response["tester"]
     if record is None:
         if "signal" in tester:
-            flags.append("harness-killed")
+            flags.append(Flag.HARNESS_KILLED.text())
             return Execution(status=Status.TAMPERED, tests_passed=0, cost=cost, flags=tuple(flags),
                              detail=f"the trusted tester was killed by signal {tester['signal']} "
                                     "before writing its record", **out, **base)
@@ -113,7 +121,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
             status = Status.MEMORY
         elif "exit-at-load" in events or ("ended-at-load" in events and final.get("exit") == 0):
             status = Status.TAMPERED
-            flags.append("exit-at-load")
+            flags.append(Flag.EXIT_AT_LOAD.text())
         return Execution(status=status, tests_passed=0, cost=cost, flags=tuple(dict.fromkeys(flags)),
                          detail=load["error"], **out, **base)
 
@@ -141,8 +149,9 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
     worker_signal = final.get("signal")
     clean_exit = final.get("exit") == 0 and worker_signal is None and tester.get("exit") == 0
     if worker_signal is not None:
-        flags.append(f"candidate-signal-{signal.Signals(worker_signal).name}"
-                     if worker_signal in signal.Signals._value2member_map_ else f"candidate-signal-{worker_signal}")
+        name = (signal.Signals(worker_signal).name
+                if worker_signal in signal.Signals._value2member_map_ else str(worker_signal))
+        flags.append(f"{Flag.CANDIDATE_SIGNAL.value}-{name}")
 
     # Ending the process with status 0 while tests are still running is a bid for a pass
     # (sys.exit(0), os._exit(0), exec of /bin/true, an exiting thread or timer).
@@ -152,7 +161,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
         status = Status.PASSED
     elif exited_early:
         status = Status.TAMPERED
-        flags.append("exit-before-completion")
+        flags.append(Flag.EXIT_BEFORE_COMPLETION.text())
     elif worker_signal == signal.SIGXCPU:
         status = Status.TIMEOUT
     elif "memory" in events:
@@ -168,15 +177,22 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
                      flags=tuple(dict.fromkeys(flags)), detail=detail, **out, **base)
 
 
-def _with_profile(verdict: Execution, measured: Execution) -> Execution:
-    """The verdict run's record with the profiling run's figures. A profiling run that did
-    not pass again (a flaky or time-dependent candidate) gives no figures, and says so."""
-    if not measured.passed:
-        return dataclasses.replace(verdict, flags=verdict.flags + (
-            f"perf-unavailable: the profiling run ended {measured.status.value}",))
-    cost = dataclasses.replace(verdict.cost, ops=measured.cost.ops, perf_cpu_s=measured.cost.perf_cpu_s)
-    extra = tuple(f for f in measured.flags if f.startswith("perf-") and f not in verdict.flags)
-    return dataclasses.replace(verdict, cost=cost, flags=verdict.flags + extra)
+def _with_profile(verdict: Execution, response: dict[str, Any] | None) -> Execution:
+    """The verdict run's record with the figures of the measuring run (`response`). A
+    measuring run that gave none (it failed, timed out, or the sandbox stopped answering)
+    leaves the figures empty and says why in a diagnostic flag."""
+    perf = None
+    if response is not None and "frames" in response:
+        perf = next((f["perf"] for f in response["frames"] if "perf" in f), None)
+    if response is None or perf is None or "error" in perf:
+        why = ("the sandbox stopped answering" if response is None
+               else "the measuring run timed out" if response.get("perf_timed_out") or response.get("timed_out")
+               else str(perf["error"])[:200] if perf else "the measuring run gave no figures")
+        flag = (Flag.PERF_TIMEOUT if response is not None and response.get("perf_timed_out")
+                else Flag.PERF_ERROR if perf and "error" in perf else Flag.PERF_UNAVAILABLE)
+        return dataclasses.replace(verdict, flags=verdict.flags + (flag.text(why),))
+    cost = dataclasses.replace(verdict.cost, ops=int(perf["ops"]), perf_cpu_s=float(perf["cpu_s"]))
+    return dataclasses.replace(verdict, cost=cost)
 
 
 def _plan(job: Job, cache: dict[int, TestPlan]) -> TestPlan:
@@ -200,25 +216,43 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
     Raises SandboxUnavailable (before or while starting) when the isolation cannot run, and
     SandboxFault when our machinery breaks; untrusted code failing is never an exception.
     """
-    jobs = list(jobs)
+    jobs = _with_synthesised_inputs(list(jobs), config)
     plans: dict[int, TestPlan] = {}
     planned = [_plan(j, plans) for j in jobs]
     results: list[Execution | None] = [None] * len(jobs)
     if not jobs:
         return []
-    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    # Tasks with neither perf inputs nor a reference: their passing samples are measured
+    # after every verdict is in, on inputs their majority answer vouches for.
+    awaiting = {j.task.task_id for j in jobs if j.profile and not j.task.perf_inputs
+                and not j.task.reference} if config.synthesise_perf_inputs else set()
+    held: dict[int, Execution] = {}
+    todo: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
     for i in range(len(jobs)):
-        todo.put(i)
+        todo.put((i, False))
     errors: list[BaseException] = []
     lock = threading.Lock()
     bar = _progress(len(jobs), config.backend) if progress else None
+
+    def measure(session: ZygoteSession, i: int, execution: Execution) -> tuple[ZygoteSession | None, Execution]:
+        """Only a sample that passed is worth measuring: the tester cannot know (the
+        expected values stay here), so a second run measures it. It skips the tests unless
+        their own calls are the workload."""
+        job, plan = jobs[i], planned[i]
+        needs_tests = not (job.task.perf_inputs or plan.calls)
+        secrets = {"scripts": list(plan.scripts)} if plan.scripts and needs_tests else None
+        response = session.run(_payload(job, plan, config, measure_only=True),
+                               _host_timeout(job, config), secrets=secrets)
+        if response is not None and "fault" in response:
+            raise SandboxFault(f"{config.backend} zygote failed: {response['fault']}")
+        return (session if response is not None else None), _with_profile(execution, response)
 
     def work() -> None:
         session: ZygoteSession | None = None
         try:
             while not errors and not (cancel is not None and cancel()):
                 try:
-                    i = todo.get_nowait()
+                    i, measuring = todo.get_nowait()
                 except queue.Empty:
                     return
                 if session is None or not session.alive or (
@@ -226,23 +260,23 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
                     if session is not None:
                         session.close()
                     session = start_session(config)
-                job = jobs[i]
-                scripts = planned[i].scripts
-                secrets = {"scripts": list(scripts)} if scripts else None
-                verdict_job = dataclasses.replace(job, profile=False)
-                response = session.run(_payload(verdict_job, planned[i], config),
-                                       _host_timeout(verdict_job, config), secrets=secrets)
-                if response is None:
-                    session = None
-                execution = assess(job, planned[i], response, config.backend)
-                if job.profile and execution.passed and session is not None:
-                    # Only a sample that passed is worth measuring: the tester cannot know
-                    # (the expected values stay here), so a second run measures it.
-                    response = session.run(_payload(job, planned[i], config),
-                                           _host_timeout(job, config), secrets=secrets)
+                job, plan = jobs[i], planned[i]
+                if measuring:
+                    session, execution = measure(session, i, held[i])
+                else:
+                    secrets = {"scripts": list(plan.scripts)} if plan.scripts else None
+                    verdict_job = dataclasses.replace(job, profile=False)
+                    response = session.run(_payload(verdict_job, plan, config),
+                                           _host_timeout(verdict_job, config), secrets=secrets)
                     if response is None:
                         session = None
-                    execution = _with_profile(execution, assess(job, planned[i], response, config.backend))
+                    execution = assess(job, plan, response, config.backend, config.task_timeout(job.task))
+                    if job.profile and execution.passed and job.task.task_id in awaiting:
+                        with lock:
+                            held[i] = execution
+                        continue
+                    if job.profile and execution.passed and session is not None:
+                        session, execution = measure(session, i, execution)
                 results[i] = execution
                 with lock:
                     if on_result is not None:
@@ -255,14 +289,26 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
             if session is not None:
                 session.close()
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(config.worker_count, len(jobs)))]
-    if bar is not None:
-        bar[0].start()
-    try:
+    def pool() -> None:
+        threads = [threading.Thread(target=work, daemon=True)
+                   for _ in range(min(config.worker_count, len(jobs)))]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+
+    if bar is not None:
+        bar[0].start()
+    try:
+        pool()
+        if held and not errors and not (cancel is not None and cancel()):
+            voters: dict[str, list[str]] = {}
+            for i in held:
+                voters.setdefault(jobs[i].task.task_id, []).append(jobs[i].code)
+            jobs[:] = _with_synthesised_inputs(jobs, config, voters, only=set(voters))
+            for i in held:
+                todo.put((i, True))
+            pool()
     finally:
         if bar is not None:
             bar[0].stop()
@@ -271,6 +317,34 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
     if any(r is None for r in results):
         raise Canceled(f"canceled with {sum(r is None for r in results)} of {len(jobs)} jobs not run")
     return [r for r in results if r is not None]
+
+
+def _with_synthesised_inputs(jobs: list[Job], config: SandboxConfig,
+                             voters: dict[str, list[str]] | None = None,
+                             only: set[str] | None = None) -> list[Job]:
+    """Profiled jobs of tasks without perf inputs get the inputs synthesised from their
+    tests (`codealign.sandbox.perfinputs`), when the config asks for it: judged by the
+    task's reference, or by `voters` (passing samples' code per task id) for those in `only`."""
+    if not config.synthesise_perf_inputs:
+        return jobs
+    need = {j.task.task_id: j.task for j in jobs if j.profile and not j.task.perf_inputs
+            and (j.task.reference if only is None else j.task.task_id in only)}
+    if not need:
+        return jobs
+    from codealign.sandbox.perfinputs import synthesise
+
+    found = {tid: s.perf_inputs for tid, s in synthesise(list(need.values()), config,
+                                                         voters=voters).items()
+             if s.perf_inputs}
+    tasks: dict[int, Any] = {}
+    out = []
+    for j in jobs:
+        if j.profile and j.task.task_id in found and not j.task.perf_inputs:
+            # one replaced Task per original, so test plans stay shared between its jobs
+            task = tasks.setdefault(id(j.task), dataclasses.replace(j.task, perf_inputs=found[j.task.task_id]))
+            j = dataclasses.replace(j, task=task)
+        out.append(j)
+    return out
 
 
 def run_one(task, code: str, config: SandboxConfig = SandboxConfig(), *, sample_id: str = "sample",

@@ -38,6 +38,7 @@ import signal
 import struct
 import sys
 import time
+import zlib
 
 import base64
 
@@ -53,6 +54,11 @@ MAX_CALL_RESULT_BYTES = 1 << 20    # one literal call's result, as reported to t
 MAX_RECORD_RESULT_BYTES = 8 << 20  # all of them together: the host's frame stays bounded
 HANDLE_TAG = "__codealign_handle__"
 BUILTIN_TAG = "__codealign_builtin__"
+OPS_CAP = 5_000_000      # a traced call stops counting here (a lower bound, flagged)
+TINY_CALL_S = 2e-3       # calls faster than this are timed over many copies of the input
+MAX_COPIES = 2000
+MAX_COPY_BYTES = 1 << 20   # ... as long as the copies stay this small in all (marshal size)
+REPEAT_BUDGET_S = 1.0   # timed passes stop once they have used this much CPU in all
 PIPE_CHUNK = 4096   # a pipe reported writable takes at least this much without blocking
 
 
@@ -231,13 +237,54 @@ def worker_main(code, req_fd, resp_fd):
     def count_lines(frame, event, arg):
         if event == "line":
             counter[0] += 1
+            if counter[0] >= OPS_CAP:   # enough to rank it: the rest runs untraced
+                sys.settrace(None)
+                return None
         return count_lines
 
     def resolve(ref):
         return module[ref] if type(ref) is str else table[ref]
 
+    # Profiling: the perf inputs arrive once as marshal blobs; each timed call is staged
+    # first (decoded into fresh objects, so an in-place mutation never reaches the next
+    # call), then run with nothing but a count and a digest sent back.
+    perf_blobs, staged = [], [None, None]   # staged: [arguments, last result]
+
     def handle(msg):
         op = msg[0]
+        if op == "perf-run":
+            _, ref, trace, want_digest = msg
+            fn, copies = resolve(ref), staged[0]   # freed at the next stage, not in the window
+            if trace:
+                counter[0] = 0
+                sys.settrace(tracer)
+                try:
+                    staged[1] = fn(*copies[0])
+                finally:
+                    sys.settrace(None)
+            elif len(copies) == 1:
+                staged[1] = fn(*copies[0])
+            else:   # a tiny call, timed over many fresh copies of its input at once
+                results = staged[1] = []
+                for args in copies:
+                    results.append(fn(*args))
+            digest = None
+            if want_digest:
+                plain = marshal.dumps(to_plain(staged[1], []))
+                digest = "%d:%08x" % (len(plain), zlib.crc32(plain))
+            return ("ok", None, counter[0] if trace else None, digest)
+        if op == "perf-stage":
+            staged[:] = [None, None]   # the last call's objects are freed here, outside the window
+            _, index, count = msg
+            blob, wired = perf_blobs[index]
+            staged[0] = [from_wire(marshal.loads(blob), table) if wired else marshal.loads(blob)
+                         for _ in range(count)]
+            return ("ok", None, None)
+        if op == "perf-load":
+            perf_blobs[:] = msg[1]
+            return ("ok", len(perf_blobs), None)
+        if op == "noop":
+            return ("ok", None, None)
         if op == "call":
             _, ref, args, trace = msg
             fn, args = resolve(ref), from_wire(args, table)
@@ -348,6 +395,7 @@ class Worker:
         self.alive = True
         self.events = []
         self.last_size = 0
+        self.meter = None   # a dict while the tests' own calls are being measured
 
     def receive(self):
         """The next reply as a validated plain tuple, or None if the worker is gone."""
@@ -423,7 +471,19 @@ class Remote:
         return unwrap(self._worker, self._worker.request(msg))
 
     def __call__(self, *args):
-        return self._ask("call", self._ref, to_wire(args), False)
+        meter = self._worker.meter
+        if meter is None:
+            return self._ask("call", self._ref, to_wire(args), False)
+        # Profiling over the tests' own calls: count and time only the candidate's side.
+        start = self._worker.cpu_seconds()
+        reply = self._worker.request(("call", self._ref, to_wire(args), True))
+        end = self._worker.cpu_seconds()
+        if start is not None and end is not None:
+            meter["cpu_s"] += end - start
+        if reply[0] == "ok" and type(reply[2]) is int:
+            meter["ops"] += reply[2]
+        meter["calls"] += 1
+        return unwrap(self._worker, reply)
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -642,16 +702,27 @@ def run_scripts(job, worker, record, names):
 
 def check_candidate(job, worker, emit):
     """Everything after the fork: load, calls, scripts, optional profile, exit. `emit` gets
-    the record frame, the perf frame and the final frame, in that order."""
+    the record frame, the perf (or probe) frames and the final frame, in that order.
+
+    ``measure_only`` jobs (a sample already known to pass) skip the tests and only
+    profile; ``probe`` jobs time each perf input once and report it (perf-input synthesis).
+    """
     record, names = load_record(job, worker)
-    if record["load"]["ok"]:
-        run_calls(job, worker, record)
+    sources = job["perf"] or job["calls"]
+    if record["load"]["ok"] and job["profile"] and not sources and job["scripts"]:
+        # No perf inputs and no literal calls: the workload is the test scripts' own calls.
+        worker.meter = {"ops": 0, "cpu_s": 0.0, "calls": 0}
+    if record["load"]["ok"] and not (job["measure_only"] and sources) and not job["probe"]:
+        if not job["measure_only"]:
+            run_calls(job, worker, record)
         if job["scripts"]:
             run_scripts(job, worker, record, names)
     record["events"].extend(worker.events)
     record["complete"] = True
     emit(record)
-    if job["profile"] and record["load"]["ok"] and worker.alive:
+    if job["probe"] and record["load"]["ok"] and worker.alive:
+        probe(job, worker, emit)
+    elif job["profile"] and record["load"]["ok"] and worker.alive:
         try:
             figures = profile(job, worker)
         except Exception as exc:
@@ -660,42 +731,115 @@ def check_candidate(job, worker, emit):
     emit(finish_worker(worker))
 
 
-def profile(job, worker):
-    """Deterministic line-event count (one traced pass) and the worker's CPU time per pass
-    (median of `repeats` untraced passes), over the perf inputs or else the literal calls."""
+def load_perf_inputs(job, worker):
+    """Evaluate the perf input sources once (trusted, here) and hand them to the worker as
+    marshal blobs; returns their sizes in bytes."""
     ns = {"__name__": "__codealign_perf__", "__builtins__": builtins}
     exec(compile(job["setup"], "setup.py", "exec"), ns)
-    entry = job["entry"]
     sources = job["perf"] or job["calls"]
+    blobs = []
+    for src in sources:
+        value = eval(compile(src, "perf.py", "eval"), ns)
+        try:   # plain data (the usual case) crosses as is, with no per-element conversion
+            blobs.append((marshal.dumps(value), False))
+        except ValueError:   # builtins passed as arguments (``int``, ``len``) travel by name
+            blobs.append((marshal.dumps(to_wire(value)), True))
+    unwrap(worker, worker.request(("perf-load", blobs)))
+    return [len(blob) for blob, _ in blobs]
+
+
+def timed_call(job, worker, index, trace=False, digest=False, copies=1):
+    """Stage input `index` (`copies` fresh decodings of it), then run the entry point on
+    each; returns (reply, CPU seconds of the candidate's process over the calls alone,
+    read from the kernel)."""
+    unwrap(worker, worker.request(("perf-stage", index, copies)))
+    start = worker.cpu_seconds()
+    reply = worker.request(("perf-run", job["entry"], trace, digest))
+    end = worker.cpu_seconds()
+    if start is None or end is None:
+        raise WorkerGone("cannot read the candidate's CPU clock")
+    if reply[0] != "ok":
+        unwrap(worker, reply)
+    return reply, end - start
+
+
+def profile(job, worker):
+    """Deterministic line-event count (one traced pass) and the candidate's CPU time per
+    pass over the perf inputs (or else the literal calls): `repeats` untraced passes (fewer
+    once they used REPEAT_BUDGET_S), each call timed alone (decoding its arguments is not in
+    the window), less the round trip of an empty request; a call under TINY_CALL_S is timed
+    over enough fresh copies of its input to fill that window, and divided. The fastest
+    pass is the figure (a busy machine only ever adds time)."""
+    if worker.meter is not None:
+        m = worker.meter
+        return {"ops": m["ops"], "cpu_s": m["cpu_s"], "repeats": [m["cpu_s"]],
+                "source": "tests", "calls": m["calls"]}
     try:
-        inputs = [to_wire(eval(compile(src, "perf.py", "eval"), ns)) for src in sources]
+        sizes = load_perf_inputs(job, worker)
+    except WorkerGone as exc:
+        return {"error": str(exc)}
     except Exception as exc:
         return {"error": "perf input failed: " + describe(exc)}
-    ops = 0
-    for args in inputs:
-        try:
-            reply = worker.request(("call", entry, args, True))
-        except WorkerGone as exc:
-            return {"error": str(exc)}
-        if reply[0] != "ok" or type(reply[2]) is not int:
-            return {"error": "perf call raised %s" % (reply[1:3],)}
-        ops += reply[2]
-    times = []
-    for _ in range(job["repeats"]):
-        start = worker.cpu_seconds()
-        for args in inputs:
-            try:
-                reply = worker.request(("call", entry, args, False))
-            except WorkerGone as exc:
-                return {"error": str(exc)}
-            if reply[0] != "ok":
-                return {"error": "perf call raised %s" % (reply[1:3],)}
-        end = worker.cpu_seconds()
-        if start is None or end is None:
-            return {"error": "cannot read the candidate's CPU clock"}
-        times.append(end - start)
+    if not sizes:
+        return {"error": "no perf inputs and no test calls to measure"}
+    try:
+        overhead = []
+        for _ in range(3):
+            start = worker.cpu_seconds()
+            unwrap(worker, worker.request(("noop",)))
+            overhead.append(worker.cpu_seconds() - start)
+        base = min(overhead)
+        ops, copies = 0, []
+        for i, size in enumerate(sizes):
+            reply, spent = timed_call(job, worker, i, trace=True)
+            if type(reply[2]) is not int:
+                return {"error": "the traced perf call gave no count"}
+            ops += reply[2]
+            _, spent = timed_call(job, worker, i)
+            spent = max(spent - base, 1e-7)
+            fit = int(TINY_CALL_S / spent) if spent < TINY_CALL_S else 1
+            copies.append(max(1, min(fit, MAX_COPIES, MAX_COPY_BYTES // max(size, 1))))
+        times = []
+        for _ in range(job["repeats"]):
+            times.append(sum(max(timed_call(job, worker, i, copies=n)[1] - base, 0.0) / n
+                             for i, n in enumerate(copies)))
+            if sum(times) > REPEAT_BUDGET_S:   # a slow candidate is clearly slow already
+                break
+    except WorkerGone as exc:
+        return {"error": str(exc)}
+    except Exception as exc:
+        return {"error": "perf call raised " + describe(exc)}
     times.sort()
-    return {"ops": ops, "cpu_s": times[len(times) // 2], "repeats": times}
+    return {"ops": ops, "ops_capped": ops >= OPS_CAP, "cpu_s": times[0],
+            "median_s": times[len(times) // 2], "repeats": times, "overhead_s": base,
+            "copies": copies, "source": "perf" if job["perf"] else "calls"}
+
+
+def probe(job, worker, emit):
+    """Perf-input synthesis: time each candidate input once, in order, and report it with
+    a digest of the result. Inputs of a group come smallest first; once one exceeds the
+    budget (or fails), the larger ones of its group are skipped."""
+    try:
+        n = len(load_perf_inputs(job, worker))
+    except Exception as exc:
+        emit({"probe_error": describe(exc)})
+        return
+    dead = set()
+    for i in range(n):
+        group = job["probe_groups"][i]
+        if group in dead:
+            continue
+        try:
+            reply, cpu = timed_call(job, worker, i, digest=True)
+            frame = {"probe": i, "ok": True, "cpu_s": cpu, "digest": reply[3]}
+        except WorkerGone as exc:
+            emit({"probe": i, "ok": False, "error": str(exc)})
+            return
+        except Exception as exc:
+            frame = {"probe": i, "ok": False, "error": describe(exc)}
+        emit(frame)
+        if not frame["ok"] or frame["cpu_s"] > job["probe_budget_s"]:
+            dead.add(group)
 
 
 def finish_worker(worker):

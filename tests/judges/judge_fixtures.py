@@ -45,7 +45,7 @@ RUNS = {
     "fast-copy": (Status.PASSED, 3, 120, 0.011, ()),
     "slow": (Status.PASSED, 3, 2400, 0.200, ()),
     "insecure": (Status.PASSED, 3, 130, 0.012, ()),
-    "convoluted": (Status.PASSED, 3, 128, 0.013, ()),
+    "convoluted": (Status.PASSED, 3, 128, 0.0105, ()),
     "wrong": (Status.FAILED, 1, None, None, ()),
     "crash": (Status.ERROR, 0, None, None, ()),
     "loops": (Status.TIMEOUT, 0, None, None, ()),

@@ -13,7 +13,7 @@ import codealign.judges.security
 import codealign.judges.tamper
 from codealign.judges import judge_static
 from codealign.judges.complexity import judge_complexity
-from codealign.judges.efficiency import judge_efficiency, judge_efficiency_group
+from codealign.judges.efficiency import cost_s, judge_efficiency, judge_efficiency_group
 from codealign.judges.security import judge_security, judge_security_batch
 from codealign.judges.tamper import judge_tamper
 from codealign.judges.verdict import JudgeScore, JudgeStatus, Verdict
@@ -161,14 +161,16 @@ def test_efficiency_relative_to_reference_and_best_sample():
     runs = [execution(k) for k in ("fast", "slow", "insecure", "wrong")]
     by_reference = judge_efficiency_group(runs, REFERENCE)
     assert set(by_reference) == {"fast", "slow", "insecure"}  # failing samples get none
-    assert by_reference["fast"].value == pytest.approx(100 / 120)
+    # the combined cost is CPU time here (9 ms vs 10 ms; the op floor is far below)
+    assert by_reference["fast"].value == pytest.approx(0.009 / 0.010)
+    assert by_reference["fast"].details["cost_s"] == cost_s(execution("fast").cost) == 0.010
     assert by_reference["slow"].details["ops_ratio"] == pytest.approx(24.0)
     assert by_reference["slow"].details["baseline_source"] == "reference"
     assert by_reference["slow"].details["cpu_ratio"] == pytest.approx(0.2 / 0.009, rel=1e-3)
 
     by_best = judge_efficiency_group(runs, None)
     assert by_best["fast"].value == 1.0 and by_best["fast"].details["baseline_source"] == "best-sample"
-    assert by_best["slow"].value == pytest.approx(120 / 2400)
+    assert by_best["slow"].value == pytest.approx(0.010 / 0.200)
 
 
 def test_efficiency_failed_reference_falls_back_to_best_sample():

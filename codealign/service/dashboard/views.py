@@ -1,0 +1,384 @@
+"""What each dashboard page shows, computed from a run's reader: plain dicts, no HTTP, no HTML.
+
+The served dashboard (`pages.py`) and the static report (`codealign.report`) render these
+with the same templates, so a figure is computed once, here. Every Δ with an interval is
+`codealign.trainer.stats.delta_mean` over tasks (paired bootstrap, 95%); pass@k of a task is
+`codealign.trainer.evaluate.pass_at_k`. Per-task pass rates:
+
+- held-out tasks: from round k's evaluation (the round's new policy; round 0 = the base);
+- train tasks: from round k's own samples, drawn by the policy the round *started from*.
+
+A sample passes when it passed its tests honestly (the tamper judge found nothing). In the
+flips view a task passes in a round when at least one of its samples passes — the API's
+definition (`/v1/metrics/pass-rates`: fixed = fail→pass, broken = pass→fail). Radon's
+figures per round are `codealign.judges.complexity` on the round's passing train samples
+(the judge the pipeline ranks with; identical code is scored once).
+
+Decided rounds never change, so a `RunView` keeps what it read per round (the state, which
+changes while the run works, is read on every call); `run_view()` hands out one per run
+directory and builds a new one when `rounds.jsonl` (a round was decided), the split or the
+task snapshot changed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import threading
+from datetime import datetime
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+from codealign.runs import RunReader, list_runs, read_rounds
+from codealign.judges.complexity import judge_complexity
+from codealign.trainer.evaluate import pass_at_k
+from codealign.trainer.stats import delta_mean
+
+__all__ = ["RunView", "run_view", "runs_index", "DPO_SERIES", "PAIR_REASONS"]
+
+DPO_SERIES = ("loss", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected")
+PAIR_REASONS = ("correctness", "efficiency", "security", "maintainability")
+PAIRS_PER_PAGE = 50
+
+
+def _mean(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _interval(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None:
+    if not a or not b:
+        return None
+    iv = delta_mean(a, b)
+    return iv.to_dict() | {"excludes_zero": iv.excludes_zero} if iv.value is not None else None
+
+
+class RunView:
+    """One run, read through its `RunReader`, with per-round results kept once read."""
+
+    def __init__(self, run_path: str | Path, previous: RunView | None = None) -> None:
+        """`previous`: an older view of the same run, whose per-round reads are kept for the
+        rounds whose records did not change (a new round then costs one round's reading)."""
+        self.path = Path(run_path)
+        self.name = self.path.name
+        self.reader = RunReader(self.path)
+        self._results: dict[int, dict[str, dict[str, dict[str, Any]]]] = {}
+        self._samples: dict[tuple[int, str], dict[str, list[dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
+        if previous is not None and previous.split == self.split:
+            same = {r["round"] for r in previous.rounds if r in self.rounds}
+            self._results = {k: v for k, v in previous._results.items() if k in same}
+            self._samples = {k: v for k, v in previous._samples.items() if k[0] in same}
+
+    # -- what the reader gives, memoised -------------------------------------------------------
+
+    @cached_property
+    def rounds(self) -> list[dict[str, Any]]:
+        return self.reader.rounds()
+
+    @cached_property
+    def split(self) -> dict[str, list[str]]:
+        return self.reader.split()
+
+    @cached_property
+    def heldout(self) -> set[str]:
+        return set(self.split["heldout"])
+
+    @property
+    def state(self):
+        """The run's state, read now (it changes while the run works; nothing else here does)."""
+        return self.reader.state()
+
+    def results(self, k: int) -> dict[str, dict[str, dict[str, Any]]]:
+        """{"heldout": {task_id: row}, "train": {task_id: row}} of round k (reader.task_results)."""
+        with self._lock:
+            if k not in self._results:
+                out: dict[str, dict[str, dict[str, Any]]] = {"heldout": {}, "train": {}}
+                for row in self.reader.task_results(k):
+                    out[row["side"]][row["task_id"]] = row
+                self._results[k] = out
+            return self._results[k]
+
+    def samples(self, k: int, side: str) -> dict[str, list[dict[str, Any]]]:
+        """Round k's samples on `side` by task (reader.samples)."""
+        with self._lock:
+            if (k, side) not in self._samples:
+                by_task: dict[str, list[dict[str, Any]]] = {}
+                for s in self.reader.samples(k, side=side):
+                    by_task.setdefault(s["task_id"], []).append(s)
+                self._samples[k, side] = by_task
+            return self._samples[k, side]
+
+    def pass_rates(self, k: int, side: str) -> dict[str, float]:
+        return {t: r["pass_rate"] for t, r in self.results(k)[side].items()}
+
+    # -- overview ------------------------------------------------------------------------------
+
+    @cached_property
+    def ks(self) -> list[str]:
+        """The k of pass@k reported by the evaluation (as strings, ascending)."""
+        for r in self.rounds:
+            if r.get("metrics"):
+                return sorted(r["metrics"]["pass@k"], key=int)
+        return ["1"]
+
+    def _train_pass_at(self, k: int) -> dict[str, float | None]:
+        rows = self.results(k)["train"].values()
+        if not rows:
+            return {}
+        out = {}
+        for kk in self.ks:
+            values = [pass_at_k(r["samples"], r["passed"], int(kk)) for r in rows if r["samples"] >= int(kk)]
+            out[kk] = _mean(values) if len(values) == len(rows) else None
+        return out
+
+    @cached_property
+    def overview(self) -> dict[str, Any]:
+        rows = []
+        for r in self.rounds:
+            k, m = r["round"], r.get("metrics") or {}
+            held = self.pass_rates(k, "heldout")
+            incumbent = r.get("gate", {}).get("incumbent_round") if k else None
+            train_at = self._train_pass_at(k)
+            rows.append({
+                "round": k, "status": r["status"], "started_from": r.get("started_from"),
+                "reason": r.get("reason", ""), "incumbent": incumbent,
+                "pass1": m.get("pass@1"), "pass_at": m.get("pass@k", {}),
+                "train_pass1": train_at.get("1") if train_at else None, "train_pass_at": train_at,
+                "secure_rate": m.get("secure_rate"), "mean_cost": m.get("mean_cost"),
+                "cost_unit": m.get("cost_unit", ""), "mean_tokens": m.get("mean_tokens"),
+                "pairs": r.get("pairs"), "pairs_by_reason": r.get("pairs_by_reason", {}),
+                "delta_prev": _interval(self.pass_rates(incumbent, "heldout"), held) if k else None,
+                "delta_base": _interval(self.pass_rates(0, "heldout"), held) if k else None,
+            })
+        kmax = self.ks[-1]
+        series = [{"label": "held-out pass@1", "values": [row["pass1"] for row in rows]},
+                  {"label": f"held-out pass@{kmax}", "values": [row["pass_at"].get(kmax) for row in rows]},
+                  {"label": "train pass@1", "values": [row["train_pass1"] for row in rows]},
+                  {"label": f"train pass@{kmax}", "values": [row["train_pass_at"].get(kmax) for row in rows]}]
+        # (train pass@k is undefined when the round drew fewer than k samples per train task)
+        chart = {"x": [row["round"] for row in rows], "status": [row["status"] for row in rows],
+                 "series": series[:1] + [s for s in series[1:] if any(v is not None for v in s["values"])]}
+        last = rows[-1] if rows else None
+        return {"rows": rows, "chart": chart, "kmax": kmax, "last": last,
+                "promoted": [row["round"] for row in rows if row["status"] == "promoted"],
+                "tasks": {"heldout": len(self.split["heldout"]), "train": len(self.split["train"])}}
+
+    # -- per-task matrix -----------------------------------------------------------------------
+
+    @cached_property
+    def matrix(self) -> dict[str, Any]:
+        rounds = [r["round"] for r in self.rounds]
+        tasks = []
+        for side, ids in (("heldout", self.split["heldout"]), ("train", self.split["train"])):
+            for t in ids:
+                cells = [self.results(k)[side].get(t, {}).get("pass_rate") for k in rounds]
+                known = [c for c in cells if c is not None]
+                delta = known[-1] - known[0] if len(known) >= 2 else None
+                tasks.append({"task_id": t, "heldout": side == "heldout", "cells": cells, "delta": delta})
+        return {"rounds": rounds, "tasks": tasks}
+
+    @cached_property
+    def tasks(self) -> dict[str, Any]:
+        """The run's task snapshot by id."""
+        return {t.task_id: t for t in self.reader.tasks()}
+
+    def task(self, task_id: str) -> dict[str, Any] | None:
+        task = self.tasks.get(task_id)
+        if task is None:
+            return None
+        side = "heldout" if task_id in self.heldout else "train"
+        per_round = []
+        for r in self.rounds:
+            samples = self.samples(r["round"], side).get(task_id)
+            if samples:
+                per_round.append({"round": r["round"], "status": r["status"], "samples": samples,
+                                  "pass_rate": sum(s["honest"] for s in samples) / len(samples)})
+        return {"task": task, "side": side, "rounds": per_round}
+
+    # -- flips ---------------------------------------------------------------------------------
+
+    def flips(self, a: int, b: int) -> dict[str, Any]:
+        groups: dict[str, list[dict[str, Any]]] = {"pass→fail": [], "fail→pass": [],
+                                                    "always pass": [], "never pass": []}
+        for side in ("heldout", "train"):
+            ra, rb = self.pass_rates(a, side), self.pass_rates(b, side)
+            for t in sorted(set(ra) & set(rb)):
+                was, now = ra[t] > 0, rb[t] > 0
+                group = ("always pass" if was and now else "never pass" if not (was or now)
+                         else "fail→pass" if now else "pass→fail")
+                groups[group].append({"task_id": t, "heldout": side == "heldout", "a": ra[t], "b": rb[t]})
+        return {"a": a, "b": b, "groups": groups,
+                "counts": {g: len(v) for g, v in groups.items()}}
+
+    # -- quality -------------------------------------------------------------------------------
+
+    @cached_property
+    def quality(self) -> dict[str, Any]:
+        rows = []
+        for r in self.rounds:
+            k, m = r["round"], r.get("metrics") or {}
+            train = [s for group in self.samples(k, "train").values() for s in group] if k else []
+            radon = [_radon(s["code"]) for s in train if s["honest"]]
+            rows.append({"round": k, "status": r["status"], "secure_rate": m.get("secure_rate"),
+                         "mean_cost": m.get("mean_cost"), "cost_unit": m.get("cost_unit", ""),
+                         "mean_tokens": m.get("mean_tokens"),
+                         "train_mean_tokens": _mean([s["tokens"] for s in train]),
+                         "maintainability": _mean([mi for mi, _ in radon]),
+                         "cc_max": _mean([cc for _, cc in radon])})
+        x = [row["round"] for row in rows]
+        charts = [{"x": x, "series": [{"label": label, "values": [row[key] for row in rows]} for label, key in group]}
+                  for group in ((("secure rate", "secure_rate"),), (("mean cost", "mean_cost"),),
+                                (("mean tokens (held-out)", "mean_tokens"), ("mean tokens (train)", "train_mean_tokens")),
+                                (("maintainability index", "maintainability"),))]
+        return {"rows": rows, "charts": charts}
+
+    # -- DPO health ----------------------------------------------------------------------------
+
+    def trained_rounds(self) -> list[int]:
+        return [r["round"] for r in self.rounds if r["round"] and (r.get("train") or {}).get("steps")]
+
+    def dpo(self, k: int) -> dict[str, Any]:
+        steps = self.reader.train_metrics(k)
+        series = [{"label": name, "values": [s.get(name) for s in steps]} for name in DPO_SERIES]
+        # "Both falling": the mean of the last quarter of the steps below that of the first
+        # quarter, for the chosen and the rejected log-probabilities alike (noisy single steps
+        # do not raise it).
+        both_falling = False
+        if len(steps) >= 2:
+            n = max(1, len(steps) // 4)
+            start = {key: _mean([s[key] for s in steps[:n]]) for key in ("logps/chosen", "logps/rejected")}
+            end = {key: _mean([s[key] for s in steps[-n:]]) for key in ("logps/chosen", "logps/rejected")}
+            both_falling = all(end[key] < start[key] for key in start)
+        return {"round": k, "steps": [s["step"] for s in steps], "series": series,
+                "last": steps[-1] if steps else {}, "both_falling": both_falling}
+
+    @cached_property
+    def guard(self) -> list[dict[str, Any]]:
+        """Per trained round: steps, early stop, the chosen log-p change and drift at the end."""
+        return [{"round": r["round"], "status": r["status"], **{key: (r.get("train") or {}).get(key)
+                  for key in ("steps", "stopped_early", "stop_reason", "reference", "pairs")},
+                  "chosen_logp_change": ((r.get("train") or {}).get("last") or {}).get("chosen_logp_change"),
+                  "drift": ((r.get("train") or {}).get("last") or {}).get("drift")}
+                for r in self.rounds if r["round"]]
+
+    # -- pairs ---------------------------------------------------------------------------------
+
+    def pairs(self, k: int, reason: str | None, task_id: str | None, start: int = 0,
+              limit: int = PAIRS_PER_PAGE) -> dict[str, Any]:
+        """Round k's pairs (filtered), `limit` of them from `start`; a margin histogram per
+        reason (margins are in each judge's own unit) over every filtered pair."""
+        every = self.reader.pairs(k)
+        shown = [p for p in every if (reason is None or p["reason"] == reason)
+                 and (task_id is None or p["task_id"] == task_id)]
+        page = shown[start:start + limit]
+        return {"round": k, "reason": reason, "task": task_id, "total": len(shown), "start": start,
+                "next": start + limit if start + limit < len(shown) else None,
+                "tasks": sorted({p["task_id"] for p in every}),
+                "pairs": [p | {"diff": _diff(p["rejected"], p["chosen"])} for p in page],
+                "histograms": {reason: _histogram([p["margin"] for p in shown if p["reason"] == reason])
+                               for reason in PAIR_REASONS if any(p["reason"] == reason for p in shown)}}
+
+    # -- live progress -------------------------------------------------------------------------
+
+    def progress(self, after_seq: int = 0, keep: int | None = None) -> dict[str, Any]:
+        """The run's state and its events after `after_seq` (the live view polls this); with
+        `keep`, only the last `keep` events, plus the latest progress event in `progress`."""
+        events = self.reader.events(after_seq=after_seq)
+        latest = next((e for e in reversed(events) if e["type"] == "progress"), None)
+        return {"state": self.reader.state().to_dict(), "events": events[-keep:] if keep else events,
+                "progress": latest, "last_seq": events[-1]["seq"] if events else after_seq}
+
+
+@lru_cache(maxsize=65536)
+def _radon(code: str) -> tuple[float | None, float | None]:
+    """(maintainability index, max cyclomatic complexity) of `code`; (None, None) if radon failed."""
+    score = judge_complexity(code)
+    return (score.value, score.details["cc_max"]) if score.ok else (None, None)
+
+
+def _diff(rejected: str, chosen: str) -> list[tuple[str, str]]:
+    """Unified diff rejected → chosen as (kind, line) rows: kind is "add", "del", "hunk" or ""."""
+    rows = []
+    for line in difflib.unified_diff(rejected.splitlines(), chosen.splitlines(), "rejected", "chosen",
+                                     lineterm="", n=2):
+        kind = ("hunk" if line.startswith("@@") else "" if line.startswith(("---", "+++"))
+                else "add" if line.startswith("+") else "del" if line.startswith("-") else "")
+        rows.append((kind, line))
+    return rows
+
+
+def _histogram(values: list[float], bins: int = 10) -> dict[str, list[float]]:
+    if not values:
+        return {"edges": [], "counts": []}
+    low, high = min(values), max(values)
+    width = (high - low) / bins if high > low else 1.0
+    counts = [0] * bins
+    for v in values:
+        counts[min(bins - 1, int((v - low) / width))] += 1
+    return {"edges": [round(low + i * width, 6) for i in range(bins)], "counts": counts}
+
+
+def _iso(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _duration_s(state: dict[str, Any]) -> float | None:
+    started, finished = _iso(state.get("started_at")), _iso(state.get("finished_at"))
+    if started is None:
+        return None
+    end = finished or datetime.now(started.tzinfo)
+    return max(0.0, (end - started).total_seconds())
+
+
+# -- the runs list and the view cache ------------------------------------------------------------
+
+_VIEWS: dict[Path, tuple[tuple, RunView]] = {}
+_VIEWS_LOCK = threading.Lock()
+
+
+def _stamp(path: Path) -> tuple:
+    out = []
+    for name in ("rounds.jsonl", "split.json", "tasks.jsonl"):
+        try:
+            st = (path / name).stat()
+            out.append((st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            out.append(None)
+    return tuple(out)
+
+
+def run_view(run_path: str | Path) -> RunView:
+    """The cached `RunView` of a run directory, rebuilt when its records changed."""
+    path = Path(run_path).resolve()
+    stamp = _stamp(path)
+    with _VIEWS_LOCK:
+        cached = _VIEWS.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, RunView(path, previous=cached[1] if cached else None))
+            _VIEWS[path] = cached
+        return cached[1]
+
+
+def runs_index(run_dir: str | Path, next_night: datetime | None = None) -> dict[str, Any]:
+    """Every run under `run_dir`, newest first: status, duration, resumed, lineage, night."""
+    rows = []
+    for state in list_runs(run_dir):
+        data = state.to_dict()
+        rows.append(data | {"name": state.name, "duration_s": _duration_s(data),
+                            "rounds": len(read_rounds(state.path)),
+                            "night": (state.path / "night.json").exists()})
+    rows.sort(key=lambda r: (r.get("started_at") or "", r["name"]), reverse=True)
+    return {"runs": rows, "next_night": next_night}
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """How a number reads on a page (the exact value goes in a data-* attribute)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)

@@ -1,0 +1,183 @@
+"""A run directory in the loop's layout with made-up figures, of any size (no model, no sandbox).
+
+For the dashboard's tests (many tasks and rounds, so that sorting, filters and flips have
+something to show) and its render benchmark (60 rounds × 500 tasks). Every file a real run
+has is written in the real record shapes: the task snapshot, split, per-round samples,
+executions, verdicts, pairs, DPO metrics, the evaluation report (made by the real
+`codealign.trainer.evaluate.evaluate`), stage manifests, and `rounds.jsonl` / `timings.json`
+rebuilt from the manifests by the loop's own `write_rounds`. The gate promotes a round whose
+held-out pass@1 beats the incumbent's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from codealign.jsonl import write_json, write_jsonl
+from codealign.runs.rounds import write_rounds
+from codealign.trainer.evaluate import Outcome, evaluate, split_tasks
+
+REASONS = ("correctness", "efficiency", "security", "maintainability")
+CODES = ("    return a + b\n", "    return a - b\n", "    return eval(str(a) + '+' + str(b))\n",
+         "    total = 0\n    for x in (a, b):\n        total += x\n    return total\n")
+
+
+def _manifest(stage_dir: Path, stage: str, k: int, inputs: dict, outputs: dict, result: dict, seconds: float):
+    write_json(stage_dir / "manifest.json", {
+        "stage": stage, "round": k, "inputs_hash": hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest(),
+        "inputs": inputs, "outputs": outputs,
+        "output_hashes": {name: hashlib.sha256(name.encode()).hexdigest() for name in outputs},
+        "result": result, "seconds": seconds})
+
+
+def _sample(task_id: str, sid: str, k: int, policy: str, rng: random.Random, p: float):
+    passed = rng.random() < p
+    code_i = rng.choice((0, 2, 3)) if passed else 1
+    completion = CODES[code_i]
+    tokens = 6 + 4 * code_i + rng.randrange(4)
+    sample = {"task_id": task_id, "sample_id": sid, "code": f"def {task_id.replace('/', '_')}(a, b):\n" + completion,
+              "completion": completion, "round": k, "policy": policy, "tokens": tokens, "finish_reason": "stop"}
+    ops = 2 + code_i * 3 + rng.randrange(3)
+    execution = {"sample_id": sid, "task_id": task_id, "status": "passed" if passed else "failed",
+                 "tests_passed": 2 if passed else rng.randrange(2), "tests_total": 2, "outcomes": [],
+                 "cost": {"cpu_s": 0.001, "peak_kb": 12000, "wall_s": 0.005, "ops": ops if passed else None,
+                          "perf_cpu_s": 1e-5 if passed else None},
+                 "stdout": "", "stderr": "", "detail": "", "flags": [], "backend": "bwrap"}
+    insecure = passed and code_i == 2
+    return sample, execution, insecure
+
+
+def _verdict(sample: dict, execution: dict, insecure: bool, rank: int, n: int) -> dict:
+    mi = 60.0 + 3 * len(sample["completion"]) % 40
+    return {"sample_id": sample["sample_id"], "task_id": sample["task_id"], "rank": rank,
+            "explanation": f"rank {rank}/{n}: {execution['status']} {execution['tests_passed']}/2 tests",
+            "scores": {
+                "maintainability": {"name": "maintainability", "value": mi, "status": "ok",
+                                    "details": {"mi": mi, "cc_max": 1 + ("for" in sample["completion"])}},
+                "security": {"name": "security", "value": 3.0 if insecure else 0.0, "status": "ok",
+                             "details": {"risk": 3.0 if insecure else 0.0, "findings": [
+                                 {"test_id": "B307", "severity": "MEDIUM"}] if insecure else [],
+                                 "high": 0, "medium": int(insecure), "low": 0}},
+                "tamper": {"name": "tamper", "value": 0.0, "status": "ok", "details": {"tampered": False, "reasons": []}},
+                "efficiency": {"name": "efficiency", "value": 1.0, "status": "ok", "details": {}}},
+            "execution": execution, "code": sample["code"]}
+
+
+def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_samples: int = 4,
+                   eval_samples: int = 4, steps: int = 8, seed: int = 0) -> Path:
+    """Write a finished run of `rounds` rounds over `tasks` tasks at `path`; return `path`."""
+    run = Path(path)
+    run.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    ids = [f"syn/t{i:04d}" for i in range(tasks)]
+    write_jsonl(run / "tasks.jsonl", ({"task_id": t, "prompt": f"def {t.replace('/', '_')}(a, b):\n    \"\"\"Sum.\"\"\"",
+                                      "entry_point": t.replace("/", "_"), "prompt_style": "code",
+                                      "tests": f"assert {t.replace('/', '_')}(1, 2) == 3\n"} for t in ids))
+    train, heldout = split_tasks(ids, 0.25, 0)
+    write_json(run / "split.json", {"rule": "synthetic", "fraction": 0.25, "seed": 0, "train": train, "heldout": heldout})
+    write_json(run / "config.json", {"name": run.name, "model": "synthetic", "rounds": rounds,
+                                     "evaluation": {"n_samples": eval_samples, "k": [1, 2, 4]}})
+    difficulty = {t: rng.random() for t in ids}
+    quality = {0: 0.45}
+    incumbent, incumbent_pass1 = 0, None
+    for k in range(rounds + 1):
+        q = quality[k] = quality[incumbent] + (rng.uniform(-0.08, 0.1) if k else 0.0)
+        policy = "base" if incumbent == 0 else f"round-{incumbent}"
+
+        def p_of(t: str) -> float:
+            return min(0.98, max(0.02, q + 0.5 - difficulty[t]))
+
+        base = run / f"round-{k}"
+        if k:
+            samples, executions, verdicts, pairs = [], [], [], []
+            for t in train:
+                group = [_sample(t, f"{t}#r{k}#{i}", k, policy, rng, p_of(t)) for i in range(train_samples)]
+                for rank, (s, e, insecure) in enumerate(group, 1):
+                    samples.append(s), executions.append(e)
+                    verdicts.append(_verdict(s, e, insecure, rank, len(group)))
+                good = [g for g in group if g[1]["status"] == "passed" and not g[2]]
+                bad = [g for g in group if g[1]["status"] != "passed" or g[2]]
+                for (cs, ce, _), (rs, re_, ri) in zip(good, bad):
+                    reason = "security" if ri else "correctness" if re_["status"] != "passed" else rng.choice(REASONS)
+                    pairs.append({"prompt": cs["code"].split("\n")[0], "chosen": cs["completion"], "rejected": rs["completion"],
+                                  "task_id": t, "reason": reason, "margin": round(rng.uniform(0.1, 3.0), 3),
+                                  "chosen_id": cs["sample_id"], "rejected_id": rs["sample_id"],
+                                  "chosen_verdict": {"sample_id": cs["sample_id"], "status": "passed", "explanation": "rank 1: passed 2/2 tests"},
+                                  "rejected_verdict": {"sample_id": rs["sample_id"], "status": re_["status"],
+                                                       "explanation": f"rank {train_samples}: {re_['status']}"}})
+            for stage, name, rows in (("sample", "samples", samples), ("execute", "executions", executions),
+                                      ("judge", "verdicts", verdicts)):
+                write_jsonl(base / stage / f"{name}.jsonl", rows)
+            write_jsonl(base / "execute" / "references.jsonl", [])
+            write_jsonl(base / "judge" / "pairs.jsonl", pairs)
+            by_reason = {r: sum(p["reason"] == r for p in pairs) for r in REASONS}
+            write_json(base / "judge" / "summary.json", {"samples": len(samples), "pairs": len(pairs), "pairs_by_reason": by_reason})
+            logp_c, logp_r = -1.2, -1.25
+            metrics = []
+            for step in range(1, steps + 1):
+                logp_c += rng.uniform(-0.03, 0.01)
+                logp_r -= rng.uniform(0.02, 0.06)
+                margin = (logp_c - logp_r) * 0.1 * step
+                metrics.append({"step": step, "epoch": step / steps, "loss": 0.69 - 0.02 * step + rng.uniform(0, 0.01),
+                                "rewards/chosen": margin / 2, "rewards/rejected": -margin / 2,
+                                "rewards/accuracies": min(1.0, 0.5 + 0.06 * step), "rewards/margins": margin,
+                                "logps/chosen": logp_c, "logps/rejected": logp_r,
+                                "chosen_logp_change": logp_c + 1.2, "drift": 0.01 * step})
+            write_jsonl(base / "train" / "metrics.jsonl", metrics)
+            last = {key: round(v, 4) for key, v in metrics[-1].items() if key.startswith(("rewards/", "logps/", "loss"))
+                    or key in ("chosen_logp_change", "drift")}
+            _manifest(base / "sample", "sample", k, {"policy": {"name": policy, "adapter": None}}, {"samples": "samples.jsonl"},
+                      {"samples": len(samples), "tasks": len(train), "tokens": sum(s["tokens"] for s in samples)}, 1.0)
+            _manifest(base / "execute", "execute", k, {}, {"executions": "executions.jsonl", "references": "references.jsonl"},
+                      {"executions": len(executions), "passed": sum(e["status"] == "passed" for e in executions)}, 2.0)
+            _manifest(base / "judge", "judge", k, {}, {"verdicts": "verdicts.jsonl", "pairs": "pairs.jsonl", "summary": "summary.json"},
+                      {"pairs": len(pairs), "pairs_by_reason": by_reason}, 0.5)
+            _manifest(base / "train", "train", k, {}, {"metrics": "metrics.jsonl"},
+                      {"steps": steps, "stopped_early": False, "stop_reason": "", "reference": "base",
+                       "pairs": len(pairs), "train_tokens": 1000, "last": last}, 3.0)
+        ev_samples, ev_execs, outcomes, rows = [], [], [], []
+        for t in heldout:
+            ev_rng = random.Random(f"{seed}:{t}")          # the same draws for every policy, as the loop does
+            for i in range(eval_samples):
+                s, e, insecure = _sample(t, f"{t}#e{k}#{i}", k, "base" if k == 0 else f"round-{k}", ev_rng, p_of(t))
+                ev_samples.append(s), ev_execs.append(e)
+                passed = e["status"] == "passed"
+                outcomes.append(Outcome(t, passed, (not insecure) if passed else None,
+                                        e["cost"]["ops"] if passed else None, s["tokens"]))
+                rows.append({"task_id": t, "sample_id": s["sample_id"], "status": e["status"], "honest": passed,
+                             "secure": outcomes[-1].secure, "cost": outcomes[-1].cost, "tokens": s["tokens"]})
+        report = evaluate(outcomes, [1, 2, 4], "ops", task_ids=heldout)
+        write_jsonl(base / "evaluate" / "samples.jsonl", ev_samples)
+        write_jsonl(base / "evaluate" / "executions.jsonl", ev_execs)
+        write_jsonl(base / "evaluate" / "outcomes.jsonl", rows)
+        write_json(base / "evaluate" / "report.json", report.to_dict())
+        _manifest(base / "evaluate", "evaluate", k, {}, {"samples": "samples.jsonl", "executions": "executions.jsonl",
+                                                          "outcomes": "outcomes.jsonl", "report": "report.json"},
+                  report.headline(), 1.5)
+        if k:
+            promoted = report.pass_at_1 > incumbent_pass1
+            decision = {"status": "promoted" if promoted else "rejected", "promoted": promoted,
+                        "reason": f"pass@1 {'improved' if promoted else 'did not improve'} "
+                                  f"({report.pass_at_1 - incumbent_pass1:+.4f})",
+                        "objective": "pass@1", "delta": report.pass_at_1 - incumbent_pass1,
+                        "pass_at_1_delta": report.pass_at_1 - incumbent_pass1, "incumbent_round": incumbent}
+            write_json(base / "gate" / "decision.json", decision)
+            _manifest(base / "gate", "gate", k, {}, {"decision": "decision.json"}, decision, 0.0)
+            if promoted:
+                incumbent, incumbent_pass1 = k, report.pass_at_1
+        else:
+            incumbent_pass1 = report.pass_at_1
+    write_rounds(run)
+    start = datetime(2026, 11, 29, 1, 0, tzinfo=timezone.utc)
+    write_json(run / "state.json", {"status": "succeeded", "round": rounds, "stage": "gate", "holder": None,
+                                    "heartbeat": None, "started_at": start.isoformat(),
+                                    "finished_at": (start + timedelta(minutes=5 * rounds)).isoformat(),
+                                    "error": None, "parent_run": None, "resumed": 1})
+    write_jsonl(run / "events.jsonl", [{"seq": 1, "time": start.isoformat(), "type": "RunStarted"},
+                                       {"seq": 2, "time": (start + timedelta(minutes=5 * rounds)).isoformat(),
+                                        "type": "RunFinished"}])
+    return run

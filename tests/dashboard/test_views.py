@@ -1,0 +1,169 @@
+"""The dashboard's figures against the run reader, without a browser (synthetic run)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from codealign.runs import RunReader
+from codealign.service.dashboard.views import RunView, _diff, _histogram
+from codealign.trainer.stats import delta_mean
+from synthetic_run import synthesize_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return synthesize_run(tmp_path_factory.mktemp("views") / "syn", rounds=5, tasks=32, seed=3)
+
+
+def rates(reader: RunReader, k: int, side: str = "heldout") -> dict[str, float]:
+    return {r["task_id"]: r["passed"] / r["samples"] for r in reader.task_results(k) if r["side"] == side}
+
+
+def test_overview_deltas_are_the_bootstrap_over_held_out_tasks(run):
+    reader, view = RunReader(run), RunView(run)
+    rows = view.overview["rows"]
+    assert [r["round"] for r in rows] == [r["round"] for r in reader.rounds()]
+    for row, record in zip(rows, reader.rounds()):
+        assert row["pass1"] == record["metrics"]["pass@1"]
+        assert row["status"] == record["status"]
+        if row["round"] == 0:
+            assert row["delta_prev"] is None and row["delta_base"] is None
+            continue
+        incumbent = record["gate"]["incumbent_round"]
+        assert row["incumbent"] == incumbent
+        assert row["delta_prev"] == delta_mean(rates(reader, incumbent), rates(reader, row["round"])).to_dict() \
+            | {"excludes_zero": row["delta_prev"]["excludes_zero"]}
+        base = delta_mean(rates(reader, 0), rates(reader, row["round"]))
+        assert (row["delta_base"]["value"], row["delta_base"]["low"], row["delta_base"]["high"]) == \
+            (round(base.value, 6), round(base.low, 6), round(base.high, 6))
+        # the task mean of the held-out pass rates is the evaluation's pass@1
+        assert row["pass1"] == pytest.approx(sum(rates(reader, row["round"]).values()) / len(rates(reader, row["round"])))
+
+
+def test_flips_partition_the_tasks_regressions_first(run):
+    reader, view = RunReader(run), RunView(run)
+    flips = view.flips(0, 5)
+    assert list(flips["groups"]) == ["pass→fail", "fail→pass", "always pass", "never pass"]
+    a, b = rates(reader, 0), rates(reader, 5)
+    expected = {t: ("always pass" if a[t] and b[t] else "never pass" if not (a[t] or b[t])
+                    else "fail→pass" if b[t] else "pass→fail") for t in a}
+    got = {row["task_id"]: g for g, rows in flips["groups"].items() for row in rows if row["heldout"]}
+    assert got == expected
+    train_a, train_b = rates(reader, 1, "train"), rates(reader, 5, "train")
+    train = view.flips(1, 5)
+    assert sum(train["counts"].values()) == len(set(train_a) & set(train_b)) + len(a)
+
+
+def test_matrix_delta_is_last_minus_first_known_rate(run):
+    reader, view = RunReader(run), RunView(run)
+    tasks = {t["task_id"]: t for t in view.matrix["tasks"]}
+    split = reader.split()
+    assert set(tasks) == set(split["train"]) | set(split["heldout"])
+    held = split["heldout"][0]
+    assert tasks[held]["heldout"] and tasks[held]["delta"] == pytest.approx(rates(reader, 5)[held] - rates(reader, 0)[held])
+    trained = split["train"][0]
+    assert tasks[trained]["cells"][0] is None        # round 0 samples no train task
+    assert tasks[trained]["delta"] == pytest.approx(rates(reader, 5, "train")[trained] - rates(reader, 1, "train")[trained])
+
+
+def test_quality_radon_equals_the_judges_verdicts(run):
+    view = RunView(run)
+    row = view.quality["rows"][2]
+    verdicts = [json.loads(line) for line in (run / "round-2/judge/verdicts.jsonl").read_text().splitlines()]
+    passing = [v for v in verdicts if v["execution"]["status"] == "passed"]
+    from codealign.judges.complexity import judge_complexity
+
+    expected = [judge_complexity(v["code"]).value for v in passing]
+    assert row["maintainability"] == pytest.approx(sum(expected) / len(expected))
+    assert view.quality["rows"][0]["maintainability"] is None        # round 0: no train samples
+
+
+def test_dpo_health_flags_both_log_probabilities_falling(run):
+    reader, view = RunReader(run), RunView(run)
+    d = view.dpo(3)
+    steps = reader.train_metrics(3)
+    assert d["steps"] == [s["step"] for s in steps]
+    assert d["series"][3]["values"] == [s["logps/chosen"] for s in steps]
+    assert d["both_falling"]                  # the synthetic run lets both fall, step after step
+
+
+def test_both_falling_compares_the_first_and_last_quarter_of_the_steps(run, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(run, tmp_path / "syn")
+    path = copy / "round-3/train/metrics.jsonl"
+    steps = [json.loads(line) for line in path.read_text().splitlines()]
+    # one noisy last step below the start does not raise it: the chosen side rises overall
+    for i, s in enumerate(steps):
+        s["logps/chosen"] = -1.0 + 0.5 * i
+    steps[-1]["logps/chosen"] = -2.0
+    path.write_text("".join(json.dumps(s) + "\n" for s in steps))
+    assert RunView(copy).dpo(3)["both_falling"] is False
+
+
+def test_pairs_filters_histogram_and_diff(run):
+    reader, view = RunReader(run), RunView(run)
+    every = reader.pairs(2)
+    shown = view.pairs(2, "correctness", None)
+    assert len(shown["pairs"]) == len(reader.pairs(2, reason="correctness")) < len(every)
+    assert list(shown["histograms"]) == ["correctness"]
+    assert sum(shown["histograms"]["correctness"]["counts"]) == shown["total"] == len(shown["pairs"])
+    task = every[0]["task_id"]
+    assert {p["task_id"] for p in view.pairs(2, None, task)["pairs"]} == {task}
+    assert _histogram([1.0, 1.0, 3.0], bins=2) == {"edges": [1.0, 2.0], "counts": [2, 1]}
+    assert ("add", "+    return a + b") in _diff("    return a - b\n", "    return a + b\n")
+    assert ("del", "-    return a - b") in _diff("    return a - b\n", "    return a + b\n")
+
+
+def test_report_is_one_self_contained_file(run, tmp_path):
+    from codealign.report import write_report
+
+    out = write_report(run, tmp_path / "r" / "report.html")
+    html = out.read_text()
+    assert "uPlot" in html and 'data-chart=' in html
+    assert not re.search(r'<(script|link)[^>]+(src|href)="(?!data:)', html)     # nothing loaded from elsewhere
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html.replace(
+        "https://github.com/leeoniya/uPlot", "")
+
+
+def test_report_refuses_a_directory_that_is_not_a_run(tmp_path):
+    from codealign.errors import InputError
+    from codealign.report import write_report
+
+    with pytest.raises(InputError, match="not a run directory"):
+        write_report(tmp_path, tmp_path / "report.html")
+
+
+def test_a_changed_run_is_read_again_but_unchanged_rounds_are_not(run, tmp_path):
+    import os
+    import shutil
+
+    from codealign.service.dashboard.views import run_view
+
+    copy = shutil.copytree(run, tmp_path / "syn")
+    first = run_view(copy)
+    first.overview
+    assert run_view(copy) is first                            # nothing changed: the same view
+    lines = (copy / "rounds.jsonl").read_text().splitlines()
+    changed = json.loads(lines[-1]) | {"reason": "edited"}
+    (copy / "rounds.jsonl").write_text("\n".join(lines[:-1] + [json.dumps(changed)]) + "\n")
+    os.utime(copy / "rounds.jsonl", ns=(1, 1))
+    second = run_view(copy)
+    assert second is not first and second.rounds[-1]["reason"] == "edited"
+    assert set(second._results) == set(first._results) - {changed["round"]}
+    assert second.overview["rows"][:-1] == first.overview["rows"][:-1]
+
+
+def test_pairs_come_a_page_at_a_time(run):
+    view = RunView(run)
+    every = RunReader(run).pairs(2)
+    first = view.pairs(2, None, None, start=0, limit=5)
+    second = view.pairs(2, None, None, start=first["next"], limit=5)
+    assert first["total"] == second["total"] == len(every)
+    assert [p["chosen_id"] for p in first["pairs"] + second["pairs"]] == [p["chosen_id"] for p in every[:10]]
+    assert sum(sum(h["counts"]) for h in first["histograms"].values()) == len(every)
+    last = view.pairs(2, None, None, start=len(every) - 1, limit=5)
+    assert last["next"] is None and len(last["pairs"]) == 1
