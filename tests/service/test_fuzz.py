@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
@@ -44,6 +44,16 @@ def test_schema_covers_every_route():
             "GET /v1/metrics/pass-rates"} <= set(OPERATIONS)
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
 @pytest.mark.parametrize("label", OPERATIONS)
 def test_api_conforms_to_its_schema(fuzzed, label, mode):
@@ -53,6 +63,10 @@ def test_api_conforms_to_its_schema(fuzzed, label, mode):
     @settings(max_examples=5, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def check(case):
+        if mode is GenerationMode.POSITIVE:
+            # schemathesis sometimes puts a NUL into strings nested in arrays of objects (batch
+            # tags) although the schema's pattern excludes it: such a case is not valid input.
+            assume(not _has_nul(case.body))
         if case.headers and "Idempotency-Key" in case.headers:
             # A key reused with another body is a 422 by design; each generated request is new.
             case.headers["Idempotency-Key"] = uuid.uuid4().hex

@@ -14,14 +14,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from codealign.errors import ConfigError
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
 from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
-from codealign.service.api.schemas import PAGE_LIMIT
+from codealign.service.api.schemas import NO_NUL, PAGE_LIMIT, storable
 from codealign.service.errors import NotFound
 from codealign.service.settings import Settings
 from codealign.service.store.models import RunRow, TaskRow, TaskStatus
@@ -48,6 +48,11 @@ class RunCreate(BaseModel):
     tasks: Literal["config", "active"] = Field("config", description=(
         "`config`: the recipe's task set; `active`: the store's active tasks, snapshotted now."))
     parent_run: str | None = Field(None, pattern=NAME, description="Lineage: the run this one continues.")
+
+    @field_validator("overrides")
+    @classmethod
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return storable(value, "overrides")
 
 
 class RunResume(BaseModel):
@@ -250,8 +255,8 @@ def get_round(name: str, k: RoundNo, settings: SettingsDep,
 def list_pairs(name: str, k: RoundNo, settings: SettingsDep, _: ReadCaller,
                after: Annotated[int | None, Query(ge=0)] = None,
                limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
-               reason: Annotated[str | None, Query(max_length=64)] = None,
-               task_id: Annotated[str | None, Query(max_length=256)] = None) -> PairPage:
+               reason: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+               task_id: Annotated[str | None, Query(max_length=256, pattern=NO_NUL)] = None) -> PairPage:
     """The round's preference pairs, `limit` at a time; filters: reason, task."""
     reader = _reader(settings, name)
     _round_record(reader, name, k)
