@@ -361,6 +361,79 @@ def train(
         typer.echo(f"{result.steps} steps on {result.pairs} pairs ({result.device}) -> {result.adapter_dir}")
 
 
+@app.command("nightly")
+def nightly(
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", envvar="CODEALIGN_NIGHTLY_CONFIG",
+        help="Run recipe (YAML); its name is the lineage whose next night this runs.")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(
+        "--run-dir", envvar="CODEALIGN_RUNS_DIR", help="Parent of the night runs (default: the config's run_dir).")] = None,
+    database_url: Annotated[Optional[str], typer.Option(
+        "--database-url", envvar="CODEALIGN_DATABASE_URL",
+        help="The service's database: its active API-submitted tasks join the night, and with "
+             "PostgreSQL the run lock is an advisory lock there.")] = None,
+    rounds: Annotated[Optional[int], typer.Option("--rounds", help="Rounds per night (default: the config's).")] = None,
+    slot: Annotated[Optional[str], typer.Option(
+        "--slot", hidden=True, help="The scheduled time (ISO 8601) this night is for; a night "
+                                    "recorded for it already makes this a skip.")] = None,
+    overrides: Annotated[Optional[str], typer.Option(
+        "--overrides", hidden=True, help="Top-level recipe overrides as a JSON object.")] = None,
+) -> None:
+    """Run the lineage's next night once (for cron, a systemd timer or a Kubernetes CronJob).
+
+    Resumes the previous night instead when it was interrupted.
+
+    Exit status: 0 started (or nothing new, recorded), 5 resumed, 3 skipped (lock held), 1 failed, 4 canceled, 2 bad input,
+    70 an unexpected error.
+    """
+    import json
+    from datetime import datetime
+
+    from rich.console import Console
+
+    from codealign.config import load_config
+    from codealign.errors import ConfigError
+    from codealign.runs.nightly import NightOutcome, run_night
+
+    console = Console(stderr=True)
+    if config is None:
+        raise ConfigError("give --config FILE (or set CODEALIGN_NIGHTLY_CONFIG)", field="config")
+    try:
+        extra = json.loads(overrides) if overrides else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not JSON: {exc.msg}", field="overrides") from None
+    if not isinstance(extra, dict):
+        raise ConfigError("must be a JSON object", field="overrides")
+    if run_dir is not None:
+        extra["run_dir"] = str(run_dir)
+    try:
+        when = datetime.fromisoformat(slot) if slot else None
+    except ValueError:
+        raise ConfigError(f"not an ISO 8601 time: {slot!r}", field="slot") from None
+    run = load_config(config, extra)         # every check before any work
+    from codealign.runs import RunBusy
+    from codealign.runs.lock import RunLock, RunLockHeld
+
+    submitted = []
+    if database_url:
+        from codealign.service.scheduler import active_tasks, index_night
+
+        submitted = active_tasks(database_url)
+    try:
+        with RunLock(run.run_dir, database_url, run=f"{run.name} (nightly)"):
+            result = run_night(run, extra_tasks=submitted, slot=when, rounds=rounds,
+                               trigger="schedule" if slot else "cli")
+    except (RunLockHeld, RunBusy) as exc:
+        console.print(f"nightly: skipped: {exc}")
+        raise typer.Exit(NightOutcome.SKIPPED.exit_code)
+    if database_url and result.run_path is not None:
+        index_night(database_url, result.run_path, run.name)
+    where = f" ({result.run_path})" if result.run_path else ""
+    console.print(f"nightly: {result.outcome.value}: night {result.night} {result.status or ''}"
+                  f"{where} {result.message}".rstrip())
+    raise typer.Exit(result.outcome.exit_code)
+
+
 @app.command("demo")
 def demo(
     config: Annotated[Path, typer.Option("--config", help="Run recipe (YAML).")] = Path("configs/demo.yaml"),

@@ -1,7 +1,8 @@
 """`create_app(settings)`: the FastAPI app, its lifespan and its middleware.
 
 On start: upgrade the schema (Alembic), open the store, start the task validator and the
-run-worker supervisor. On shutdown (SIGTERM under uvicorn): stop validating, stop the
+run-worker supervisor and the nightly scheduler (one worker process of the service runs its
+jobs, see `codealign.service.scheduler`). On shutdown (SIGTERM under uvicorn): stop validating, stop the
 workers (each run is left resumable), close the store.
 
 Other parts of the service mount their routers in `include_routers` (marked below).
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codealign.service.api import errors
+from codealign.service.api.deps import KeyCache
 from codealign.service.settings import Settings
 
 __all__ = ["create_app", "BodyLimit"]
@@ -101,9 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.workers = Workers(settings, db)
         app.state.validator.start()
         app.state.workers.recover()
+        from codealign.service.scheduler import start_service_scheduler
+
+        app.state.scheduler = start_service_scheduler(settings)
         try:
             yield
         finally:
+            app.state.scheduler.shutdown()
             app.state.validator.stop()
             app.state.workers.shutdown()
             db.close()
@@ -111,9 +117,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="codealign", version=_version(), lifespan=lifespan,
                   description="Submit coding tasks, drive alignment runs, read their results.")
     app.state.settings = settings
+    app.state.keys = KeyCache()
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     include_routers(app)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+            app.openapi_schema = errors.document_problems(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
 
 

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         "Tasks waiting for validation before submissions get 503 + Retry-After."))
     max_body_bytes: int = Field(default=4 << 20, ge=1024, description="Request body limit (413 above).")
     worker_python: str | None = Field(default=None, description="Interpreter of run workers (default: this one).")
+    nightly_recipe: str | None = Field(default=None, description=(
+        "Recipe name (<configs_dir>/NAME.yaml) of the nightly schedule, used when the database "
+        "holds no schedule yet; PUT /v1/schedule sets or changes it later."))
+    nightly_cron: str = Field(default="0 2 * * *", description="Default cron (UTC) of the nightly schedule.")
+    scheduler: bool = Field(default=True, description=(
+        "Run the nightly scheduler in this service (false: when cron/systemd/a CronJob runs "
+        "`codealign nightly` instead)."))
     shutdown_grace_s: float = Field(default=20.0, ge=0, description=(
         "On SIGTERM, seconds a worker gets to stop after SIGTERM before SIGKILL."))
 

@@ -4,13 +4,7 @@ with initdb/pg_ctl in a temporary directory), a fresh database per test, and a l
 
 from __future__ import annotations
 
-import glob
-import itertools
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from codealign.client import Client
+from tests.service.pgserver import PostgresServer, new_pg_database, postgres_available
 
 ROOT = Path(__file__).resolve().parents[2]
-_db_names = itertools.count()
+__all__ = ["new_pg_database"]
 
 
 def free_port() -> int:
@@ -29,49 +24,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    """initdb and postgres refuse to run as root: run them as the `postgres` user then."""
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
     """A PostgreSQL server for this test session; yields its base URL (no database name)."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
+    if not postgres_available():
         pytest.skip("PostgreSQL is not installed (scripts/setup_system.sh installs it)")
-    base = Path(tempfile.mkdtemp(prefix="codealign-pg-"))
-    base.chmod(0o755)
-    data = base / "data"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(data, "postgres")
-    port = free_port()
-    subprocess.run(_as_postgres([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"]),
-                   check=True, capture_output=True)
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
-    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]),
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def new_pg_database(server_url: str) -> str:
-    import psycopg
-
-    name = f"t{os.getpid()}_{next(_db_names)}"
-    with psycopg.connect(server_url.replace("+psycopg", "") + "/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return f"{server_url}/{name}"
+    with PostgresServer() as server:
+        yield server.url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

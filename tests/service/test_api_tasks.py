@@ -4,6 +4,7 @@ body and field limits."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import httpx
@@ -85,11 +86,14 @@ def test_identical_resubmission_returns_the_existing_task(live):
 def test_batch_gives_one_result_per_item(live):
     with live.client() as c:
         c.submit_task(add_task(0))
-        results = c.submit_batch([add_task(0), add_task(10), add_task(11, entry_point="class"),
+        results = c.submit_batch([add_task(0), add_task(10), add_task(11, prompt="   "),
                                   add_task(12, task_id="add0")])
-    assert [r["outcome"] for r in results] == ["existing", "created", "error", "error"]
-    assert [r["status"] for r in results] == [200, 202, 422, 409]
-    assert "entry_point" in results[2]["detail"]
+        assert [r["outcome"] for r in results] == ["existing", "created", "created", "error"]
+        assert [r["status"] for r in results] == [200, 202, 202, 409]
+        blank = results[2]["task"]                      # refused by the Task record's own checks
+        assert blank["status"] == "rejected" and "field prompt" in blank["reason"]
+        whole = c.http.post("/v1/tasks/batch", json={"tasks": [add_task(13), add_task(14, entry_point="class")]})
+        assert whole.status_code == 422 and whole.json()["errors"][0]["loc"] == "body.tasks.1.entry_point"
 
 
 def test_paging_has_no_gaps_or_duplicates_under_concurrent_inserts(live):
@@ -174,6 +178,11 @@ def test_problem_json_for_bad_input_and_limits(live):
         assert nested.json()["errors"][0]["loc"] == "body.limits.timeout_s"
         too_many = c.http.post("/v1/tasks/batch", json={"tasks": [add_task(i) for i in range(101)]})
         assert too_many.status_code == 422 and too_many.json()["errors"][0]["loc"] == "body.tasks"
+        for field, value in (("prompt", "a\x00b"), ("tests", "\ud800"), ("tags", ["x" * 129])):
+            bad = c.http.post("/v1/tasks", content=json.dumps(add_task(1, **{field: value})),
+                              headers={"content-type": "application/json"})    # \ud800 as an escape
+            assert bad.status_code == 422 and bad.json()["errors"][0]["loc"].startswith(f"body.{field}")
+        assert c.http.get("/v1/tasks", params={"tag": "a\x00"}).status_code == 422
         garbage = c.http.post("/v1/tasks", content=b"{not json", headers={"content-type": "application/json"})
         assert garbage.status_code == 422
         big = c.http.post("/v1/tasks", content=b" " * (5 << 20), headers={"content-type": "application/json"})

@@ -112,3 +112,49 @@ def test_run_lifecycle_through_the_api(tmp_path, policy, monkeypatch):
         assert again.status_code == 202
         c.cancel_run("r1")
         assert c.wait_run("r1", timeout=600)["status"] in ("canceled", "succeeded")
+
+
+def test_sigterm_stops_the_service_and_leaves_the_run_resumable(tmp_path, policy):
+    """`codealign serve` on SIGTERM stops its workers; the run reads `interrupted` and the
+    run lock is free for the next start."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from codealign.runs import read_state
+    from codealign.runs.lock import RunLock
+    from tests.service.conftest import ROOT, free_port
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    write_recipe(configs, policy, rounds=1, name="tiny")
+    port, home = free_port(), tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "CODEALIGN_CONFIGS_DIR": str(configs), "CODEALIGN_SHUTDOWN_GRACE_S": "30"}
+    server = subprocess.Popen([sys.executable, "-m", "codealign", "serve", "--port", str(port), "--home", str(home)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up():
+            try:
+                return httpx.get(f"{url}/healthz").status_code == 200
+            except httpx.TransportError:
+                return server.poll() is not None
+        wait_for(up, timeout=120)
+        assert server.poll() is None, server.stderr.read().decode()[-3000:]
+        started = httpx.post(f"{url}/v1/runs", json={"config": "tiny", "name": "t1"}, timeout=120)
+        assert started.status_code == 202, started.text
+        pid = started.json()["holder"]["pid"]
+        server.send_signal(signal.SIGTERM)
+        server.wait(120)
+        assert server.returncode in (0, -signal.SIGTERM), server.stderr.read().decode()[-2000:]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=60)
+    state = read_state(home / "runs" / "t1")
+    assert state.status.value == "interrupted"
+    assert not RunLock(home / "runs").is_held()

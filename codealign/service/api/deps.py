@@ -51,23 +51,43 @@ class Caller:
     scope: Scope
 
 
-def require(needed: Scope):
-    """A dependency that returns the Caller if its key's scope allows `needed`."""
+class KeyCache:
+    """Keys are never changed once stored, so a verified key (and the fact that some key
+    exists, which closes the open mode for good) is remembered by the app."""
 
-    def check(request: Request, session: SessionDep) -> Caller:
-        header = request.headers.get("authorization", "")
+    def __init__(self) -> None:
+        self.keyed = False
+        self.verified: dict[str, Caller] = {}
+
+    def caller(self, session: Session, header: str) -> Caller | None:
+        """The caller for an Authorization header (None: no header and no key stored)."""
         if not header:
-            if not any_keys(session):
-                return Caller("open", Scope.ADMIN)
+            self.keyed = self.keyed or any_keys(session)
+            if not self.keyed:
+                return None
             raise Unauthorized("this endpoint needs an API key: Authorization: Bearer <key>")
+        if header in self.verified:
+            return self.verified[header]
         scheme, _, token = header.partition(" ")
         row = verify_key(session, token.strip()) if scheme.lower() == "bearer" else None
         if row is None:
             raise Unauthorized("unknown API key")
-        scope = Scope(row.scope)
+        caller = self.verified[header] = Caller(f"key:{row.prefix}", Scope(row.scope))
+        self.keyed = True
+        return caller
+
+
+def require(needed: Scope):
+    """A dependency that returns the Caller if its key's scope allows `needed`."""
+
+    def check(request: Request, session: SessionDep) -> Caller:
+        caller = request.app.state.keys.caller(session, request.headers.get("authorization", ""))
+        if caller is None:
+            return Caller("open", Scope.ADMIN)
+        scope = caller.scope
         if not scope.allows(needed):
             raise Forbidden(f"this endpoint needs scope {needed.value!r}; the key has {scope.value!r}")
-        return Caller(f"key:{row.prefix}", scope)
+        return caller
 
     return check
 

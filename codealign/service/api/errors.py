@@ -45,12 +45,39 @@ class Problem(BaseModel):
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-           "description": desc}
-    for code, desc in ((401, "No or unknown API key"), (403, "The key's scope is too small"),
+    code: {"model": Problem, "description": desc}
+    for code, desc in ((400, "The body cannot be read"), (401, "No or unknown API key"), (403, "The key's scope is too small"),
+                       (404, "No such resource"), (409, "Conflict (an id taken, a run lock held, "
+                                                         "a request in progress)"),
                        (413, "Body over the limit"), (422, "Invalid input (field path named)"),
                        (503, "Overloaded; retry after Retry-After seconds"))
 }
+_COMMON = (401, 403, 422)
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the handlers send: every error response is
+    ``application/problem+json`` with the Problem schema, and every operation lists the
+    errors any request can get (401/403/422; 404 with path parameters; 413 with a body)."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schemas["Problem"].pop("$defs", {}))
+    for schemas_key in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(schemas_key, None)
+    for path, item in openapi.get("paths", {}).items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            codes = list(_COMMON) + ([404] if "{" in path else []) + (
+                [400, 413] if "requestBody" in operation or method in ("post", "put", "patch") else [])
+            if path == "/healthz":
+                codes = []
+            for code in codes:
+                responses.setdefault(str(code), {"description": PROBLEM_RESPONSES[code]["description"]})
+            for code, response in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    response["content"] = {PROBLEM: {"schema": ref}}
+    return openapi
 
 
 def problem_response(status: int, title: str, detail: str | None = None, *, instance: str | None = None,

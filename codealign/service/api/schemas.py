@@ -4,10 +4,11 @@ OpenAPI document states them and a violation is a 422 naming the field."""
 
 from __future__ import annotations
 
+import keyword
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from codealign.service.store.models import TaskStatus
 
@@ -20,10 +21,41 @@ BATCH_LIMIT = 100
 PAGE_LIMIT = 100
 
 TASK_ID = r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$"
+# Text a database can store: no NUL (PostgreSQL refuses it; the schema says so) and no
+# unpaired surrogate (a lone \ud800 escape in JSON decodes to one; it has no UTF-8 form).
+NO_NUL = r"^[^\u0000]*$"
+NOT_KEYWORD = {"not": {"enum": keyword.kwlist}}
+REQUEST = ConfigDict(extra="forbid")
+
+
+def _paired(value: str) -> str:
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise ValueError("text with an unpaired surrogate (not valid Unicode)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_paired)]
+Tag = Annotated[Text, Field(min_length=1, max_length=128, pattern=NO_NUL)]
+PerfInput = Annotated[Text, Field(min_length=1, max_length=4096, pattern=NO_NUL)]
+
+
+def storable(value: Any, where: str = "value") -> Any:
+    """Raise ValueError for a NUL or an unpaired surrogate anywhere in nested JSON data."""
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
+            raise ValueError(f"{where}: text with a NUL character or an unpaired surrogate")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            storable(k, where)
+            storable(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for v in value:
+            storable(v, where)
+    return value
 
 
 class TaskLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     timeout_s: float = Field(10.0, gt=0, le=MAX_TIMEOUT_S, description="Wall clock per execution.")
     memory_mb: int = Field(1024, ge=16, le=MAX_MEMORY_MB, description="Address-space limit.")
@@ -32,22 +64,30 @@ class TaskLimits(BaseModel):
 class TaskCreate(BaseModel):
     """A coding task to submit. The server validates it in the sandbox before it is `active`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     task_id: str | None = Field(None, min_length=1, max_length=200, pattern=TASK_ID, description=(
         "Your id for the task; default: derived from its content (t-<sha256 prefix>)."))
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="What the model sees.")
-    entry_point: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    tests: str = Field(min_length=1, max_length=MAX_TESTS, description=(
+    prompt: Text = Field(min_length=1, max_length=MAX_PROMPT, pattern=NO_NUL, description="What the model sees.")
+    entry_point: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                             json_schema_extra=NOT_KEYWORD, description="A Python identifier, not a keyword.")
+    tests: Text = Field(min_length=1, max_length=MAX_TESTS, pattern=NO_NUL, description=(
         "Trusted Python: asserts, or a check(candidate) function (HumanEval style)."))
-    reference: str = Field(min_length=1, max_length=MAX_REFERENCE, description=(
+    reference: Text = Field(min_length=1, max_length=MAX_REFERENCE, pattern=NO_NUL, description=(
         "A solution (a whole module) that must pass the tests."))
     prompt_style: Literal["code", "text"] = "text"
-    setup: str = Field("", max_length=MAX_TESTS, description="Trusted source run beside the tests.")
-    perf_inputs: list[str] = Field(default_factory=list, max_length=32)
-    tags: list[str] = Field(default_factory=list, max_length=32)
+    setup: Text = Field("", max_length=MAX_TESTS, pattern=NO_NUL, description="Trusted source run beside the tests.")
+    perf_inputs: list[PerfInput] = Field(default_factory=list, max_length=32)
+    tags: list[Tag] = Field(default_factory=list, max_length=32)
     limits: TaskLimits = Field(default_factory=TaskLimits)
-    source: str = Field("api", min_length=1, max_length=200)
+    source: Text = Field("api", min_length=1, max_length=200, pattern=NO_NUL)
+
+    @field_validator("entry_point")
+    @classmethod
+    def _not_keyword(cls, value: str) -> str:
+        if keyword.iskeyword(value):
+            raise ValueError(f"{value!r} is a Python keyword, not a function name")
+        return value
 
     def task_fields(self) -> dict[str, Any]:
         """The fields of a `codealign.tasks.Task` (without its id)."""
@@ -84,7 +124,7 @@ class TaskPage(BaseModel):
 
 
 class TaskBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     tasks: list[TaskCreate] = Field(min_length=1, max_length=BATCH_LIMIT)
 

@@ -18,10 +18,15 @@ __all__ = ["Database", "upgrade", "make_engine", "MIGRATIONS"]
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def _sqlite_dir(url: str) -> None:
+    """Make the directory of a SQLite file (the service home on a fresh machine)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _sqlite_dir(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                pool_size=20, max_overflow=20)
 
@@ -51,6 +56,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema at `url` to `revision` (the service does this on every start)."""
     from alembic import command
 
+    _sqlite_dir(url)
     command.upgrade(alembic_config(url), revision)
 
 

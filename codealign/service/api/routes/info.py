@@ -11,7 +11,6 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep
-from codealign.service.api.errors import PROBLEM_RESPONSES
 
 router = APIRouter()
 
@@ -56,7 +55,7 @@ def _version(dist: str) -> str:
         return "absent"
 
 
-@router.get("/v1/info", response_model=Info, tags=["info"], responses={401: PROBLEM_RESPONSES[401]})
+@router.get("/v1/info", response_model=Info, tags=["info"])
 def info(_: ReadCaller, settings: SettingsDep, session: SessionDep) -> Info:
     """Versions, limits and which sandbox/generator backends this machine can use."""
     from codealign import __version__

@@ -14,12 +14,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from codealign.service.api.deps import ReadCaller, SettingsDep
-from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
+from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.routes.runs import NAME, _reader, _round_record
 from codealign.trainer.stats import Interval
 
-router = APIRouter(prefix="/v1/metrics", tags=["metrics"],
-                   responses={k: PROBLEM_RESPONSES[k] for k in (401, 403, 422)})
+router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
 
 class TaskRates(BaseModel):
@@ -83,7 +82,7 @@ def _flip(a: tuple | None, b: tuple | None) -> str | None:
 
 
 @router.get("/pass-rates", response_model=PassRates,
-            responses={200: {"content": {"text/csv": {}}}, 404: {"model": Problem}})
+            responses={200: {"content": {"text/csv": {}}}, 404: PROBLEM_RESPONSES[404]})
 def pass_rates(request: Request, settings: SettingsDep, _: ReadCaller,
                run: Annotated[str, Query(pattern=NAME)],
                round: Annotated[int, Query(ge=0, le=100_000)],

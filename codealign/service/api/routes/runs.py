@@ -14,26 +14,24 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from codealign.errors import ConfigError
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
-from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
+from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
-from codealign.service.api.schemas import PAGE_LIMIT
+from codealign.service.api.schemas import NO_NUL, PAGE_LIMIT, storable
 from codealign.service.errors import NotFound
 from codealign.service.settings import Settings
 from codealign.service.store.models import RunRow, TaskRow, TaskStatus
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"],
-                   responses={k: PROBLEM_RESPONSES[k] for k in (401, 403, 422)})
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-_PROBLEM = {"model": Problem}
 RoundNo = Annotated[int, PathParam(ge=0, le=100_000)]
-_NOT_FOUND = {404: _PROBLEM}
-_BUSY = {409: {"model": Problem, "description": "Another run holds the run lock"}}
+_NOT_FOUND = {404: PROBLEM_RESPONSES[404]}
+_BUSY = {409: PROBLEM_RESPONSES[409]}
 
 # Top-level recipe fields a request may override (sections are replaced whole).
 OVERRIDABLE = ("model", "tasks", "rounds", "seed", "tasks_per_round", "backend", "generator", "sampling",
@@ -50,6 +48,11 @@ class RunCreate(BaseModel):
     tasks: Literal["config", "active"] = Field("config", description=(
         "`config`: the recipe's task set; `active`: the store's active tasks, snapshotted now."))
     parent_run: str | None = Field(None, pattern=NAME, description="Lineage: the run this one continues.")
+
+    @field_validator("overrides")
+    @classmethod
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return storable(value, "overrides")
 
 
 class RunResume(BaseModel):
@@ -145,7 +148,7 @@ def _started(request: Request, session, path: Path) -> tuple[JSONResponse, dict]
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/runs/{path.name}"}), body
 
 
-@router.post("", status_code=202, response_model=RunPublic, responses={404: _PROBLEM, **_BUSY})
+@router.post("", status_code=202, response_model=RunPublic, responses={404: PROBLEM_RESPONSES[404], **_BUSY})
 def start_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep,
               caller: WriteCaller, idempotency_key: IdempotencyKey = None):
     """Create a run from a recipe and start its worker (202); 409 while another run holds the lock."""
@@ -252,8 +255,8 @@ def get_round(name: str, k: RoundNo, settings: SettingsDep,
 def list_pairs(name: str, k: RoundNo, settings: SettingsDep, _: ReadCaller,
                after: Annotated[int | None, Query(ge=0)] = None,
                limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
-               reason: Annotated[str | None, Query(max_length=64)] = None,
-               task_id: Annotated[str | None, Query(max_length=256)] = None) -> PairPage:
+               reason: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+               task_id: Annotated[str | None, Query(max_length=256, pattern=NO_NUL)] = None) -> PairPage:
     """The round's preference pairs, `limit` at a time; filters: reason, task."""
     reader = _reader(settings, name)
     _round_record(reader, name, k)

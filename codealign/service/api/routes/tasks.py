@@ -21,18 +21,16 @@ from sqlalchemy.orm import Session
 
 from codealign.errors import InputError
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
-from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
+from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
-from codealign.service.api.schemas import (PAGE_LIMIT, BatchItem, BatchResult, TaskBatch, TaskCreate,
+from codealign.service.api.schemas import (NO_NUL, PAGE_LIMIT, BatchItem, BatchResult, TaskBatch, TaskCreate,
                                            TaskLimits, TaskPage, TaskPublic)
 from codealign.service.errors import Conflict, NotFound, Overloaded, ServiceError
 from codealign.service.store.models import TaskRow, TaskStatus, TaskTag, utcnow
 from codealign.service.validation import queue_length
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"],
-                   responses={k: PROBLEM_RESPONSES[k] for k in (401, 403, 422)})
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-_PROBLEM = {"model": Problem}
 
 
 def task_public(row: TaskRow) -> TaskPublic:
@@ -57,8 +55,9 @@ def _check_capacity(session: Session, limit: int, adding: int) -> None:
 
 
 def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
-    """Store the task as `validating`, or return the identical one already stored.
-    Returns (row, created). Raises InputError (bad record), Conflict (the id is taken)."""
+    """Store the task, or return the identical one already stored. Returns (row, created).
+    A record the Task checks refuse (blank prompt, ...) is stored `rejected` with the reason;
+    one that passes waits `validating` for the sandbox. Raises Conflict (the id is taken)."""
     from codealign.tasks import Task
 
     fields = body.task_fields()
@@ -68,11 +67,16 @@ def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
     existing = session.scalar(select(TaskRow).where(TaskRow.content_hash == content_hash))
     if existing is not None:
         return existing, False
-    record = Task(task_id=task_id, **fields).to_dict()      # the record's own checks
     if session.scalar(select(TaskRow.pk).where(TaskRow.task_id == task_id)) is not None:
         raise Conflict(f"a different task is already stored under the id {task_id!r}")
+    record = {"task_id": task_id, **fields}
+    status, reason = TaskStatus.VALIDATING, None
+    try:
+        Task.from_dict(record)
+    except InputError as exc:
+        status, reason = TaskStatus.REJECTED, f"malformed task: {exc}"
     now = utcnow()
-    row = TaskRow(task_id=task_id, content_hash=content_hash, status=TaskStatus.VALIDATING.value,
+    row = TaskRow(task_id=task_id, content_hash=content_hash, status=status.value, reason=reason,
                   source=fields["source"], record=record, created_at=now, updated_at=now,
                   tags=[TaskTag(tag=t) for t in fields["tags"]])
     session.add(row)
@@ -96,7 +100,7 @@ def _respond(row: TaskRow, created: bool) -> tuple[JSONResponse, dict]:
 @router.post("", status_code=202, response_model=TaskPublic,
              responses={200: {"model": TaskPublic, "description": "An identical task already exists"},
                         202: {"description": "Accepted; validation runs in the background"},
-                        409: _PROBLEM, 413: PROBLEM_RESPONSES[413], 503: PROBLEM_RESPONSES[503]})
+                        409: PROBLEM_RESPONSES[409], 413: PROBLEM_RESPONSES[413], 503: PROBLEM_RESPONSES[503]})
 def submit_task(body: TaskCreate, request: Request, session: SessionDep, settings: SettingsDep,
                 caller: WriteCaller, idempotency_key: IdempotencyKey = None):
     """Submit one task: 202 + Location while it validates; 200 for an identical resubmission."""
@@ -123,8 +127,6 @@ def submit_batch(body: TaskBatch, request: Request, session: SessionDep, setting
         for i, item in enumerate(body.tasks):
             try:
                 row, created = submit_one(session, item)
-            except InputError as exc:
-                results.append(BatchItem(index=i, outcome="error", status=422, detail=str(exc)))
             except ServiceError as exc:
                 results.append(BatchItem(index=i, outcome="error", status=exc.status, detail=str(exc)))
             else:
@@ -142,8 +144,8 @@ def list_tasks(session: SessionDep, _: ReadCaller,
                after: Annotated[int | None, Query(ge=0, description="Cursor: the `next` of the previous page.")] = None,
                limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
                status: TaskStatus | None = None,
-               tag: Annotated[str | None, Query(max_length=128)] = None,
-               source: Annotated[str | None, Query(max_length=200)] = None) -> TaskPage:
+               tag: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,
+               source: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None) -> TaskPage:
     """Tasks in submission order, `limit` at a time; `has_more` and `next` continue the walk."""
     query = select(TaskRow).order_by(TaskRow.pk).limit(limit + 1)
     if after is not None:
@@ -168,13 +170,13 @@ def _get(session: Session, task_id: str) -> TaskRow:
     return row
 
 
-@router.get("/{task_id:path}", response_model=TaskPublic, responses={404: _PROBLEM})
+@router.get("/{task_id:path}", response_model=TaskPublic, responses={404: PROBLEM_RESPONSES[404]})
 def get_task(task_id: str, session: SessionDep, _: ReadCaller) -> TaskPublic:
     """One task with its status (and the reason when rejected)."""
     return task_public(_get(session, task_id))
 
 
-@router.delete("/{task_id:path}", response_model=TaskPublic, responses={404: _PROBLEM})
+@router.delete("/{task_id:path}", response_model=TaskPublic, responses={404: PROBLEM_RESPONSES[404]})
 def retire_task(task_id: str, session: SessionDep, _: WriteCaller) -> TaskPublic:
     """Retire a task (soft): it leaves future runs; past runs and rounds keep it."""
     row = _get(session, task_id)

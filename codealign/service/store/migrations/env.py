@@ -9,9 +9,15 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave APScheduler's job table (created by its job store, not by us) out of autogenerate."""
+    return not (type_ == "table" and name == "apscheduler_jobs")
+
+
 def run_migrations_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True)
+                      literal_binds=True, render_as_batch=True,
+                      include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -21,7 +27,8 @@ def run_migrations_online() -> None:
                                      prefix="sqlalchemy.", poolclass=pool.NullPool)
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
+                          render_as_batch=connection.dialect.name == "sqlite",
+                          include_object=include_object)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -1,0 +1,205 @@
+"""The service under load, on loopback: N concurrent clients submit tasks, then read tasks and
+rounds, against a running `codealign serve` with 10,000 tasks and a 100-round run stored,
+for SQLite (the default) and PostgreSQL (a throwaway server, initdb/pg_ctl).
+
+    .venv/bin/python benchmarks/api_load.py [--clients 8] [--submissions 2000] [--reads 3000]
+                                            [--seconds 60] [--backends sqlite,postgresql]
+
+Bounded: at most --submissions tasks and --reads reads per backend, each phase stopped after
+--seconds. Submissions are accepted (202) once stored; validation runs in the background, as
+in production. Checks that every accepted task is stored exactly once. Prints a table and
+ends with one JSON line. Targets on a 2-core machine: >= 200 submissions/s, read p99 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+STORED_TASKS = 10_000
+STORED_ROUNDS = 100
+
+
+def task(i: int, tag: str) -> dict:
+    return {"task_id": f"{tag}-{i}", "prompt": f"Return a + b + {i}.", "entry_point": "add",
+            "tests": f"assert add(1, 2) == {3 + i}\n", "reference": f"def add(a, b):\n    return a + b + {i}\n",
+            "tags": [tag]}
+
+
+def preload(home: Path, url: str) -> None:
+    """10,000 active tasks in the store and a finished run with 100 rounds in the runs directory."""
+    from codealign.service.store import Database, upgrade
+    from codealign.service.store.models import TaskRow, TaskTag, utcnow
+    from codealign.tasks import Task
+
+    upgrade(url)
+    db = Database(url)
+    with db.session() as s:
+        now = utcnow()
+        for i in range(STORED_TASKS):
+            record = Task(task_id=f"stored-{i}", **{k: v for k, v in task(i, "stored").items()
+                                                     if k not in ("task_id", "tags")}, tags=("stored",)).to_dict()
+            s.add(TaskRow(task_id=f"stored-{i}", content_hash=f"{i:064x}", status="active", source="bench",
+                          record=record, created_at=now, updated_at=now, tags=[TaskTag(tag="stored")]))
+        s.commit()
+    db.close()
+    run = home / "runs" / "bench"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"name": "bench", "evaluation": {"k": [1, 4]}}))
+    (run / "state.json").write_text(json.dumps({"status": "succeeded", "round": None, "stage": None,
+                                                "holder": None, "heartbeat": None, "started_at": None,
+                                                "finished_at": None, "error": None, "parent_run": None,
+                                                "resumed": 0}))
+    (run / "rounds.jsonl").write_text("".join(
+        json.dumps({"round": k, "status": "promoted" if k else "baseline", "policy": f"round-{k}",
+                    "metrics": {"pass@1": 0.5, "pass@4": 0.7}}) + "\n" for k in range(STORED_ROUNDS)))
+
+
+def serve(home: Path, url: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CODEALIGN_DATABASE_URL": url,
+           "CODEALIGN_VALIDATION_QUEUE": "100000", "CODEALIGN_VALIDATION_WORKERS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "codealign", "serve", "--port", str(port), "--home", str(home)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"codealign serve did not start: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.2)
+
+
+def fan_out(clients: int, work, count: int, seconds: float) -> tuple[list, float]:
+    """Run work(client, i) for i in range(count) on `clients` threads (each with its own
+    connection), stopping after `seconds`. Returns (results, wall seconds)."""
+    results: list = []
+    lock = threading.Lock()
+    counter = iter(range(count))
+    deadline = time.monotonic() + seconds
+
+    def loop(base: str) -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                out = work(client, i)
+                with lock:
+                    results.append(out)
+
+    threads = [threading.Thread(target=loop, args=(BASE[0],)) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, time.perf_counter() - start
+
+
+BASE = [""]
+
+
+def bench(backend: str, url: str, args) -> dict:
+    from tests.service.conftest import free_port
+
+    home = Path(tempfile.mkdtemp(prefix=f"codealign-load-{backend}-"))
+    preload(home, url)
+    port = free_port()
+    BASE[0] = f"http://127.0.0.1:{port}"
+    proc = serve(home, url, port)
+    try:
+        def submit(client, i):
+            r = client.post("/v1/tasks", json=task(i, "load"))
+            return r.status_code, r.json().get("task_id")
+
+        submitted, wall = fan_out(args.clients, submit, args.submissions, args.seconds)
+        accepted = [tid for code, tid in submitted if code == 202]
+        other = sorted({code for code, _ in submitted if code != 202})
+        with httpx.Client(base_url=BASE[0], timeout=60) as client:
+            stored, after = [], None
+            while True:
+                page = client.get("/v1/tasks", params={"tag": "load", "limit": 100,
+                                                       **({"after": after} if after else {})}).json()
+                stored += [t["task_id"] for t in page["items"]]
+                if not page["has_more"]:
+                    break
+                after = page["next"]
+        exactly_once = sorted(stored) == sorted(accepted) and len(set(stored)) == len(stored)
+
+        rng = random.Random(0)
+
+        def read(client, i):
+            kind = i % 3
+            if kind == 0:
+                path = f"/v1/tasks/stored-{rng.randrange(STORED_TASKS)}"
+            elif kind == 1:
+                path = f"/v1/tasks?limit=20&after={rng.randrange(STORED_TASKS)}"
+            else:
+                path = "/v1/runs/bench/rounds"
+            start = time.perf_counter()
+            r = client.get(path)
+            return r.status_code, (time.perf_counter() - start) * 1000
+
+        reads, read_wall = fan_out(args.clients, read, args.reads, args.seconds)
+        latencies = sorted(ms for code, ms in reads if code == 200)
+        return {"backend": backend, "submitted": len(submitted), "accepted": len(accepted),
+                "other_statuses": other, "submissions_per_s": round(len(accepted) / wall, 1),
+                "stored_exactly_once": exactly_once, "reads": len(reads), "read_errors": len(reads) - len(latencies),
+                "read_p50_ms": round(statistics.median(latencies), 2),
+                "read_p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
+                "reads_per_s": round(len(reads) / read_wall, 1)}
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--submissions", type=int, default=2000)
+    parser.add_argument("--reads", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    from tests.service.pgserver import PostgresServer, new_pg_database, postgres_available
+
+    rows = []
+    for backend in args.backends.split(","):
+        if backend == "sqlite":
+            rows.append(bench("sqlite", f"sqlite:///{tempfile.mkdtemp(prefix='codealign-load-')}/store.db", args))
+        elif not postgres_available():
+            rows.append({"backend": backend, "skipped": "PostgreSQL is not installed"})
+        else:
+            with PostgresServer() as pg:
+                rows.append(bench("postgresql", new_pg_database(pg.url), args))
+    print(f"{'backend':11} {'subm/s':>8} {'accepted':>9} {'once':>5} {'read p50':>9} {'read p99':>9} {'reads/s':>8}")
+    for r in rows:
+        if "skipped" in r:
+            print(f"{r['backend']:11} skipped: {r['skipped']}")
+            continue
+        print(f"{r['backend']:11} {r['submissions_per_s']:8.1f} {r['accepted']:9d} {str(r['stored_exactly_once']):>5} "
+              f"{r['read_p50_ms']:7.2f}ms {r['read_p99_ms']:7.2f}ms {r['reads_per_s']:8.1f}")
+    print(f"targets: >= 200 submissions/s, read p99 <= 50 ms ({args.clients} clients, loopback, "
+          f"{STORED_TASKS} tasks and {STORED_ROUNDS} rounds stored)")
+    print(json.dumps({"benchmark": "api_load", "clients": args.clients, "results": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Property-based fuzzing of the whole API from its OpenAPI schema (schemathesis): for every
+operation, generated requests (valid and invalid) never get a 5xx, and every response
+matches the schema (status documented, content type, body). Bounded: a few examples per
+operation and mode, so the whole run takes about a minute per database."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+
+from tests.service.conftest import LiveService, make_settings, new_pg_database
+
+
+def _schema():
+    from codealign.service.app import create_app
+    from codealign.service.settings import Settings
+
+    app = create_app(Settings(home=tempfile.mkdtemp(prefix="codealign-schema-")))  # no lifespan: schema only
+    return schemathesis.openapi.from_dict(app.openapi())
+
+
+SCHEMA = _schema()
+OPERATIONS = sorted(r.ok().label for r in SCHEMA.get_all_operations())
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fuzzed(request, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp(f"fuzz-{request.param}")
+    url = (f"sqlite:///{tmp / 'store.db'}" if request.param == "sqlite"
+           else new_pg_database(request.getfixturevalue("postgres_server")))
+    # The queue never fills here (503 is tested in test_api_tasks): every 5xx is a fault.
+    with LiveService(make_settings(tmp, url, validation_queue=100_000, validation_workers=1)) as service:
+        yield service
+
+
+def test_schema_covers_every_route():
+    assert {"POST /v1/tasks", "GET /v1/tasks", "POST /v1/runs", "GET /v1/runs/{name}/events",
+            "GET /v1/metrics/pass-rates"} <= set(OPERATIONS)
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_api_conforms_to_its_schema(fuzzed, label, mode):
+    operation = SCHEMA.find_operation_by_label(label)
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=5, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    def check(case):
+        if mode is GenerationMode.POSITIVE:
+            # schemathesis sometimes puts a NUL into strings nested in arrays of objects (batch
+            # tags) although the schema's pattern excludes it: such a case is not valid input.
+            assume(not _has_nul(case.body))
+        if case.headers and "Idempotency-Key" in case.headers:
+            # A key reused with another body is a 422 by design; each generated request is new.
+            case.headers["Idempotency-Key"] = uuid.uuid4().hex
+        case.call_and_validate(base_url=fuzzed.url, timeout=30)
+
+    try:
+        check()
+    except Unsatisfiable:
+        if mode is GenerationMode.NEGATIVE:
+            pytest.skip(f"{label} takes no input that could be invalid")
+        raise
