@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -85,35 +84,48 @@ def serve(home: Path, url: str, port: int) -> subprocess.Popen:
         time.sleep(0.2)
 
 
-def fan_out(clients: int, work, count: int, seconds: float) -> tuple[list, float]:
-    """Run work(client, i) for i in range(count) on `clients` threads (each with its own
-    connection), stopping after `seconds`. Returns (results, wall seconds)."""
-    results: list = []
-    lock = threading.Lock()
-    counter = iter(range(count))
+def _client_share(args) -> list:
+    """One client process: its share of the requests, in order, on one keep-alive connection."""
+    work, base, indices, deadline = args
+    out = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for i in indices:
+            if time.monotonic() > deadline:
+                break
+            out.append(work(client, i))
+    return out
+
+
+def fan_out(clients: int, work, base: str, count: int, seconds: float) -> tuple[list, float]:
+    """Run work(client, i) for i in range(count) from `clients` client processes (so that the
+    clients do not share one interpreter lock), stopping after `seconds`. Returns (results, wall)."""
+    import multiprocessing
+
     deadline = time.monotonic() + seconds
+    shares = [(work, base, range(k, count, clients), deadline) for k in range(clients)]
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        start = time.perf_counter()
+        results = [r for share in pool.map(_client_share, shares) for r in share]
+        return results, time.perf_counter() - start
 
-    def loop(base: str) -> None:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            while time.monotonic() < deadline:
-                with lock:
-                    i = next(counter, None)
-                if i is None:
-                    return
-                out = work(client, i)
-                with lock:
-                    results.append(out)
 
-    threads = [threading.Thread(target=loop, args=(BASE[0],)) for _ in range(clients)]
+def submit(client, i):
+    r = client.post("/v1/tasks", json=task(i, "load"))
+    return r.status_code, r.json().get("task_id")
+
+
+def read(client, i):
+    rng = random.Random(i)
+    kind = i % 3
+    if kind == 0:
+        path = f"/v1/tasks/stored-{rng.randrange(STORED_TASKS)}"
+    elif kind == 1:
+        path = f"/v1/tasks?limit=20&after={rng.randrange(STORED_TASKS)}"
+    else:
+        path = "/v1/runs/bench/rounds"
     start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, time.perf_counter() - start
-
-
-BASE = [""]
+    r = client.get(path)
+    return r.status_code, (time.perf_counter() - start) * 1000
 
 
 def bench(backend: str, url: str, args) -> dict:
@@ -122,17 +134,15 @@ def bench(backend: str, url: str, args) -> dict:
     home = Path(tempfile.mkdtemp(prefix=f"codealign-load-{backend}-"))
     preload(home, url)
     port = free_port()
-    BASE[0] = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}"
     proc = serve(home, url, port)
     try:
-        def submit(client, i):
-            r = client.post("/v1/tasks", json=task(i, "load"))
-            return r.status_code, r.json().get("task_id")
-
-        submitted, wall = fan_out(args.clients, submit, args.submissions, args.seconds)
+        # Reads first, on the stored data alone; then submissions (validation starts behind them).
+        reads, read_wall = fan_out(args.clients, read, base, args.reads, args.seconds)
+        submitted, wall = fan_out(args.clients, submit, base, args.submissions, args.seconds)
         accepted = [tid for code, tid in submitted if code == 202]
         other = sorted({code for code, _ in submitted if code != 202})
-        with httpx.Client(base_url=BASE[0], timeout=60) as client:
+        with httpx.Client(base_url=base, timeout=60) as client:
             stored, after = [], None
             while True:
                 page = client.get("/v1/tasks", params={"tag": "load", "limit": 100,
@@ -142,22 +152,6 @@ def bench(backend: str, url: str, args) -> dict:
                     break
                 after = page["next"]
         exactly_once = sorted(stored) == sorted(accepted) and len(set(stored)) == len(stored)
-
-        rng = random.Random(0)
-
-        def read(client, i):
-            kind = i % 3
-            if kind == 0:
-                path = f"/v1/tasks/stored-{rng.randrange(STORED_TASKS)}"
-            elif kind == 1:
-                path = f"/v1/tasks?limit=20&after={rng.randrange(STORED_TASKS)}"
-            else:
-                path = "/v1/runs/bench/rounds"
-            start = time.perf_counter()
-            r = client.get(path)
-            return r.status_code, (time.perf_counter() - start) * 1000
-
-        reads, read_wall = fan_out(args.clients, read, args.reads, args.seconds)
         latencies = sorted(ms for code, ms in reads if code == 200)
         return {"backend": backend, "submitted": len(submitted), "accepted": len(accepted),
                 "other_statuses": other, "submissions_per_s": round(len(accepted) / wall, 1),

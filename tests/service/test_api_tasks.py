@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -226,4 +225,3 @@ def test_unreachable_service_is_a_clear_error():
 
     with Client("http://127.0.0.1:9", api_key="") as c, pytest.raises(ServiceUnreachable):
         c.health()
-    assert httpx is not None
