@@ -16,9 +16,9 @@ from codealign.demo.seed import SeedConfig, build_seed, seed_corpus
 from codealign.tasks import load_tasks
 from codealign.tasks.bank import VariantKind, load_variants
 
-# Two insecure traps, two slow traps and plain tasks, so that every pair reason can occur.
-TASKS = ("bank/dedupe_keep_order", "bank/has_pair_with_sum", "bank/fib", "bank/parse_int_list",
-         "bank/parse_dict_literal", "bank/to_number")
+# Two insecure habits, two slow ones and two wrong ones, so that every pair reason can occur.
+TASKS = ("bank/dedupe_keep_order", "bank/fib", "bank/parse_int_list", "bank/password_digest",
+         "bank/mean_value", "bank/sum_to")
 
 SMALL_CONFIG = """\
 name: ignored
@@ -52,14 +52,15 @@ def _bank_subset(tmp_path):
 def test_seed_corpus_weights_each_kind():
     tasks = load_tasks("bank")
     variants = load_variants()
-    weights = {"clean": 1, "slow": 2, "insecure": 3, "convoluted": 0, "wrong": 2}
+    weights = {"clean": 1, "slow": 2, "insecure": 3, "wrong": 0}
     corpus = seed_corpus(tasks, variants, weights)
     expected = sum(weights[v.kind.value] for v in variants)
     assert len(corpus) == expected
     insecure = [v.completion for v in variants if v.kind is VariantKind.INSECURE]
     assert sum(1 for _, _, c in corpus if c == insecure[0]) >= 3
-    convoluted = {(v.task_id, v.completion) for v in variants if v.kind is VariantKind.CONVOLUTED}
-    assert not convoluted & {(t, c) for t, _, c in corpus}
+    wrong = {(v.task_id, v.completion) for v in variants if v.kind is VariantKind.WRONG}
+    assert not wrong & {(t, c) for t, _, c in corpus}
+
 
 def test_seed_config_rejects_bad_values():
     from codealign.errors import ConfigError
