@@ -245,9 +245,11 @@ def _split_bridge(config, tasks):
     """Until the run engine splits by `EvalConfig.split` itself, make the loop's call to
     `split_tasks(ids, fraction, seed)` apply the recipe's tag-aware rule."""
     import contextlib
+    import importlib
     from unittest import mock
 
-    from codealign.trainer import evaluate as evaluate_module
+    # (`codealign.trainer.evaluate` the attribute is the function; the module is needed here)
+    evaluate_module = importlib.import_module("codealign.trainer.evaluate")
 
     ev = config.evaluation
     if not ev.heldout_tags and ev.strata_prefix is None:
