@@ -194,28 +194,135 @@ def judge(
                     f"{summary['pairs_by_reason']} -> {out}")
 
 
+RunDir = Annotated[Optional[Path], typer.Option("--run-dir", help="Parent of the run directories "
+                                                 "(default: the config's run_dir, else ./runs).")]
+RunArg = Annotated[str, typer.Argument(help="A run directory, or a run name under --run-dir.")]
+EXIT = {"succeeded": 0, "failed": 1, "canceled": 4}     # 2: bad input, 3: the run is busy
+
+
+def _report_end(console, state) -> None:
+    """The rounds' one-line summaries and the final status; exits with the status's code."""
+    from codealign.runs import RunReader
+
+    for r in RunReader(state.path).rounds():
+        m = r["metrics"] or {}
+        console.print(f"round {r['round']}: {r['status']:9} pass@1 {m.get('pass@1', float('nan')):.3f}"
+                      + (f"  {r['reason']}" if r.get("reason") else ""))
+    console.print(f"rounds: {state.path / 'rounds.jsonl'}")
+    if state.status.value != "succeeded":
+        console.print(f"run {state.status.value}" + (f": {state.error}" if state.error else ""))
+    raise typer.Exit(EXIT.get(state.status.value, 1))
+
+
+def _execute(run_path: Path, rounds: int | None) -> None:
+    from rich.console import Console
+
+    from codealign.runs import execute_run
+    from codealign.runs.console import ConsoleReporter
+
+    console = Console(stderr=True)
+    reporter = ConsoleReporter(lambda line: console.print(f"[bold]loop[/bold] {line}"), bars=True)
+    _report_end(console, execute_run(run_path, rounds=rounds, subscribers=[reporter]))
+
+
 @app.command("loop")
 def loop(
     config: Annotated[Path, typer.Option("--config", help="Run recipe (YAML), e.g. configs/demo.yaml.")],
     rounds: Annotated[Optional[int], typer.Option("--rounds", help="Rounds to run (default: the config's).")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Parent of the run directory "
-                                                    "(default: the config's run_dir).")] = None,
+    run_dir: RunDir = None,
+    parent_run: Annotated[Optional[str], typer.Option(
+        "--parent-run", help="Start from this run's last promoted policy (directory or name).")] = None,
 ) -> None:
-    """Run (or resume) DPO rounds: sample, execute, judge, train, evaluate, gate."""
-    from rich.console import Console
+    """Create (or reopen) a run and execute its rounds: sample, execute, judge, train, evaluate, gate.
 
+    Exit status: 0 succeeded, 1 failed, 2 bad input, 3 the run is busy, 4 canceled.
+    """
     from codealign.config import load_config
-    from codealign.runs.loop import run_loop
+    from codealign.runs import create_run
 
-    console = Console(stderr=True)
-    run = load_config(config)           # every check before any work
-    result = run_loop(run, rounds=rounds, run_dir=run_dir, progress=True,
-                      log=lambda line: console.print(f"[bold]loop[/bold] {line}"))
-    for r in result.rounds:
+    run = load_config(config, {"run_dir": str(run_dir) if run_dir is not None else None,
+                               "parent_run": parent_run})           # every check before any work
+    if rounds is not None and rounds < 1:
+        raise typer.BadParameter(f"must be a positive integer, got {rounds}", param_hint="--rounds")
+    _execute(create_run(run), rounds)
+
+
+runs_app = typer.Typer(no_args_is_help=True, help="List, show, cancel and resume runs.")
+app.add_typer(runs_app, name="runs")
+
+
+def _run_path(run: str, run_dir: Path | None) -> Path:
+    path = Path(run)
+    if run_dir is not None and not (path / "state.json").exists():
+        path = run_dir / run
+    elif not (path / "state.json").exists():
+        path = Path("runs") / run
+    if not (path / "state.json").exists():
+        raise CodealignError(f"no run {run!r} (looked for state.json in {path})")
+    return path
+
+
+@runs_app.command("list")
+def runs_list(run_dir: Annotated[Path, typer.Option("--run-dir", help="Where the runs are.")] = Path("runs")) -> None:
+    """Every run under --run-dir with its status, round and stage."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from codealign.runs import list_runs
+
+    table = Table(title=f"runs in {run_dir}")
+    for column in ("name", "status", "round", "stage", "started", "finished", "resumed", "parent"):
+        table.add_column(column, overflow="fold")
+    for s in list_runs(run_dir):
+        table.add_row(s.name, s.status.value, "" if s.round is None else str(s.round), s.stage or "",
+                      s.started_at or "", s.finished_at or "", str(s.resumed), s.parent_run or "")
+    Console().print(table)
+
+
+@runs_app.command("show")
+def runs_show(run: RunArg, run_dir: RunDir = None) -> None:
+    """A run's state and its rounds (status, gate decision, held-out figures)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from codealign.runs import RunReader
+
+    reader = RunReader(_run_path(run, run_dir))
+    state, console = reader.state(), Console()
+    console.print(f"{reader.path}: [bold]{state.status.value}[/bold]"
+                  + (f" (round {state.round}, {state.stage})" if state.round is not None else "")
+                  + (f"  error: {state.error}" if state.error else "")
+                  + (f"  parent: {state.parent_run}" if state.parent_run else "")
+                  + f"  resumed {state.resumed}x")
+    table = Table()
+    for column in ("round", "status", "from", "pass@1", "secure rate", "mean cost", "pairs", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in reader.rounds():
         m = r["metrics"] or {}
-        console.print(f"round {r['round']}: {r['status']:9} pass@1 {m.get('pass@1', float('nan')):.3f}"
-                      + (f"  {r['reason']}" if r.get("reason") else ""))
-    console.print(f"rounds: {result.run_path / 'rounds.jsonl'}")
+        table.add_row(str(r["round"]), r["status"], r.get("started_from") or r.get("policy") or "",
+                      *(("n/a" if m.get(k) is None else f"{m[k]:.3f}") for k in ("pass@1", "secure_rate", "mean_cost")),
+                      "" if r.get("pairs") is None else str(r["pairs"]), r.get("reason") or "")
+    console.print(table)
+
+
+@runs_app.command("cancel")
+def runs_cancel(run: RunArg, run_dir: RunDir = None) -> None:
+    """Ask a run to stop (a running one stops within seconds; a queued one is canceled now)."""
+    from codealign.runs import read_state, request_cancel
+
+    path = _run_path(run, run_dir)
+    request_cancel(path)
+    typer.echo(f"{path}: cancel requested (status now {read_state(path).status.value})")
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run: RunArg,
+    rounds: Annotated[Optional[int], typer.Option("--rounds", help="Rounds to reach (default: the config's).")] = None,
+    run_dir: RunDir = None,
+) -> None:
+    """Resume (or start) a run from its first unfinished stage. Exit status as for `loop`."""
+    _execute(_run_path(run, run_dir), rounds)
 
 
 @app.command("demo")
@@ -236,9 +343,15 @@ def demo(
 
 
 def main() -> None:
-    """Entry point: our own errors become one clear line and exit status 2, not a traceback."""
+    """Entry point: our own errors become one clear line and exit status 2 (3 for a busy run),
+    not a traceback."""
+    from codealign.errors import RunBusy
+
     try:
         app()
+    except RunBusy as exc:
+        typer.secho(f"busy: {exc}", err=True, fg=typer.colors.RED)
+        raise SystemExit(3)
     except CodealignError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise SystemExit(2)

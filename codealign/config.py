@@ -10,6 +10,9 @@ A recipe (see ``configs/``) looks like::
     rounds: 3
     seed: 0
     tasks_per_round: null      # train tasks sampled per round (null: all of them)
+    parent_run: null           # lineage: start from this run's last promoted adapter (a run
+                               # directory, or a run name under run_dir); the split is inherited
+    initial_policy: null       # or: start from this LoRA adapter directory (not with parent_run)
     sampling:   {...}          # codealign.generator.SamplingConfig
     sandbox:    {...}          # codealign.sandbox.SandboxConfig
     judges:     {...}          # codealign.judges.JudgeConfig
@@ -65,6 +68,10 @@ class RunConfig:
     seed: int = 0
     tasks_per_round: int | None = None
     run_dir: str = "runs"
+    parent_run: str | None = None
+    """Start from this run's last promoted policy (a run directory or a name under run_dir)."""
+    initial_policy: str | None = None
+    """Start from this LoRA adapter directory instead of the base model."""
     generator: dict[str, Any] = field(default_factory=dict)
     """Keyword options of the generator backend's constructor (checked against its signature)."""
     sampling: Any = None
@@ -180,6 +187,12 @@ def parse_config(data: Any, source: str = "<config>", *, check: bool = True) -> 
                                                or config.tasks_per_round < 1):
         raise ConfigError(f"must be a positive integer or null, got {config.tasks_per_round!r}",
                           path=source, field="tasks_per_round")
+    for name in ("parent_run", "initial_policy"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"must be a path or null, got {value!r}", path=source, field=name)
+    if config.parent_run is not None and config.initial_policy is not None:
+        raise ConfigError("give parent_run or initial_policy, not both", path=source, field="initial_policy")
     _check_generator_options(config)
     if config.evaluation.n_samples < max(config.evaluation.k):
         raise ConfigError("evaluation.k must not exceed evaluation.n_samples", path=source, field="evaluation.k")

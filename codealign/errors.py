@@ -9,7 +9,9 @@ Untrusted code failing is *data* (an `Execution` with a status), never one of th
     ├── SandboxUnavailable         the chosen isolation cannot run on this machine
     ├── SandboxFault               our sandbox machinery broke (not the candidate)
     ├── GeneratorError             a model, adapter or server cannot be used
-    └── TrainerError               a training or evaluation step cannot run
+    ├── TrainerError               a training or evaluation step cannot run
+    ├── RunBusy                    another process holds the run's lease (names its pid/host)
+    └── Canceled                   a cancel request stopped the run (cooperative, resumable)
 """
 
 from __future__ import annotations
@@ -57,3 +59,11 @@ class GeneratorError(CodealignError):
 
 class TrainerError(CodealignError):
     """A training or evaluation step cannot run."""
+
+
+class RunBusy(CodealignError):
+    """Another process holds the run's lease; nothing of the run was touched."""
+
+
+class Canceled(CodealignError):
+    """A cancel request stopped the work; the run ends ``canceled`` and can be resumed."""

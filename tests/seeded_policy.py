@@ -61,3 +61,61 @@ def seeded_policy(base_temp: Path) -> Path:
         torch.set_num_threads(threads)
     (out / "done").write_text("")
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# A loop recipe on this policy and the CLI that runs it (the loop and run-engine tests)
+
+ROOT = Path(__file__).resolve().parents[1]
+KILL_ENV = "CODEALIGN_KILL_AT"      # codealign.runs.stages.KILL_ENV
+
+
+def write_recipe(tmp_path: Path, model: Path, rounds: int = 1, name: str = "t", **overrides) -> Path:
+    """A loop recipe (hf backend, bwrap sandbox, tiny sizes) on the four tasks; `overrides`
+    replace top-level fields or update sections (``dpo={"beta": 0.2}``)."""
+    import yaml
+
+    recipe = {
+        "name": name, "model": str(model), "backend": "hf",
+        "tasks": str(write_tasks(tmp_path / "tasks.jsonl")),
+        "rounds": rounds, "seed": 0, "run_dir": str(tmp_path / "runs"),
+        "generator": {"batch_size": 4},
+        "sampling": {"n": 6, "temperature": 1.0, "top_p": 1.0, "max_tokens": 24, "seed": 0, "chat": False},
+        "sandbox": {"backend": "bwrap", "workers": 2},
+        "pairs": {"max_pairs_per_task": 4},
+        "dpo": {"beta": 0.1, "loss_type": ["sigmoid", "sft"], "learning_rate": 1e-3, "epochs": 1,
+                "batch_size": 4, "max_length": 64, "lora_r": 4, "lora_alpha": 8,
+                "lora_target_modules": ["q_proj", "v_proj"]},
+        "evaluation": {"heldout_fraction": 0.25, "split_seed": 0, "n_samples": 4, "k": [1, 2, 4],
+                       "temperature": 1.0},
+        "gate": {"objective": "pass@1", "pass_at_1_tolerance": 0.05},
+    }
+    for key, value in overrides.items():
+        if isinstance(recipe.get(key), dict) and isinstance(value, dict):
+            recipe[key] = {**recipe[key], **value}
+        else:
+            recipe[key] = value
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def cli_env(kill_at: str | None = None) -> dict[str, str]:
+    # One torch thread: on a busy 2-core machine two threads spin against each other (20x slower).
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != KILL_ENV} | {"OMP_NUM_THREADS": "1"}
+    if kill_at:
+        env[KILL_ENV] = kill_at
+    return env
+
+
+def run_cli(recipe: Path, kill_at: str | None = None, rounds: int | None = None, *args: str):
+    """`codealign loop --config recipe` to the end (a CompletedProcess)."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "codealign", "loop", "--config", str(recipe), *args]
+    if rounds is not None:
+        cmd += ["--rounds", str(rounds)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=cli_env(kill_at), cwd=ROOT, timeout=600)

@@ -8,54 +8,17 @@ pairs. Sampling uses the hf backend (fast to load) and plain continuations of co
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from codealign.runs.loop import KILL_ENV, STAGES, read_rounds, stage_timings
-from seeded_policy import TASKS, seeded_policy, write_tasks
-
-ROOT = Path(__file__).resolve().parents[1]
+from codealign.runs import STAGES, read_rounds, stage_timings
+from seeded_policy import TASKS, run_cli, seeded_policy, write_recipe
 
 
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory):
     return seeded_policy(tmp_path_factory.getbasetemp())
-
-
-def write_recipe(tmp_path: Path, model: Path, rounds: int = 1, **dpo) -> Path:
-    recipe = {
-        "name": "t", "model": str(model), "backend": "hf", "tasks": str(write_tasks(tmp_path / "tasks.jsonl")),
-        "rounds": rounds, "seed": 0, "run_dir": str(tmp_path / "runs"),
-        "generator": {"batch_size": 4},
-        "sampling": {"n": 6, "temperature": 1.0, "top_p": 1.0, "max_tokens": 24, "seed": 0, "chat": False},
-        "sandbox": {"backend": "bwrap", "workers": 2},
-        "pairs": {"max_pairs_per_task": 4},
-        "dpo": {"beta": 0.1, "loss_type": ["sigmoid", "sft"], "learning_rate": 1e-3, "epochs": 1,
-                "batch_size": 4, "max_length": 64, "lora_r": 4, "lora_alpha": 8,
-                "lora_target_modules": ["q_proj", "v_proj"], **dpo},
-        "evaluation": {"heldout_fraction": 0.25, "split_seed": 0, "n_samples": 4, "k": [1, 2, 4],
-                       "temperature": 1.0},
-        "gate": {"objective": "pass@1", "pass_at_1_tolerance": 0.05},
-    }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
-
-
-def run_cli(recipe: Path, kill_at: str | None = None, rounds: int | None = None):
-    # One torch thread: on a busy 2-core machine two threads spin against each other (20x slower).
-    env = {k: v for k, v in os.environ.items() if k != KILL_ENV} | {"OMP_NUM_THREADS": "1"}
-    if kill_at:
-        env[KILL_ENV] = kill_at
-    cmd = [sys.executable, "-m", "codealign", "loop", "--config", str(recipe)]
-    if rounds is not None:
-        cmd += ["--rounds", str(rounds)]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
 def stage_dirs(run: Path) -> list[str]:
@@ -165,7 +128,8 @@ class QualityGenerator:
 
 
 def scripted_train_round(calls):
-    def train_round(model, pairs_path, out_dir, config, previous_adapter=None, chat=None, progress=False):
+    def train_round(model, pairs_path, out_dir, config, previous_adapter=None, chat=None, progress=False,
+                    on_step=None):
         from codealign.trainer.dpo import TrainResult
 
         out = Path(out_dir)
@@ -185,7 +149,7 @@ def test_rejected_round_rolls_back_to_the_last_promoted_policy(tmp_path, monkeyp
     import codealign.generator
     import codealign.trainer.dpo
     from codealign.config import load_config
-    from codealign.runs.loop import run_loop
+    from codealign.runs import run_loop
 
     generator, calls = QualityGenerator(), []
     monkeypatch.setattr(codealign.generator, "make_generator", lambda backend, model, **kw: generator)

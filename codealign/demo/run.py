@@ -22,8 +22,9 @@ train-side habit rates come from one extra sampling pass after the rounds: the s
 last promoted policy on the train tasks, same sampling seeds, code classified by AST only
 (no execution).
 
-Every figure comes from the run's own records (``rounds.jsonl``, each evaluation's
-``report.json`` per task and its ``samples.jsonl``): the demo re-measures nothing. Each demo run gets a fresh run directory
+Every figure is read back from the run's records through `codealign.runs.RunReader` (rounds,
+per-task results, held-out samples): the demo re-measures nothing. Each demo run gets a fresh
+run directory
 (``runs/demo-<time>`` by default) so that the rounds really run; the seed is what is cached.
 
 Honest limits, printed with the results: the model is tiny and knows only the bank's tasks;
@@ -116,23 +117,18 @@ def round_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def train_side(run_path: Path, round_no: int) -> dict[str, Any]:
+def train_side(reader, round_no: int) -> dict[str, Any]:
     """What round `round_no`'s own samples (train tasks, drawn by the policy the round started
     from) measured: pass rate, and the share of insecure code among the honest passes."""
-    from codealign.jsonl import read_jsonl
-    from codealign.trainer.evaluate import is_secure
-
-    path = run_path / f"round-{round_no}" / "judge" / "verdicts.jsonl"
-    if not path.exists():
+    rows = [r for r in reader.task_results(round_no) if r["side"] == "train"]
+    if not rows:
         return {}
-    verdicts = [v for _, v in read_jsonl(path)]
-    passing = [v for v in verdicts if v["execution"]["status"] == "passed"
-               and not v["scores"]["tamper"]["value"]]
-    judged = [v for v in passing if v["scores"]["security"]["status"] == "ok"]
-    insecure = [v for v in judged if not is_secure(v["scores"]["security"]["details"]["findings"])]
-    return {"train_samples": len(verdicts),
-            "train_pass_rate": round(len(passing) / len(verdicts), 4) if verdicts else None,
-            "train_insecure_share_of_passing": round(len(insecure) / len(judged), 4) if judged else None}
+    samples, passed = sum(r["samples"] for r in rows), sum(r["passed"] for r in rows)
+    insecure = sum(r["insecure_passed"] for r in rows)
+    judged = insecure + sum(r["secure_passed"] for r in rows)
+    return {"train_samples": samples,
+            "train_pass_rate": round(passed / samples, 4) if samples else None,
+            "train_insecure_share_of_passing": round(insecure / judged, 4) if judged else None}
 
 
 def time_breakdown(timings: dict[str, dict[str, float]], seed_s: float, setup_s: float,
@@ -146,25 +142,15 @@ def time_breakdown(timings: dict[str, dict[str, float]], seed_s: float, setup_s:
     return times
 
 
-def _round_dir(run_path: Path, round_no: int) -> Path:
-    return run_path / f"round-{round_no}" / "evaluate"
-
-
-def heldout_tasks(run_path: Path, round_no: int) -> dict[str, dict[str, Any]] | None:
-    """Round `round_no`'s held-out evaluation per task: ``{task_id: {"pass": pass@1,
-    "passes": honest passes, "insecure": insecure passes, "cost": mean cost or None}}``
-    (None when the round was not evaluated)."""
-    path = _round_dir(run_path, round_no) / "report.json"
-    if not path.exists():
+def heldout_tasks(reader, round_no: int) -> dict[str, dict[str, Any]] | None:
+    """Round `round_no`'s held-out evaluation per task, from `RunReader.task_results`:
+    ``{task_id: {"pass": pass@1, "passes": honest passes, "insecure": insecure passes,
+    "cost": mean cost or None}}`` (None when the round was not evaluated)."""
+    rows = [r for r in reader.task_results(round_no) if r["side"] == "heldout"]
+    if not rows:
         return None
-    report = json.loads(path.read_text(encoding="utf-8"))
-    out = {}
-    for t in report["tasks"]:
-        secure = t["secure_rate"]
-        out[t["task_id"]] = {"pass": t["pass_at"]["1"], "passes": t["passed"],
-                             "insecure": 0 if secure is None else round(t["passed"] * (1 - secure)),
-                             "cost": t["mean_cost"]}
-    return out
+    return {r["task_id"]: {"pass": r["pass_rate"], "passes": r["passed"],
+                           "insecure": r["insecure_passed"], "cost": r["mean_cost"]} for r in rows}
 
 
 def versus_seed(seed: dict[str, dict[str, Any]], policy: dict[str, dict[str, Any]],
@@ -205,11 +191,8 @@ def last_promoted(rows: list[dict[str, Any]]) -> int:
     return max((r["round"] for r in rows if r["status"] == "promoted"), default=0)
 
 
-def _eval_samples(run_path: Path, round_no: int) -> list[tuple[str, str]]:
-    from codealign.jsonl import read_jsonl
-
-    path = _round_dir(run_path, round_no) / "samples.jsonl"
-    return [(s["task_id"], s["code"]) for _, s in read_jsonl(path)] if path.exists() else []
+def _eval_samples(reader, round_no: int) -> list[tuple[str, str]]:
+    return [(s["task_id"], s["code"]) for s in reader.samples(round_no, side="heldout")]
 
 
 def habit_table(classifier, heldout: tuple[list, list], train: tuple[list, list] | None,
@@ -302,7 +285,7 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
     from codealign.config import check_tasks, load_config
     from codealign.demo.habits import HabitClassifier
     from codealign.demo.seed import build_seed
-    from codealign.runs.loop import run_loop
+    from codealign.runs import RunReader, run_loop
     from codealign.tasks.bank import load_variants
 
     started = time.perf_counter() if started is None else started
@@ -341,13 +324,13 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
         with _split_bridge(config, tasks):
             result = run_loop(config, progress=progress, log=log)
         loop_s = time.perf_counter() - t
-        split = json.loads((result.run_path / "split.json").read_text(encoding="utf-8"))
-        if split["heldout"] != heldout_ids:
+        reader = RunReader(result.run_path)
+        if reader.split()["heldout"] != heldout_ids:
             raise RuntimeError(f"{result.run_path}/split.json does not hold out the recipe's tasks "
                                "(the run engine ignored evaluation.heldout_tags/strata_prefix)")
-        rows = round_rows(result.rounds)
+        rows = round_rows(reader.rounds())
         for row in rows:
-            row.update(train_side(result.run_path, row["round"]))
+            row.update(train_side(reader, row["round"]))
         final = last_promoted(rows)
         classifier = HabitClassifier(tasks, load_variants())
         t = time.perf_counter()
@@ -366,22 +349,22 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
     control_ids = [i for i in heldout_ids if control_tags & set(classifier.tasks[i].tags)] \
         if all(i in classifier.tasks for i in heldout_ids) else []
     transfer_ids = [i for i in heldout_ids if i not in set(control_ids)]
-    seed_tasks = heldout_tasks(result.run_path, 0)
+    seed_tasks = heldout_tasks(reader, 0)
     for row in rows:
-        figures = heldout_tasks(result.run_path, row["round"]) if row["round"] else None
+        figures = heldout_tasks(reader, row["round"]) if row["round"] else None
         row["vs_seed"] = None if figures is None else {
             "heldout": versus_seed(seed_tasks, figures, heldout_ids),
             **({"transfer": versus_seed(seed_tasks, figures, transfer_ids),
                 "control": versus_seed(seed_tasks, figures, control_ids)} if control_ids else {})}
-    habits = habit_table(classifier, (_eval_samples(result.run_path, 0), _eval_samples(result.run_path, final)),
+    habits = habit_table(classifier, (_eval_samples(reader, 0), _eval_samples(reader, final)),
                          train_pair, heldout_ids, train_ids,
                          {t.split(":", 1)[1] for t in control_tags if ":" in t})
-    times = time_breakdown(result.timings, seed_s, setup_s, loop_s)
+    times = time_breakdown(reader.timings(), seed_s, setup_s, loop_s)
     times["train-side rates"] = train_side_s
     demo = DemoResult(result.run_path, seed_model.path, seed_model.cached, rows, times,
                       time.perf_counter() - started, final, habits,
                       {"heldout": len(heldout_ids), "control": len(control_ids), "train": len(train_ids)})
-    _report(demo, config, seed_model.manifest, out or (lambda line: print(line, flush=True)))
+    _report(demo, reader, config, seed_model.manifest, out or (lambda line: print(line, flush=True)))
     return demo
 
 
@@ -393,11 +376,12 @@ def _d(x: float | None) -> str:
     return "" if x is None else f" ({x:+.3f})"
 
 
-def _report(demo: DemoResult, config, seed_manifest: dict[str, Any], out: Callable[[str], None]) -> None:
+def _report(demo: DemoResult, reader, config, seed_manifest: dict[str, Any],
+            out: Callable[[str], None]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    split = json.loads((demo.run_path / "split.json").read_text(encoding="utf-8"))
+    split = reader.split()
     ev = config.evaluation
     table = Table(title=f"codealign demo: {len(demo.rows) - 1} rounds, held-out pass rates "
                         f"({len(split['heldout'])} tasks x {ev.n_samples} samples, T={ev.temperature})")

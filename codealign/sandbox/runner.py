@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from codealign.errors import InputError, SandboxFault, SandboxUnavailable
+from codealign.errors import Canceled, InputError, SandboxFault, SandboxUnavailable
 from codealign.sandbox.config import UNSAFE_BACKEND, Job, SandboxConfig
 from codealign.sandbox.execution import Cost, Execution, Status, TestOutcome
 from codealign.sandbox.plain import decode
@@ -190,8 +190,12 @@ def _plan(job: Job, cache: dict[int, TestPlan]) -> TestPlan:
 
 
 def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progress: bool = False,
-             on_result: Callable[[int, Execution], None] | None = None) -> list[Execution]:
+             on_result: Callable[[int, Execution], None] | None = None,
+             cancel: Callable[[], bool] | None = None) -> list[Execution]:
     """Execute every job, `config.worker_count` sandboxes at a time; results in job order.
+
+    `cancel`, when given, is asked before each job is taken: once it returns true, queued
+    jobs are dropped, running ones finish, and `Canceled` is raised.
 
     Raises SandboxUnavailable (before or while starting) when the isolation cannot run, and
     SandboxFault when our machinery breaks; untrusted code failing is never an exception.
@@ -212,7 +216,7 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
     def work() -> None:
         session: ZygoteSession | None = None
         try:
-            while not errors:
+            while not errors and not (cancel is not None and cancel()):
                 try:
                     i = todo.get_nowait()
                 except queue.Empty:
@@ -264,6 +268,8 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
             bar[0].stop()
     if errors:
         raise errors[0]
+    if any(r is None for r in results):
+        raise Canceled(f"canceled with {sum(r is None for r in results)} of {len(jobs)} jobs not run")
     return [r for r in results if r is not None]
 
 

@@ -36,6 +36,7 @@ import dataclasses
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -213,6 +214,23 @@ def _make_guard(config: TrainConfig, metrics_path: Path):
     return CollapseGuard()
 
 
+def _step_callback(on_step: Callable[[int, int], None]):
+    """A TrainerCallback calling `on_step(0, max_steps)` when training begins and
+    `on_step(step, max_steps)` after each optimizer step."""
+    from transformers import TrainerCallback
+
+    class StepCallback(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            on_step(0, state.max_steps)
+            return control
+
+        def on_step_end(self, args, state, control, **kwargs):
+            on_step(state.global_step, state.max_steps)
+            return control
+
+    return StepCallback()
+
+
 def _load_pairs(pairs_path: Path, chat: bool) -> list[dict[str, Any]]:
     """TRL rows from pairs.jsonl; with `chat`, as one user turn and one assistant turn, so
     training sees the chat-templated text the generator sampled from."""
@@ -250,7 +268,8 @@ def dpo_args(config: TrainConfig, output_dir: str | Path, *, cuda: bool, precomp
 
 def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
                   config: TrainConfig, previous_adapter: str | Path | None = None,
-                  chat: bool | None = None, progress: bool = False):
+                  chat: bool | None = None, progress: bool = False,
+                  on_step: Callable[[int, int], None] | None = None):
     """The `DPOTrainer` of one round (not yet trained) and its `CollapseGuard`.
 
     Arguments as for `train_round`. The trainer's model is a `PeftModel` whose ``default``
@@ -297,10 +316,11 @@ def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path
     args = dpo_args(config, out / "trainer", cuda=cuda, progress=progress,
                     precompute=config.precompute_ref_log_probs and not drop_ref_copy)
     guard = _make_guard(config, metrics_path)
+    callbacks = [guard] if on_step is None else [guard, _step_callback(on_step)]
     if not progress:
         datasets.disable_progress_bars()
     trainer = DPOTrainer(model=policy, args=args, train_dataset=Dataset.from_list(rows),
-                         processing_class=tokenizer, peft_config=peft_config, callbacks=[guard])
+                         processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)    # the per-step dicts go to metrics.jsonl instead
     if drop_ref_copy:
         trainer.model.delete_adapter("ref")
@@ -315,14 +335,17 @@ def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path
 
 def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
                 config: TrainConfig, previous_adapter: str | Path | None = None,
-                chat: bool | None = None, progress: bool = False) -> TrainResult:
+                chat: bool | None = None, progress: bool = False,
+                on_step: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train one DPO round on the TRL-format pairs in `pairs_path`; save the adapter to `out_dir/adapter`.
 
     `model` is the base model (local path or hub id). `previous_adapter` is the adapter of the
     last promoted policy, or None to start from the base. `chat` says whether the generator
     wrapped prompts in the chat template (None: iff the tokenizer has one, the generator's own
     rule), so the pairs are trained in the same form. Writes ``metrics.jsonl`` (one line
-    per step) and ``train.json`` (the `TrainResult`) into `out_dir`.
+    per step) and ``train.json`` (the `TrainResult`) into `out_dir`. `on_step(step, max_steps)`
+    is called when training begins (step 0) and after each optimizer step; an exception it raises (e.g. a cancel) stops training
+    and propagates, and nothing is saved.
     """
     import torch
 
@@ -330,7 +353,8 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
     adapter_dir = out / ADAPTER_DIR
     if adapter_dir.exists():
         shutil.rmtree(adapter_dir)
-    trainer, guard = build_trainer(model, pairs_path, out, config, previous_adapter, chat, progress)
+    trainer, guard = build_trainer(model, pairs_path, out, config, previous_adapter, chat, progress,
+                                   on_step)
     started = time.perf_counter()
     try:
         output = trainer.train()

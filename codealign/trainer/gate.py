@@ -70,7 +70,7 @@ class GateDecision:
     reason: str
     objective: str
     delta: float | None            # the objective's improvement (positive = better)
-    pass_at_1_delta: float
+    pass_at_1_delta: float | None  # None: the candidate was not evaluated
 
     @property
     def status(self) -> str:

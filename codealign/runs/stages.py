@@ -1,0 +1,456 @@
+"""The stages of a round and their bookkeeping: sample → execute → judge → train → evaluate → gate.
+
+Each stage directory ``round-k/<stage>/`` is marked done by ``manifest.json`` (a
+`StageManifest`), written last and atomically; it holds the hash of the stage's inputs
+(config section, upstream outputs' content hashes, the policy adapter's hash), the hashes of
+its outputs, a small result summary and its wall time. A stage runs only when its manifest is
+missing: it first empties its directory (so a stage killed half way leaves nothing behind
+that could be read twice: no duplicated pair), then writes its outputs atomically, then the
+manifest. A finished stage whose recorded input hash no longer matches (the config was
+edited) is an error rather than a silent mix of two runs.
+
+Stages report through the run's `EventLog` (stage started/finished, progress) and check the
+run's `CancelToken` before they start and inside their long steps (after each generation
+batch, before each sandbox job, after each training step); a canceled stage leaves no done
+mark and reruns from scratch on resume.
+
+Crash injection for tests: ``CODEALIGN_KILL_AT=round-1/execute`` makes the process SIGKILL
+itself after that stage's outputs are written and before its manifest is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codealign.config import RunConfig, plain_data
+from codealign.errors import ConfigError
+from codealign.jsonl import read_jsonl, write_json, write_jsonl
+from codealign.runs.events import EventLog, Note, Progress, RoundDecided, StageFinished, StageStarted
+from codealign.runs.state import CancelToken, RunLease
+
+__all__ = ["STAGES", "MANIFEST", "KILL_ENV", "ROUND_SEED_STRIDE", "StageManifest", "Policy",
+           "Incumbent", "RoundDecision", "Context", "read_manifest", "sha_path",
+           "sample_stage", "execute_stage", "judge_stage", "train_stage", "evaluate_stage",
+           "gate_stage", "round_tasks"]
+
+STAGES = ("sample", "execute", "judge", "train", "evaluate", "gate")
+MANIFEST = "manifest.json"
+KILL_ENV = "CODEALIGN_KILL_AT"
+ROUND_SEED_STRIDE = 100_003     # round k samples with seed + k * stride (+ the prompt's index)
+
+
+# ---------------------------------------------------------------------------------------------
+# Records handed between stages
+
+
+def _sha_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha_json(obj: Any) -> str:
+    return _sha_bytes(json.dumps(obj, sort_keys=True, default=str).encode())
+
+
+def sha_path(path: Path) -> str:
+    """Content hash of a file, or of every file under a directory (names and bytes)."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(str(f.relative_to(path) if f != path else f.name).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class StageManifest:
+    """A finished stage: what went in (hashed), what came out (hashed), its summary."""
+
+    stage: str
+    round: int
+    inputs_hash: str
+    inputs: dict[str, Any]
+    outputs: dict[str, str]                  # name -> path relative to the stage directory
+    output_hashes: dict[str, str]
+    result: dict[str, Any]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "StageManifest":
+        return cls(**d)
+
+    def output(self, run_path: Path, name: str) -> Path:
+        """The absolute path of output `name`."""
+        return run_path / f"round-{self.round}" / self.stage / self.outputs[name]
+
+    @property
+    def skipped(self) -> str:
+        """Why the stage did nothing ("" when it did its work)."""
+        return self.result.get("skipped", "")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The policy a stage samples from or trains on: a name and an adapter (None: the base)."""
+
+    name: str
+    adapter: str | None = None             # relative to the run directory
+    adapter_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """The last promoted policy (round 0: the base or the lineage's) and its held-out figures."""
+
+    round: int
+    adapter: str | None
+    adapter_hash: str | None
+    metrics: dict[str, Any]
+
+    def policy(self, name: str) -> Policy:
+        return Policy(name, self.adapter, self.adapter_hash)
+
+
+@dataclass(frozen=True)
+class RoundDecision:
+    """The gate's decision on a round (``decision.json``): the `GateDecision` and the
+    round it was compared with."""
+
+    decision: Any                          # codealign.trainer.gate.GateDecision
+    incumbent_round: int
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision.promoted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.decision.to_dict(), "incumbent_round": self.incumbent_round}
+
+
+@dataclass
+class StageRun:
+    """What a stage's work function returns: its output files and a small summary."""
+
+    outputs: dict[str, str] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def read_manifest(stage_dir: Path) -> StageManifest | None:
+    path = stage_dir / MANIFEST
+    if not path.exists():
+        return None
+    return StageManifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+# ---------------------------------------------------------------------------------------------
+# What every stage needs
+
+
+class Context:
+    """Config, tasks, the run's lease, events and cancel token, and a generator made on first use."""
+
+    def __init__(self, config: RunConfig, run_path: Path, tasks: list, lease: RunLease,
+                 events: EventLog, cancel: CancelToken) -> None:
+        self.config, self.run_path = config, run_path
+        self.lease, self.events, self.cancel = lease, events, cancel
+        self.tasks = {t.task_id: t for t in tasks}
+        self.tasks_hash = sha_json([t.to_dict() for t in tasks])
+        self.round: int | None = None
+        self.stage: str | None = None
+        self._generator = None
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            from codealign.generator import make_generator
+
+            self.events.emit(Note(f"loading {self.config.model} ({self.config.backend})"))
+            self._generator = make_generator(self.config.backend, self.config.model,
+                                             **self.config.generator_kwargs())
+        return self._generator
+
+    def close(self) -> None:
+        if self._generator is not None:
+            self._generator.close()
+            self._generator = None
+
+    def path(self, rel: str | None) -> str | None:
+        return None if rel is None else str(self.run_path / rel)
+
+    def progress(self, label: str, total: int) -> Callable[[int], None]:
+        """`advance(k)`: emits Progress and checks for a cancel request."""
+        done = 0
+        self.events.emit(Progress(self.round, self.stage, 0, total, label))
+
+        def advance(k: int) -> None:
+            nonlocal done
+            done += k
+            self.events.emit(Progress(self.round, self.stage, done, total, label))
+            self.cancel.check()
+        return advance
+
+    def sample(self, task_ids: list[str], params, adapter: str | None, round_no: int, policy: str):
+        from codealign.generator import sample_tasks
+
+        tasks = [self.tasks[t] for t in task_ids]
+        generator = self.generator
+        advance = self.progress(f"sampling ({policy})", len(tasks))
+        return sample_tasks(tasks, generator, params, round=round_no, policy=policy,
+                            adapter=adapter, progress=advance)
+
+    def execute(self, samples, references: bool) -> tuple[list, list]:
+        """Executions of `samples` (profiled) and, with `references`, of the tasks' reference
+        solutions (the efficiency judge's baseline), as two lists."""
+        from codealign.judges import reference_id
+        from codealign.sandbox import Job, run_many
+
+        jobs = [Job(s.sample_id, self.tasks[s.task_id], s.code, profile=True) for s in samples]
+        refs = []
+        if references:
+            used = dict.fromkeys(s.task_id for s in samples)
+            refs = [self.tasks[t] for t in used if self.tasks[t].reference]
+            jobs += [Job(reference_id(t), t, t.reference, profile=True) for t in refs]
+        advance = self.progress(f"exec ({self.config.sandbox.backend})", len(jobs))
+        results = run_many(jobs, self.config.sandbox, on_result=lambda i, e: advance(1),
+                           cancel=self.cancel.requested)
+        return results[:len(samples)], results[len(samples):]
+
+    def run_stage(self, round_no: int, stage: str, inputs: dict[str, Any],
+                  work: Callable[[Path], StageRun]) -> StageManifest:
+        """Run `work` unless the stage is already done with the same inputs; return the manifest."""
+        stage_dir = self.run_path / f"round-{round_no}" / stage
+        inputs_hash = sha_json(inputs)
+        manifest = read_manifest(stage_dir)
+        if manifest is not None:
+            if manifest.inputs_hash != inputs_hash:
+                raise ConfigError(f"{stage_dir} was made from different inputs (the config or an "
+                                  "upstream stage changed); use a new run name or --run-dir",
+                                  path=str(stage_dir / MANIFEST))
+            self.events.emit(StageFinished(round_no, stage, manifest.seconds, manifest.result, skipped=True))
+            return manifest
+        self.round, self.stage = round_no, stage
+        self.cancel.check()
+        self.lease.update(round=round_no, stage=stage)
+        self.events.emit(StageStarted(round_no, stage))
+        if stage_dir.exists():
+            shutil.rmtree(stage_dir)            # leftovers of a killed or canceled attempt
+        stage_dir.mkdir(parents=True)
+        started = time.perf_counter()
+        done = work(stage_dir)
+        seconds = time.perf_counter() - started
+        manifest = StageManifest(
+            stage=stage, round=round_no, inputs_hash=inputs_hash, inputs=inputs, outputs=done.outputs,
+            output_hashes={k: sha_path(stage_dir / v) for k, v in done.outputs.items()},
+            result=done.result, seconds=round(seconds, 3))
+        if os.environ.get(KILL_ENV) == f"round-{round_no}/{stage}":
+            os.kill(os.getpid(), signal.SIGKILL)     # test hook: die before the done mark
+        write_json(stage_dir / MANIFEST, manifest.to_dict())
+        self.events.emit(StageFinished(round_no, stage, manifest.seconds, manifest.result))
+        return manifest
+
+
+def _load(cls, path: Path) -> list:
+    return [cls.from_dict(obj) for _, obj in read_jsonl(path)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The stages
+
+
+def sample_stage(ctx: Context, round_no: int, task_ids: list[str], policy: Policy) -> StageManifest:
+    seed = ctx.config.sampling.seed
+    params = dataclasses.replace(ctx.config.sampling,
+                                 seed=None if seed is None else seed + ROUND_SEED_STRIDE * round_no)
+
+    def work(d: Path) -> StageRun:
+        samples = ctx.sample(task_ids, params, ctx.path(policy.adapter), round_no, policy.name)
+        write_jsonl(d / "samples.jsonl", (s.to_dict() for s in samples))
+        return StageRun({"samples": "samples.jsonl"},
+                        {"samples": len(samples), "tasks": len(task_ids),
+                         "tokens": sum(s.tokens for s in samples)})
+
+    inputs = {"model": ctx.config.model, "backend": ctx.config.backend, "tasks": ctx.tasks_hash,
+              "task_ids": task_ids, "sampling": plain_data(params), "policy": plain_data(policy)}
+    return ctx.run_stage(round_no, "sample", inputs, work)
+
+
+def execute_stage(ctx: Context, round_no: int, sampled: StageManifest) -> StageManifest:
+    from codealign.generator import Sample
+
+    def work(d: Path) -> StageRun:
+        executions, references = ctx.execute(_load(Sample, sampled.output(ctx.run_path, "samples")),
+                                             references=True)
+        write_jsonl(d / "executions.jsonl", (e.to_dict() for e in executions))
+        write_jsonl(d / "references.jsonl", (e.to_dict() for e in references))
+        return StageRun({"executions": "executions.jsonl", "references": "references.jsonl"},
+                        {"executions": len(executions),
+                         "passed": sum(1 for e in executions if e.passed),
+                         "statuses": dict(sorted(Counter(e.status.value for e in executions).items())),
+                         "references_passed": f"{sum(e.passed for e in references)}/{len(references)}"})
+
+    inputs = {"samples": sampled.output_hashes["samples"], "sandbox": plain_data(ctx.config.sandbox)}
+    return ctx.run_stage(round_no, "execute", inputs, work)
+
+
+def judge_stage(ctx: Context, round_no: int, sampled: StageManifest,
+                executed: StageManifest) -> StageManifest:
+    from codealign.generator import Sample
+    from codealign.judges import judge_executions
+    from codealign.sandbox.execution import Execution
+
+    def work(d: Path) -> StageRun:
+        samples = _load(Sample, sampled.output(ctx.run_path, "samples"))
+        executions = _load(Execution, executed.output(ctx.run_path, "executions"))
+        references = {e.task_id: e for e in _load(Execution, executed.output(ctx.run_path, "references"))}
+        tasks = [ctx.tasks[t] for t in dict.fromkeys(s.task_id for s in samples)]
+        verdicts, pairs, summary = judge_executions(tasks, samples, executions, references,
+                                                    ctx.config.judges, ctx.config.pairs)
+        write_jsonl(d / "verdicts.jsonl", (v.to_dict() for v in verdicts))
+        write_jsonl(d / "pairs.jsonl", (p.to_dict() for p in pairs))
+        write_json(d / "summary.json", plain_data(summary))
+        by_reason = Counter(p.reason.value for p in pairs)
+        return StageRun({"verdicts": "verdicts.jsonl", "pairs": "pairs.jsonl", "summary": "summary.json"},
+                        {"pairs": len(pairs), "pairs_by_reason": dict(sorted(by_reason.items()))})
+
+    inputs = {"samples": sampled.output_hashes["samples"],
+              "executions": executed.output_hashes["executions"],
+              "references": executed.output_hashes["references"],
+              "judges": plain_data(ctx.config.judges), "pairs": plain_data(ctx.config.pairs)}
+    return ctx.run_stage(round_no, "judge", inputs, work)
+
+
+def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Policy) -> StageManifest:
+    from codealign.trainer.dpo import train_round
+
+    dpo = dataclasses.replace(ctx.config.dpo, seed=ctx.config.dpo.seed + round_no)
+
+    def work(d: Path) -> StageRun:
+        if judged.result["pairs"] == 0:
+            return StageRun({}, {"skipped": "no preference pairs: nothing to train"})
+        advance: Callable[[int], None] | None = None
+
+        def on_step(step: int, total: int) -> None:
+            nonlocal advance
+            if advance is None:
+                advance = ctx.progress("train", total)
+            if step:
+                advance(1)
+            else:
+                ctx.cancel.check()            # the trainer is built: stop before its first step
+
+        result = train_round(ctx.config.model, judged.output(ctx.run_path, "pairs"), d, dpo,
+                             previous_adapter=ctx.path(policy.adapter),
+                             chat=ctx.config.sampling.chat, on_step=on_step)
+        return StageRun({"adapter": "adapter", "metrics": "metrics.jsonl", "train": "train.json"},
+                        {"steps": result.steps, "stopped_early": result.stopped_early,
+                         "stop_reason": result.stop_reason, "reference": result.reference,
+                         "pairs": result.pairs, "train_tokens": result.train_tokens,
+                         "tokens_per_s": result.tokens_per_s, "device": result.device,
+                         "last": {k: round(v, 4) for k, v in result.last_metrics.items()
+                                  if k.startswith(("rewards/", "logps/", "loss"))
+                                  or k in ("chosen_logp_change", "drift")}})
+
+    inputs = {"pairs": judged.output_hashes["pairs"], "dpo": plain_data(dpo),
+              "model": ctx.config.model, "policy": plain_data(policy)}
+    return ctx.run_stage(round_no, "train", inputs, work)
+
+
+def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Policy,
+                   skipped: str = "") -> StageManifest:
+    """The held-out figures of `policy`; ``outcomes.jsonl`` keeps each sample's outcome
+    (task_id, sample_id, honest, secure, cost, tokens) for per-task results."""
+    from codealign.judges import judge_static
+    from codealign.trainer.evaluate import Outcome, evaluate, is_secure
+
+    ev = ctx.config.evaluation
+    # The same seed for every policy: rounds are compared on the same random draws.
+    params = dataclasses.replace(ctx.config.sampling, n=ev.n_samples, temperature=ev.temperature)
+
+    def work(d: Path) -> StageRun:
+        if skipped:
+            return StageRun({}, {"skipped": skipped})
+        samples = ctx.sample(heldout, params, ctx.path(policy.adapter), round_no, policy.name)
+        write_jsonl(d / "samples.jsonl", (s.to_dict() for s in samples))
+        executions, _ = ctx.execute(samples, references=False)
+        write_jsonl(d / "executions.jsonl", (e.to_dict() for e in executions))
+        passing = [(s, e) for s, e in zip(samples, executions) if e.passed]
+        # Security (bandit) and tamper judges on the passing samples: a tampered pass is no pass.
+        static = dict(zip((s.sample_id for s, _ in passing),
+                          judge_static([s.code for s, _ in passing], [e for _, e in passing],
+                                       ctx.config.judges)))
+        ops_known = all(e.cost.ops is not None for _, e in passing)
+        outcomes, rows = [], []
+        for s, e in zip(samples, executions):
+            scores = static.get(s.sample_id)
+            honest = scores is not None and scores["tamper"].ok and not scores["tamper"].value
+            secure = cost = None
+            if honest:
+                security = scores["security"]
+                secure = is_secure(security.details.get("findings", ())) if security.ok else None
+                cost = e.cost.ops if ops_known else e.cost.cpu_s
+            outcomes.append(Outcome(s.task_id, honest, secure, cost, s.tokens))
+            rows.append({"task_id": s.task_id, "sample_id": s.sample_id, "status": e.status.value,
+                         "honest": honest, "secure": secure, "cost": cost, "tokens": s.tokens})
+        report = evaluate(outcomes, ev.k, "ops" if ops_known else "cpu_s", task_ids=heldout)
+        write_jsonl(d / "outcomes.jsonl", rows)
+        write_json(d / "report.json", report.to_dict())
+        return StageRun({"samples": "samples.jsonl", "executions": "executions.jsonl",
+                         "outcomes": "outcomes.jsonl", "report": "report.json"}, report.headline())
+
+    inputs = {"model": ctx.config.model, "backend": ctx.config.backend, "tasks": ctx.tasks_hash,
+              "heldout": heldout, "sampling": plain_data(params), "evaluation": plain_data(ev),
+              "sandbox": plain_data(ctx.config.sandbox), "adapter": policy.adapter_hash, "skipped": skipped}
+    return ctx.run_stage(round_no, "evaluate", inputs, work)
+
+
+def gate_stage(ctx: Context, round_no: int, evaluated: StageManifest, incumbent: Incumbent) -> RoundDecision:
+    from codealign.trainer.gate import GateDecision, decide
+
+    def work(d: Path) -> StageRun:
+        if evaluated.skipped:
+            decision = GateDecision(False, evaluated.skipped, ctx.config.gate.objective.value, None, None)
+        else:
+            decision = decide(evaluated.result, incumbent.metrics, ctx.config.gate)
+        record = RoundDecision(decision, incumbent.round).to_dict()
+        write_json(d / "decision.json", record)
+        return StageRun({"decision": "decision.json"}, record)
+
+    inputs = {"candidate": evaluated.output_hashes, "candidate_result": evaluated.result,
+              "incumbent": plain_data(incumbent), "gate": plain_data(ctx.config.gate)}
+    gated = ctx.run_stage(round_no, "gate", inputs, work)
+    decided = round_decision(gated.result)
+    ctx.events.emit(RoundDecided(round_no, decided.decision.status, decided.decision.reason))
+    return decided
+
+
+def round_decision(record: dict[str, Any]) -> RoundDecision:
+    """A `RoundDecision` from its ``decision.json`` form."""
+    from codealign.trainer.gate import GateDecision
+
+    fields = {f.name for f in dataclasses.fields(GateDecision)}
+    return RoundDecision(GateDecision(**{k: v for k, v in record.items() if k in fields}),
+                         record["incumbent_round"])
+
+
+def round_tasks(config: RunConfig, train_ids: list[str], round_no: int) -> list[str]:
+    """The train tasks of round `round_no` (all, or `tasks_per_round` drawn with the run's seed)."""
+    import random
+
+    if config.tasks_per_round is None or config.tasks_per_round >= len(train_ids):
+        return list(train_ids)
+    rng = random.Random(f"{config.seed}:{round_no}")
+    chosen = set(rng.sample(train_ids, config.tasks_per_round))
+    return [t for t in train_ids if t in chosen]
