@@ -5,17 +5,22 @@ Every task lives in its own file, ``data/bank/<entry_point>.toml`` (task id
 
     tags = ["strings", "habit:split-space"]      # a topic, then the habit (or counter:<habit>)
     perf_inputs = ["('a  b ' * 3000,)"]          # argument tuples for the efficiency judge
-    prompt = '''def count_words(text): ...'''     # what the model continues
+    prompt = '''def count_words(text): <docstring>'''  # what the model continues (no final newline)
     tests = '''assert count_words('a  b') == 2'''  # trusted asserts
 
     [[variants]]                                  # labelled completions of the prompt
     kind = "clean"
-    completion = '''    return len(text.split())'''
+    completion = '''\n    return len(text.split())'''
 
     [[variants]]
     kind = "wrong"
     habit = "split-space"
-    completion = '''    return len(text.split(" "))'''
+    completion = '''\n    return len(text.split(" "))'''
+
+Prompts end at the docstring's closing quotes and completions start with the newline: a
+byte-level BPE merges a newline with the indentation that follows, so a prompt ending in a
+newline tokenizes differently alone (as the generator samples it) and joined to its
+completion (as TRL's DPO trains it) — every pair would be learnt at a shifted boundary.
 
 A *habit* (:data:`HABITS`) is one recurring way of writing bad code, written the same way in
 every task that has it: most habits are a textual rewrite of the clean variant

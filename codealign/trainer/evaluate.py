@@ -90,7 +90,7 @@ class EvalConfig:
         """(train ids, held-out ids) of `tasks` (objects with ``task_id`` and ``tags``) by this
         config's rule: `split_tasks_by_tags` when tags matter, else `split_tasks`."""
         if not self.heldout_tags and self.strata_prefix is None:
-            return split_tasks([t.task_id for t in tasks], self.heldout_fraction, self.split_seed)
+            return _threshold_split([t.task_id for t in tasks], self.heldout_fraction, self.split_seed)
         return split_tasks_by_tags([(t.task_id, t.tags) for t in tasks], self.heldout_fraction,
                                    self.split_seed, self.heldout_tags, self.strata_prefix)
 
@@ -123,6 +123,10 @@ def split_tasks(task_ids: Sequence[str], fraction: float, seed: int) -> tuple[li
     >>> split_tasks(["a", "b"], 0.01, seed=0)[1] != []
     True
     """
+    return _threshold_split(task_ids, fraction, seed)
+
+
+def _threshold_split(task_ids: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
     ids = list(dict.fromkeys(task_ids))
     hashes = {t: _unit_hash(t, seed) for t in ids}
     held = {t for t in ids if hashes[t] < fraction}
@@ -162,7 +166,7 @@ def split_tasks_by_tags(tagged: Sequence[tuple[str, Sequence[str]]], fraction: f
             (t for t in tags if t.startswith(strata_prefix)), None)
         strata[key].append(task_id)
     for members in strata.values():
-        held.update(split_tasks(members, fraction, seed)[1])
+        held.update(_threshold_split(members, fraction, seed)[1])
     return [t for t in ids if t not in held], [t for t in ids if t in held]
 
 

@@ -101,6 +101,17 @@ def test_habits_lengthen_and_shorten_code():
     assert len(longer) >= 3 and len(shorter) >= 3, dict(change)
 
 
+def test_prompts_end_on_a_token_boundary():
+    """A prompt ends at its docstring's closing quotes and every completion starts with the
+    newline: a byte-level BPE merges a newline with the indentation after it, so a prompt
+    ending in "\\n" is tokenized differently alone (as vLLM samples it) and joined to its
+    completion (as TRL's DPO trains it), and DPO would learn every pair at a shifted boundary."""
+    for task in TASKS:
+        assert task.prompt.endswith('"""'), task.task_id
+    for v in VARIANTS:
+        assert v.completion.startswith("\n    ") and not v.completion.startswith("\n\n"), v.task_id
+
+
 def test_tests_are_a_few_asserts():
     for task in TASKS:
         asserts = [n for n in ast.parse(task.tests).body if isinstance(n, ast.Assert)]
