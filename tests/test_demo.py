@@ -16,9 +16,9 @@ from codealign.demo.seed import SeedConfig, build_seed, seed_corpus
 from codealign.tasks import load_tasks
 from codealign.tasks.bank import VariantKind, load_variants
 
-# Two insecure traps, two slow traps and plain tasks, so that every pair reason can occur.
-TASKS = ("bank/dedupe_keep_order", "bank/has_pair_with_sum", "bank/fib", "bank/parse_int_list",
-         "bank/parse_dict_literal", "bank/to_number")
+# Two insecure habits, two slow ones and two wrong ones, so that every pair reason can occur.
+TASKS = ("bank/dedupe_keep_order", "bank/fib", "bank/parse_int_list", "bank/password_digest",
+         "bank/mean_value", "bank/sum_to")
 
 SMALL_CONFIG = """\
 name: ignored
@@ -52,14 +52,58 @@ def _bank_subset(tmp_path):
 def test_seed_corpus_weights_each_kind():
     tasks = load_tasks("bank")
     variants = load_variants()
-    weights = {"clean": 1, "slow": 2, "insecure": 3, "convoluted": 0, "wrong": 2}
+    weights = {"clean": 1, "slow": 2, "insecure": 3, "wrong": 0}
     corpus = seed_corpus(tasks, variants, weights)
     expected = sum(weights[v.kind.value] for v in variants)
     assert len(corpus) == expected
     insecure = [v.completion for v in variants if v.kind is VariantKind.INSECURE]
     assert sum(1 for _, _, c in corpus if c == insecure[0]) >= 3
-    convoluted = {(v.task_id, v.completion) for v in variants if v.kind is VariantKind.CONVOLUTED}
-    assert not convoluted & {(t, c) for t, _, c in corpus}
+    wrong = {(v.task_id, v.completion) for v in variants if v.kind is VariantKind.WRONG}
+    assert not wrong & {(t, c) for t, _, c in corpus}
+
+
+def test_every_bank_variant_is_classified_as_itself():
+    from codealign.demo.habits import CLEAN, COUNTER_FIX, OTHER, HabitClassifier
+
+    tasks = load_tasks("bank")
+    variants = load_variants()
+    classifier = HabitClassifier(tasks, variants)
+    by_id = {t.task_id: t for t in tasks}
+    for v in variants:
+        code = by_id[v.task_id].program(v.completion)
+        expected = CLEAN if v.kind is VariantKind.CLEAN else (v.habit or COUNTER_FIX)
+        assert classifier.label(v.task_id, code) == expected, (v.task_id, v.kind)
+        # reformatted code (comments, blank lines, quotes) is still the same variant
+        noisy = code.replace("\n    return", "  # note\n\n    # done\n    return")
+        if "'" not in code:
+            noisy = noisy.replace('"', "'")
+        assert classifier.label(v.task_id, noisy) == expected, (v.task_id, v.kind)
+    assert classifier.label("bank/fib", "def fib(n):\n    return 0\n") == OTHER
+    assert classifier.label("bank/fib", "def fib(n) return") == OTHER
+    rates = classifier.rates([("bank/fib", by_id["bank/fib"].program(v.completion))
+                              for v in variants if v.task_id == "bank/fib"] + [("bank/fib", "x")])
+    assert rates["exp-recursion"] == {"samples": 3, "tasks": 1, "habit_rate": round(1 / 3, 4),
+                                      "clean_rate": round(1 / 3, 4), "other_rate": round(1 / 3, 4)}
+
+
+def test_versus_seed_pairs_tasks_and_uses_the_bootstrap():
+    from codealign.demo.run import versus_seed
+    from codealign.trainer.stats import delta_mean
+
+    seed = {"a": {"pass": 0.25, "passes": 4, "insecure": 2, "cost": 100.0},
+            "b": {"pass": 0.5, "passes": 8, "insecure": 4, "cost": None},
+            "c": {"pass": 0.0, "passes": 0, "insecure": 0, "cost": None}}
+    policy = {"a": {"pass": 0.75, "passes": 12, "insecure": 0, "cost": 50.0},
+              "b": {"pass": 0.5, "passes": 8, "insecure": 2, "cost": 10.0},
+              "c": {"pass": 0.25, "passes": 4, "insecure": 0, "cost": 5.0}}
+    f = versus_seed(seed, policy, ["a", "b", "c"])
+    assert f["pass@1"] == [0.25, 0.5]
+    assert f["delta_pass@1"] == delta_mean({"a": 0.25, "b": 0.5, "c": 0.0},
+                                           {"a": 0.75, "b": 0.5, "c": 0.25}).to_dict()
+    assert f["insecure_share"] == [0.5, 0.0833]
+    assert f["insecure_ratio"]["value"] == pytest.approx((2 / 24) / (6 / 12), abs=1e-6)
+    assert f["mean_cost"] == [100.0, 50.0] and f["delta_mean_cost"]["tasks"] == 1
+
 
 def test_seed_config_rejects_bad_values():
     from codealign.errors import ConfigError
@@ -114,8 +158,17 @@ def test_short_demo_round_completes(tmp_path):
     assert (result.run_path / "rounds.jsonl").exists()
     assert result.times["seed"] > 0 and result.times["evaluate"] > 0
 
+    vs = round1["vs_seed"]["heldout"]                  # paired bootstrap against the seed
+    assert vs["delta_pass@1"]["value"] == pytest.approx(round1["pass@1"] - baseline["pass@1"], abs=1e-3)
+    assert vs["delta_pass@1"]["low"] <= vs["delta_pass@1"]["value"] <= vs["delta_pass@1"]["high"]
+    assert vs["tasks"] == len(json.loads((result.run_path / "split.json").read_text())["heldout"])
+
     summary = json.loads(lines[-1])                    # the last line is the JSON summary
     assert summary["rounds"] == json.loads(json.dumps(result.rows))
+    sampled = {r["habit"] for r in summary["habits"] if r["heldout"]}
+    assert sampled and all(0 <= r["heldout"]["seed"] <= 1 for r in summary["habits"] if r["heldout"])
+    assert any(line.startswith("habits: ") for line in lines)
+    assert any("95% CI" in line for line in lines)
     assert summary["total_s"] > 0
     assert any(line.startswith("time: ") for line in lines)
     assert any("knows only these" in line for line in lines)

@@ -8,11 +8,23 @@ What it does, in order:
    that model: vLLM sampling, the sandbox, the judges, preference pairs, TRL DPO with LoRA,
    held-out evaluation, the promotion gate;
 3. prints a per-round table (pass@1, pass@k, secure rate, mean cost, pairs by reason, gate
-   decision, deltas against the previous row), where the artifacts are, a stage-by-stage time
-   breakdown, and last one JSON line with the per-round figures and the total wall time.
+   decision, deltas against the previous row); each round against the seed with paired
+   bootstrap 95% intervals over held-out tasks (`codealign.trainer.stats`: Δpass@1, the ratio
+   of insecure shares of passing samples, Δ mean cost of passing samples), the control habit's
+   tasks apart; a per-habit table (the share of samples showing each habit, seed → last
+   promoted policy, held-out and train tasks side by side, classified by
+   :mod:`codealign.demo.habits`); where the artifacts are, a stage-by-stage time breakdown,
+   and last one JSON line with all of these figures and the total wall time.
 
-Every figure is read back from the run's own records through `codealign.runs.RunReader`: the
-demo computes nothing the loop did not measure. Each demo run gets a fresh run directory
+The held-out split is the recipe's (`EvalConfig.split`): ~25% of each habit's tasks by the
+seeded hash rule, plus every task of the control habit (``evaluation.heldout_tags``). The
+train-side habit rates come from one extra sampling pass after the rounds: the seed and the
+last promoted policy on the train tasks, same sampling seeds, code classified by AST only
+(no execution).
+
+Every figure is read back from the run's records through `codealign.runs.RunReader` (rounds,
+per-task results, held-out samples): the demo re-measures nothing. Each demo run gets a fresh
+run directory
 (``runs/demo-<time>`` by default) so that the rounds really run; the seed is what is cached.
 
 Honest limits, printed with the results: the model is tiny and knows only the bank's tasks;
@@ -35,7 +47,8 @@ from typing import Any, Callable
 
 from codealign.demo.seed import SeedConfig
 
-__all__ = ["DemoResult", "run_demo", "round_rows", "train_side", "time_breakdown", "DEFAULT_CONFIG"]
+__all__ = ["DemoResult", "run_demo", "round_rows", "train_side", "time_breakdown", "heldout_tasks",
+           "versus_seed", "last_promoted", "habit_table", "DEFAULT_CONFIG"]
 
 DEFAULT_CONFIG = Path("configs/demo.yaml")
 STAGE_ORDER = ("sample", "execute", "judge", "train", "evaluate", "gate")
@@ -51,11 +64,17 @@ class DemoResult:
     rows: list[dict[str, Any]]
     times: dict[str, float]
     total_s: float
+    last_promoted: int = 0
+    habits: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    tasks: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The final JSON line's content."""
+        last = self.rows[self.last_promoted].get("vs_seed") if self.last_promoted else None
         return {"demo": "codealign", "run": str(self.run_path), "seed_model": str(self.seed_path),
-                "seed_cached": self.seed_cached, "rounds": self.rows,
+                "seed_cached": self.seed_cached, "rounds": self.rows, "tasks": self.tasks,
+                "last_promoted": self.last_promoted, "last_promoted_vs_seed": last,
+                "habits": self.habits,
                 "times_s": {k: round(v, 1) for k, v in self.times.items()},
                 "total_s": round(self.total_s, 1)}
 
@@ -123,11 +142,134 @@ def time_breakdown(timings: dict[str, dict[str, float]], seed_s: float, setup_s:
     return times
 
 
+def heldout_tasks(reader, round_no: int) -> dict[str, dict[str, Any]] | None:
+    """Round `round_no`'s held-out evaluation per task, from `RunReader.task_results`:
+    ``{task_id: {"pass": pass@1, "passes": honest passes, "insecure": insecure passes,
+    "cost": mean cost or None}}`` (None when the round was not evaluated)."""
+    rows = [r for r in reader.task_results(round_no) if r["side"] == "heldout"]
+    if not rows:
+        return None
+    return {r["task_id"]: {"pass": r["pass_rate"], "passes": r["passed"],
+                           "insecure": r["insecure_passed"], "cost": r["mean_cost"]} for r in rows}
+
+
+def versus_seed(seed: dict[str, dict[str, Any]], policy: dict[str, dict[str, Any]],
+                task_ids: list[str]) -> dict[str, Any]:
+    """Paired bootstrap figures of `policy` against `seed` on `task_ids` (same tasks, same
+    sampling seeds): Δpass@1, the insecure share of passing samples (each, and their ratio),
+    Δ mean cost of passing samples over tasks where both passed."""
+    from codealign.trainer.stats import delta_mean, ratio_of_shares
+
+    a = {t: seed[t] for t in task_ids}
+    b = {t: policy[t] for t in task_ids}
+
+    def share(side: dict[str, dict[str, Any]]) -> float | None:
+        passes = sum(v["passes"] for v in side.values())
+        return None if not passes else round(sum(v["insecure"] for v in side.values()) / passes, 4)
+
+    costs = [t for t in task_ids if a[t]["cost"] is not None and b[t]["cost"] is not None]
+    return {
+        "tasks": len(task_ids),
+        "pass@1": [_mean([v["pass"] for v in a.values()]), _mean([v["pass"] for v in b.values()])],
+        "delta_pass@1": delta_mean({t: v["pass"] for t, v in a.items()},
+                                   {t: v["pass"] for t, v in b.items()}).to_dict(),
+        "insecure_share": [share(a), share(b)],
+        "insecure_ratio": ratio_of_shares({t: (v["insecure"], v["passes"]) for t, v in a.items()},
+                                          {t: (v["insecure"], v["passes"]) for t, v in b.items()}).to_dict(),
+        "mean_cost": [_mean([a[t]["cost"] for t in costs]), _mean([b[t]["cost"] for t in costs])],
+        "delta_mean_cost": delta_mean({t: a[t]["cost"] for t in costs},
+                                      {t: b[t]["cost"] for t in costs}).to_dict(),
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def last_promoted(rows: list[dict[str, Any]]) -> int:
+    """The round whose policy the loop ended with (0: the seed)."""
+    return max((r["round"] for r in rows if r["status"] == "promoted"), default=0)
+
+
+def _eval_samples(reader, round_no: int) -> list[tuple[str, str]]:
+    return [(s["task_id"], s["code"]) for s in reader.samples(round_no, side="heldout")]
+
+
+def habit_table(classifier, heldout: tuple[list, list], train: tuple[list, list] | None,
+                heldout_ids: list[str], train_ids: list[str], control: set[str]) -> list[dict[str, Any]]:
+    """One row per habit (and counter-example group): its kind, whether it is the control,
+    the share of samples showing it for the seed and the last promoted policy, on held-out
+    and train tasks. `heldout`/`train` are (seed samples, last policy samples)."""
+    from codealign.tasks.bank import HABITS
+
+    def rates(pair, ids):
+        return None if pair is None else [classifier.rates(side, ids) for side in pair]
+
+    held, tr = rates(heldout, heldout_ids), rates(train, train_ids)
+    groups = list(HABITS) + sorted({g for g in classifier.group.values()
+                                    if g and g.startswith("counter:")})
+    rows = []
+    for group in groups:
+        row = {"habit": group, "kind": HABITS[group].kind.value if group in HABITS else "counter-example",
+               "control": group in control}
+        for side, figures in (("heldout", held), ("train", tr)):
+            if figures is None or group not in figures[0]:
+                row[side] = None
+                continue
+            seed, last = figures[0][group], figures[1].get(group, {})
+            row[side] = {"tasks": seed["tasks"], "samples": seed["samples"],
+                         "seed": seed["habit_rate"], "last": last.get("habit_rate"),
+                         "seed_other": seed["other_rate"], "last_other": last.get("other_rate")}
+        rows.append(row)
+    return rows
+
+
+def _split_bridge(config, tasks):
+    """Until the run engine splits by `EvalConfig.split` itself, make the loop's call to
+    `split_tasks(ids, fraction, seed)` apply the recipe's tag-aware rule."""
+    import contextlib
+    import importlib
+    from unittest import mock
+
+    # (`codealign.trainer.evaluate` the attribute is the function; the module is needed here)
+    evaluate_module = importlib.import_module("codealign.trainer.evaluate")
+
+    ev = config.evaluation
+    if not ev.heldout_tags and ev.strata_prefix is None:
+        return contextlib.nullcontext()
+    by_id = {t.task_id: t for t in tasks}
+    return mock.patch.object(evaluate_module, "split_tasks",
+                             lambda ids, fraction, seed: ev.split([by_id[i] for i in ids]))
+
+
+def _sample_train_side(config, tasks: list, train_ids: list[str], adapter: str | None,
+                       log: Callable[[str], None]) -> tuple[list, list]:
+    """The seed's and the last promoted policy's code on the train tasks (the evaluation's
+    sampling settings and seeds for both)."""
+    from codealign.generator import make_generator, sample_tasks
+
+    ev = config.evaluation
+    params = dataclasses.replace(config.sampling, n=config.sampling.n, temperature=ev.temperature)
+    chosen = [t for t in tasks if t.task_id in set(train_ids)]
+    generator = make_generator(config.backend, config.model, **config.generator_kwargs())
+    try:
+        log(f"train-side habit rates: sampling {len(chosen)} train tasks x {params.n} "
+            "from the seed and the last promoted policy")
+        out = []
+        for policy_adapter in (None, adapter):
+            samples = sample_tasks(chosen, generator, params, adapter=policy_adapter)
+            out.append([(s.task_id, s.code) for s in samples])
+        return out[0], out[1]
+    finally:
+        generator.close()
+
+
 def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = None,
              run_dir: str | Path | None = None, name: str | None = None,
              seed: SeedConfig | None = None, cache: str | Path | None = None,
              out: Callable[[str], None] | None = None, progress: bool = True,
-             started: float | None = None, torch_threads: int = 1) -> DemoResult:
+             started: float | None = None, torch_threads: int = 1,
+             train_side_rates: bool = True) -> DemoResult:
     """Build the seed, run the loop with the recipe at `config_path`, print and return results.
 
     `out` receives the report's lines (default: stdout); progress and stage logs go to
@@ -135,13 +277,16 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
     now), so a caller can include its own start-up. `torch_threads` is set for the DPO step
     in this process (0: torch's default); one thread, because at the tiny model's size a
     second one costs more in synchronisation than it saves on a busy 2-core machine (vLLM
-    and the sandboxes run in their own processes).
+    and the sandboxes run in their own processes). `train_side_rates`: sample the train
+    tasks from the seed and the last promoted policy for the per-habit table.
     """
     from rich.console import Console
 
     from codealign.config import check_tasks, load_config
+    from codealign.demo.habits import HabitClassifier
     from codealign.demo.seed import build_seed
     from codealign.runs import RunReader, run_loop
+    from codealign.tasks.bank import load_variants
 
     started = time.perf_counter() if started is None else started
     # vLLM logs to stdout at INFO by default; the report owns stdout (its last line is JSON).
@@ -154,6 +299,7 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
     # The recipe is checked in full (model aside: it is made below) before any work starts.
     draft = load_config(config_path, {"name": name, "rounds": rounds}, check=False)
     tasks = check_tasks(draft)
+    train_ids, heldout_ids = draft.evaluation.split(tasks)
     setup_s = time.perf_counter() - started
 
     t = time.perf_counter()
@@ -175,21 +321,49 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
         torch.set_num_threads(torch_threads)
     try:
         t = time.perf_counter()
-        result = run_loop(config, progress=progress, log=log)
+        with _split_bridge(config, tasks):
+            result = run_loop(config, progress=progress, log=log)
         loop_s = time.perf_counter() - t
+        reader = RunReader(result.run_path)
+        if reader.split()["heldout"] != heldout_ids:
+            raise RuntimeError(f"{result.run_path}/split.json does not hold out the recipe's tasks "
+                               "(the run engine ignored evaluation.heldout_tags/strata_prefix)")
+        rows = round_rows(reader.rounds())
+        for row in rows:
+            row.update(train_side(reader, row["round"]))
+        final = last_promoted(rows)
+        classifier = HabitClassifier(tasks, load_variants())
+        t = time.perf_counter()
+        train_pair = None
+        if train_side_rates and final:
+            train_pair = _sample_train_side(config, tasks, train_ids,
+                                            str(result.run_path / f"round-{final}" / "train" / "adapter"), log)
+        train_side_s = time.perf_counter() - t
     finally:
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
         if previous_threads is not None:
             torch.set_num_threads(previous_threads)
 
-    reader = RunReader(result.run_path)
-    rows = round_rows(reader.rounds())
+    control_tags = set(config.evaluation.heldout_tags)
+    control_ids = [i for i in heldout_ids if control_tags & set(classifier.tasks[i].tags)] \
+        if all(i in classifier.tasks for i in heldout_ids) else []
+    transfer_ids = [i for i in heldout_ids if i not in set(control_ids)]
+    seed_tasks = heldout_tasks(reader, 0)
     for row in rows:
-        row.update(train_side(reader, row["round"]))
+        figures = heldout_tasks(reader, row["round"]) if row["round"] else None
+        row["vs_seed"] = None if figures is None else {
+            "heldout": versus_seed(seed_tasks, figures, heldout_ids),
+            **({"transfer": versus_seed(seed_tasks, figures, transfer_ids),
+                "control": versus_seed(seed_tasks, figures, control_ids)} if control_ids else {})}
+    habits = habit_table(classifier, (_eval_samples(reader, 0), _eval_samples(reader, final)),
+                         train_pair, heldout_ids, train_ids,
+                         {t.split(":", 1)[1] for t in control_tags if ":" in t})
     times = time_breakdown(reader.timings(), seed_s, setup_s, loop_s)
+    times["train-side rates"] = train_side_s
     demo = DemoResult(result.run_path, seed_model.path, seed_model.cached, rows, times,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, final, habits,
+                      {"heldout": len(heldout_ids), "control": len(control_ids), "train": len(train_ids)})
     _report(demo, reader, config, seed_model.manifest, out or (lambda line: print(line, flush=True)))
     return demo
 
@@ -235,15 +409,14 @@ def _report(demo: DemoResult, reader, config, seed_manifest: dict[str, Any],
     for line in buffer.getvalue().rstrip("\n").split("\n"):
         out(line)
 
-    first, last = demo.rows[0], demo.rows[-1]
     out("columns: pass@1, pass@k, secure rate (passing samples without a medium/high bandit "
         "finding) and mean cost (line events on the perf inputs) are on the held-out tasks, "
         "for the round's new policy; 'train tasks' are the round's own samples, drawn by the "
         "policy it started from (pass rate / insecure share of the passing ones).")
-    out(f"pass@1 {_f(first['pass@1'])} -> {_f(last['pass@1'])}; insecure share of passing samples "
-        f"{_f(first['insecure_share_of_passing'])} -> {_f(last['insecure_share_of_passing'])} "
-        "(seed -> last round, held-out tasks; secure rate = passing samples without a "
-        "medium/high bandit finding)")
+    for line in _versus_lines(demo):
+        out(line)
+    for line in _habit_lines(demo):
+        out(line)
     out(f"note: the model is tiny ({seed_manifest.get('config', {}).get('hidden_size')} wide, "
         f"{seed_manifest.get('config', {}).get('layers')} layers, trained from scratch here in "
         f"{seed_manifest.get('seconds')} s) and knows only these {seed_manifest.get('tasks')} tasks; "
@@ -255,6 +428,61 @@ def _report(demo: DemoResult, reader, config, seed_manifest: dict[str, Any],
     parts = ", ".join(f"{k} {v:.0f} s" for k, v in demo.times.items())
     out(f"time: {parts}; total {demo.total_s:.0f} s")
     out(json.dumps(demo.summary(), sort_keys=True))
+
+
+def _iv(iv: dict[str, Any] | None, digits: int = 3, sign: str = "+") -> str:
+    if not iv or iv.get("value") is None:
+        return "n/a"
+    ci = "" if iv["low"] is None else f" [{iv['low']:{sign}.{digits}f}, {iv['high']:{sign}.{digits}f}]"
+    return f"{iv['value']:{sign}.{digits}f}{ci}"
+
+
+def _versus_lines(demo: DemoResult) -> list[str]:
+    """Each evaluated round against the seed, with paired bootstrap 95% intervals over tasks."""
+    lines = [f"against the seed (paired bootstrap over held-out tasks, 95% CI; same sampling seeds "
+             f"for every policy; {demo.tasks.get('heldout')} held-out tasks, "
+             f"{demo.tasks.get('control')} of them the control habit's):"]
+    for row in demo.rows:
+        vs = row.get("vs_seed")
+        if not vs:
+            continue
+        for part in ("heldout", "transfer", "control"):
+            if part not in vs:
+                continue
+            f = vs[part]
+            label = {"heldout": "all held-out", "transfer": "held-out, trained habits",
+                     "control": "control habit"}[part]
+            lines.append(
+                f"  round {row['round']} ({row['status']}), {label} ({f['tasks']} tasks): "
+                f"pass@1 {_f(f['pass@1'][0])} -> {_f(f['pass@1'][1])}, Δ {_iv(f['delta_pass@1'])}; "
+                f"insecure share of passing {_f(f['insecure_share'][0])} -> {_f(f['insecure_share'][1])}, "
+                f"ratio {_iv(f['insecure_ratio'], 2, '')}; mean cost of passing "
+                f"{_f(f['mean_cost'][0], 0)} -> {_f(f['mean_cost'][1], 0)}, Δ {_iv(f['delta_mean_cost'], 0)}")
+    if demo.last_promoted:
+        lines.append(f"last promoted policy: round {demo.last_promoted}")
+    else:
+        lines.append("no round was promoted: the seed is still the policy")
+    return lines
+
+
+def _habit_lines(demo: DemoResult) -> list[str]:
+    """The per-habit table: share of samples showing each habit, seed -> last promoted."""
+    def cell(side: dict[str, Any] | None) -> str:
+        if not side:
+            return "—"
+        return (f"{_f(side['seed'])} -> {_f(side['last'])}  ({side['tasks']} tasks, "
+                f"other {_f(side['seed_other'], 2)} -> {_f(side['last_other'], 2)})")
+
+    lines = [f"habits: share of samples on a habit's tasks that show it, seed -> last promoted "
+             f"(round {demo.last_promoted}); 'other' = code matching no known variant; "
+             "counter-example rows: share writing the habit's form, which is correct there"]
+    width = max(len(r["habit"]) for r in demo.habits) if demo.habits else 10
+    lines.append(f"  {'habit':<{width}}  {'kind':<15}  {'held-out':<44}  train")
+    ordered = [r for r in demo.habits if not r["control"]] + [r for r in demo.habits if r["control"]]
+    for r in ordered:
+        name = r["habit"] + (" (control)" if r["control"] else "")
+        lines.append(f"  {name:<{width}}  {r['kind']:<15}  {cell(r['heldout']):<44}  {cell(r['train'])}")
+    return lines
 
 
 def main_entry(config: Path, rounds: int | None, run_dir: Path | None, name: str | None,

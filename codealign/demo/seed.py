@@ -2,10 +2,10 @@
 
 No model can be downloaded on a fresh CPU machine, so `codealign demo` makes its own first
 policy. The corpus is the bank's prompts, each followed by the labelled solution variants of
-:mod:`codealign.tasks.bank` (clean, slow, insecure, convoluted, wrong); a kind's weight says
-how many times its variants appear, so the seed samples a realistic mix of good, slow,
-insecure and wrong code at a sampling temperature near 1, plus the garbled text of an
-imperfect small model. Honest limits: the model is tiny and knows only these tasks; it has
+:mod:`codealign.tasks.bank` (the clean answer and the task's habit: wrong, insecure or slow);
+a kind's weight says how many times its variants appear, so the seed writes the habit in
+about half its samples on a task that has one, plus the garbled text of an imperfect small
+model. Honest limits: the model is tiny and knows only these tasks; it has
 seen every bank task (held-out ones included), so the loop's held-out split measures tasks
 whose samples were never turned into DPO pairs, not tasks the model has never seen.
 
@@ -46,10 +46,9 @@ CACHE_ENV = "CODEALIGN_CACHE"
 
 
 def _default_weights() -> dict[str, int]:
-    # Per task the bank has one or two clean variants and one of each other kind, at most. Slow,
-    # insecure and wrong variants count twice, like clean ones, so a trap task's natural bad
-    # answer is about as likely as a good one; convoluted ones count once.
-    return {"clean": 2, "slow": 2, "insecure": 2, "convoluted": 1, "wrong": 2}
+    # Each habit task has one clean variant and one with its habit: equal weights make the
+    # habit about half of what the seed writes on such a task (its garbled samples aside).
+    return {"clean": 1, "slow": 1, "insecure": 1, "wrong": 1}
 
 
 @dataclass(frozen=True)

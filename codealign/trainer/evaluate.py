@@ -7,6 +7,14 @@ but no task falls below it, the task with the smallest hash is held out; when ev
 does, the one with the largest hash trains — both splits are non-empty whenever there are
 two or more tasks. The rule and the resulting ids are recorded by the loop.
 
+With tags (`split_tasks_by_tags`, what `EvalConfig.heldout_tags` and `strata_prefix` ask for):
+a task carrying one of ``heldout_tags`` is always held out (a *control*: e.g. a whole habit no
+training task has); the others are grouped by their tag starting with ``strata_prefix`` (e.g.
+``habit:``; tasks without one form one group) and the same threshold rule, with the same
+at-least-one-on-each-side fallback, runs within each group, so every group is held out at
+about `heldout_fraction` and none is left without a held-out or a training task. Each task's
+side still depends only on its id, its tags and the seed (the fallback aside).
+
 pass@k is the unbiased estimator of Chen et al. 2021 ("Evaluating Large Language Models
 Trained on Code", fig. 3) in its numerically stable product form: with n samples of which c
 pass, ``pass@k = 1 - prod_{i=n-c+1}^{n} (1 - k / i)``; it is 1 when ``n - c < k``. The
@@ -32,8 +40,8 @@ from typing import Any
 from codealign.errors import ConfigError
 from codealign.judges.rules import has_insecure_finding
 
-__all__ = ["EvalConfig", "Outcome", "TaskMetrics", "EvalReport", "split_tasks", "pass_at_k",
-           "is_secure", "evaluate"]
+__all__ = ["EvalConfig", "Outcome", "TaskMetrics", "EvalReport", "split_tasks",
+           "split_tasks_by_tags", "pass_at_k", "is_secure", "evaluate"]
 
 
 
@@ -49,6 +57,11 @@ class EvalConfig:
     k: list[int] = field(default_factory=lambda: [1, 5, 10])
     """The k of each pass@k reported (each at most n_samples)."""
     temperature: float = 0.8
+    heldout_tags: list[str] = field(default_factory=list)
+    """Tasks carrying any of these tags are always held out (controls: nothing trains on them)."""
+    strata_prefix: str | None = None
+    """When set (e.g. ``"habit:"``), the held-out rule runs within each group of tasks sharing
+    the tag that starts with it, so each group is held out at about `heldout_fraction`."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.heldout_fraction, (int, float)) or not 0 < self.heldout_fraction < 1:
@@ -63,6 +76,34 @@ class EvalConfig:
                               f"got {self.k!r}", field="k")
         if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
             raise ConfigError(f"must be >= 0, got {self.temperature!r}", field="temperature")
+        if isinstance(self.heldout_tags, str) or not all(
+                isinstance(t, str) and t for t in self.heldout_tags):
+            raise ConfigError(f"must be a list of non-empty strings, got {self.heldout_tags!r}",
+                              field="heldout_tags")
+        self.heldout_tags = list(self.heldout_tags)
+        if self.strata_prefix is not None and (not isinstance(self.strata_prefix, str)
+                                               or not self.strata_prefix):
+            raise ConfigError(f"must be a non-empty string or null, got {self.strata_prefix!r}",
+                              field="strata_prefix")
+
+    def split(self, tasks: Sequence[Any]) -> tuple[list[str], list[str]]:
+        """(train ids, held-out ids) of `tasks` (objects with ``task_id`` and ``tags``) by this
+        config's rule: `split_tasks_by_tags` when tags matter, else `split_tasks`."""
+        if not self.heldout_tags and self.strata_prefix is None:
+            return _threshold_split([t.task_id for t in tasks], self.heldout_fraction, self.split_seed)
+        return split_tasks_by_tags([(t.task_id, t.tags) for t in tasks], self.heldout_fraction,
+                                   self.split_seed, self.heldout_tags, self.strata_prefix)
+
+    def split_rule(self) -> str:
+        """The rule `split` applies, in words (recorded beside the split)."""
+        rule = ("held out iff sha256(f'{seed}:{task_id}')[:8] / 2**64 < fraction "
+                "(at least one task on each side")
+        if self.strata_prefix is not None:
+            rule += f", within each group of tasks sharing a tag starting with {self.strata_prefix!r}"
+        rule += ")"
+        if self.heldout_tags:
+            rule += f"; tasks tagged any of {self.heldout_tags} are always held out"
+        return rule
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -82,6 +123,10 @@ def split_tasks(task_ids: Sequence[str], fraction: float, seed: int) -> tuple[li
     >>> split_tasks(["a", "b"], 0.01, seed=0)[1] != []
     True
     """
+    return _threshold_split(task_ids, fraction, seed)
+
+
+def _threshold_split(task_ids: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
     ids = list(dict.fromkeys(task_ids))
     hashes = {t: _unit_hash(t, seed) for t in ids}
     held = {t for t in ids if hashes[t] < fraction}
@@ -90,6 +135,38 @@ def split_tasks(task_ids: Sequence[str], fraction: float, seed: int) -> tuple[li
             held = {min(ids, key=hashes.__getitem__)}
         elif len(held) == len(ids):
             held.discard(max(ids, key=hashes.__getitem__))
+    return [t for t in ids if t not in held], [t for t in ids if t in held]
+
+
+def split_tasks_by_tags(tagged: Sequence[tuple[str, Sequence[str]]], fraction: float, seed: int,
+                        heldout_tags: Sequence[str] = (), strata_prefix: str | None = None
+                        ) -> tuple[list[str], list[str]]:
+    """(train ids, held-out ids) of ``(task_id, tags)`` pairs, each in the input order: tasks
+    with a tag in `heldout_tags` are held out; the others split by `split_tasks`'s rule within
+    each stratum (the tag starting with `strata_prefix`; one stratum when it is None).
+
+    >>> tagged = [(f"t{i}", ["habit:a" if i % 2 else "habit:b"]) for i in range(40)]
+    >>> tagged += [("c1", ["habit:c"]), ("c2", ["habit:c"])]
+    >>> train, held = split_tasks_by_tags(tagged, 0.25, 0, ["habit:c"], "habit:")
+    >>> {"c1", "c2"} <= set(held), any(t in train for t, _ in tagged[0:40:2]), len(train) + len(held)
+    (True, True, 42)
+    """
+    control = set(heldout_tags)
+    strata: dict[str | None, list[str]] = defaultdict(list)
+    held: set[str] = set()
+    ids = []
+    for task_id, tags in tagged:
+        if task_id in ids:
+            continue
+        ids.append(task_id)
+        if control & set(tags):
+            held.add(task_id)
+            continue
+        key = None if strata_prefix is None else next(
+            (t for t in tags if t.startswith(strata_prefix)), None)
+        strata[key].append(task_id)
+    for members in strata.values():
+        held.update(_threshold_split(members, fraction, seed)[1])
     return [t for t in ids if t not in held], [t for t in ids if t in held]
 
 

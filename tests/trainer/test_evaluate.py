@@ -6,7 +6,8 @@ from math import comb
 
 import pytest
 
-from codealign.trainer.evaluate import EvalConfig, Outcome, evaluate, is_secure, pass_at_k, split_tasks
+from codealign.trainer.evaluate import (EvalConfig, Outcome, evaluate, is_secure, pass_at_k, split_tasks,
+                                       split_tasks_by_tags)
 from codealign.errors import ConfigError
 
 
@@ -108,9 +109,47 @@ def test_evaluate_requires_every_listed_task():
 @pytest.mark.parametrize("kwargs, field", [
     ({"heldout_fraction": 0}, "heldout_fraction"), ({"heldout_fraction": 1.5}, "heldout_fraction"),
     ({"n_samples": 0}, "n_samples"), ({"n_samples": 4, "k": [1, 5]}, "k"), ({"k": [0]}, "k"),
-    ({"temperature": -1}, "temperature"),
+    ({"temperature": -1}, "temperature"), ({"heldout_tags": "habit:a"}, "heldout_tags"),
+    ({"heldout_tags": [""]}, "heldout_tags"), ({"strata_prefix": ""}, "strata_prefix"),
 ])
 def test_eval_config_rejects(kwargs, field):
     with pytest.raises(ConfigError) as err:
         EvalConfig(**kwargs)
     assert err.value.field == field
+
+
+def _tagged(groups: dict[str, int]) -> list[tuple[str, list[str]]]:
+    return [(f"{g}-{i}", ["topic", f"habit:{g}"]) for g, n in groups.items() for i in range(n)]
+
+
+def test_split_by_tags_holds_out_the_control_and_part_of_every_habit():
+    tagged = _tagged({"a": 8, "b": 8, "c": 2, "control": 6}) + [("plain", ["topic"])]
+    train, held = split_tasks_by_tags(tagged, 0.25, 0, ["habit:control"], "habit:")
+    assert {f"control-{i}" for i in range(6)} <= set(held)
+    assert len(train) + len(held) == len(tagged) and not set(train) & set(held)
+    for group in ("a", "b", "c"):                  # each habit on both sides, even a small one
+        ids = {t for t, _ in tagged if t.startswith(group)}
+        assert ids & set(held) and ids & set(train), group
+    # Within a habit the rule is split_tasks's own: the same ids, the same side.
+    a_ids = [t for t, _ in tagged if t.startswith("a-")]
+    assert [t for t in held if t.startswith("a-")] == split_tasks(a_ids, 0.25, 0)[1]
+
+
+def test_split_by_tags_is_stable_when_another_habit_grows():
+    base = _tagged({"a": 12, "b": 12})
+    _, held = split_tasks_by_tags(base, 0.25, 3, [], "habit:")
+    _, held_more = split_tasks_by_tags(base + _tagged({"c": 20}), 0.25, 3, [], "habit:")
+    assert set(held) == set(held_more) - {t for t in held_more if t.startswith("c-")}
+
+
+def test_eval_config_split_uses_tags_only_when_asked():
+    class T:
+        def __init__(self, task_id, tags):
+            self.task_id, self.tags = task_id, tags
+
+    tasks = [T(t, tags) for t, tags in _tagged({"a": 10, "control": 3})]
+    plain = EvalConfig(n_samples=4, k=[1])
+    assert plain.split(tasks) == split_tasks([t.task_id for t in tasks], 0.25, 0)
+    tagged = EvalConfig(n_samples=4, k=[1], heldout_tags=["habit:control"], strata_prefix="habit:")
+    assert {"control-0", "control-1", "control-2"} <= set(tagged.split(tasks)[1])
+    assert "always held out" in tagged.split_rule()
