@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codealign.demo.tinymodel import CODE_SNIPPETS
+from codealign.demo.tinymodel import CODE_SNIPPETS, make_random_lora
 
 # A small corpus: the tokenizer learns Python-ish pieces from it; the model stays random.
 TINY_TEXTS = [
@@ -23,27 +23,6 @@ def tiny_model_dir(tmp_path_factory):
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), TINY_TEXTS, vocab_size=512,
                             seed=0)
-
-
-def make_random_lora(model_dir, out_dir, *, rank: int = 8, seed: int = 1, scale: float = 0.5):
-    """Save a PEFT LoRA adapter on `model_dir` whose B matrices are random (not PEFT's zeros),
-    so that it really changes the model's outputs."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
-                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                        task_type="CAUSAL_LM")
-    peft_model = get_peft_model(model, config)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0.0, scale)
-    peft_model.save_pretrained(str(out_dir))
-    return out_dir
 
 
 @pytest.fixture(scope="session")

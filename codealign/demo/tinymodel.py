@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 __all__ = ["BOS", "EOS", "PAD", "CHAT_TEMPLATE", "CODE_SNIPPETS", "build_tiny_llama", "lm_step",
-           "train_tiny_lm"]
+           "make_random_lora", "train_tiny_lm"]
 
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 
@@ -151,3 +151,24 @@ def train_tiny_lm(model_dir: str | Path, texts: Sequence[str], *, steps: int = 3
     model.eval()
     model.save_pretrained(model_dir, safe_serialization=True)
     return losses
+
+
+def make_random_lora(model_dir, out_dir, *, rank: int = 8, seed: int = 1, scale: float = 0.5):
+    """Save a PEFT LoRA adapter on `model_dir` whose B matrices are random (not PEFT's zeros),
+    so that it really changes the model's outputs."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
+                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                        task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, scale)
+    peft_model.save_pretrained(str(out_dir))
+    return out_dir

@@ -62,12 +62,16 @@ def sample_tasks(tasks: Sequence[Task], generator: Generator, config: SamplingCo
             # Prompt j of the whole task list is always sampled with seed + j.
             params = dataclasses.replace(continuation if is_continuation else config,
                                          seed=config.prompt_seed(start + offset))
-            drawn += generator.generate([t.prompt for t in run], config.n, params, adapter)
+            # A continuation starts where the prompt's text ends, not after its trailing
+            # whitespace (`Task.continuation_prompt`): the pairs' prompt is the same text.
+            drawn += generator.generate([t.continuation_prompt if is_continuation else t.prompt
+                                         for t in run], config.n, params, adapter)
         for task, completions in zip(batch, drawn):
             for i, c in enumerate(completions):
                 samples.append(Sample(
                     task_id=task.task_id, sample_id=f"{task.task_id}#r{round}#{i}",
-                    code=extract_code(task, c.text, c.finish_reason, chat=chat),
+                    code=extract_code(task, c.text, c.finish_reason, chat=chat,
+                                      prompt=task.continuation_prompt),
                     completion=c.text, round=round, policy=policy, tokens=c.tokens,
                     finish_reason=c.finish_reason.value))
         if progress is not None:

@@ -142,11 +142,16 @@ def keep_entry_point(source: str, entry_point: str) -> str | None:
 
 
 def extract_code(task: Task, completion: str, finish_reason: FinishReason | str = "stop",
-                 *, chat: bool = False) -> str:
+                 *, chat: bool = False, prompt: str | None = None) -> str:
     """The module to run for `completion` of `task` (see the module docstring).
+
+    `prompt` is the text the completion continues when it is not `task.prompt` itself: the
+    generator samples continuations of `Task.continuation_prompt`.
 
     >>> t = Task("t/1", "def inc(x):\\n", "inc", "assert inc(1) == 2", prompt_style="code")
     >>> extract_code(t, "    return x + 1\\n\\ndef other():\\n")
+    'def inc(x):\\n    return x + 1\\n'
+    >>> extract_code(t, "\\n    return x + 1\\n", prompt=t.continuation_prompt)
     'def inc(x):\\n    return x + 1\\n'
     >>> t = Task("t/2", "Write inc(x).", "inc", "assert inc(1) == 2")
     >>> extract_code(t, "Sure!\\n```python\\ndef inc(x):\\n    return x + 1\\n\\nprint(inc(1))\\n```")
@@ -154,7 +159,8 @@ def extract_code(task: Task, completion: str, finish_reason: FinishReason | str 
     """
     reason = FinishReason(finish_reason)
     if task.prompt_style == "code" and not chat:
-        return task.prompt + cut_continuation(task.prompt, completion, reason)
+        prefix = task.prompt if prompt is None else prompt
+        return prefix + cut_continuation(prefix, completion, reason)
     blocks = fenced_blocks(completion) or [completion]
     if reason is FinishReason.LENGTH:  # the last block was cut off
         blocks[-1] = _parsing_prefix(blocks[-1])

@@ -31,8 +31,9 @@ passed (a tampered sample counts 0); efficiency = ``rejected_cost / chosen_cost 
 security = bandit risk difference; maintainability = maintainability-index difference.
 
 The pair text is what the model should produce after the prompt: for code prompts the
-continuation (the program minus the prompt prefix, when it starts with it), for text prompts
-the whole program.
+continuation of `Task.continuation_prompt` (the prompt without its trailing whitespace, so
+that TRL's tokenization of prompt + completion keeps the prompt's tokens as a prefix, as the
+sampler saw them), for text prompts the whole program.
 """
 
 from __future__ import annotations
@@ -166,14 +167,15 @@ def _summary(v: Verdict) -> dict[str, Any]:
 
 
 def completion_text(task: Task, code: str) -> str:
-    """What the model should write after `task.prompt` to produce `code`.
+    """What the model should write after `task.continuation_prompt` to produce `code`.
 
     >>> t = Task("t", "def f(x):\\n", "f", "assert f(1) == 1", prompt_style="code")
     >>> completion_text(t, "def f(x):\\n    return x\\n")
-    '    return x\\n'
+    '\\n    return x\\n'
     """
-    if task.prompt_style == "code" and code.startswith(task.prompt):
-        return code[len(task.prompt):]
+    prefix = task.continuation_prompt
+    if task.prompt_style == "code" and code.startswith(prefix):
+        return code[len(prefix):]
     return code
 
 
@@ -292,7 +294,7 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
                 if ids in seen:
                     continue
                 seen.add(ids)
-                pairs.append(Pair(task.prompt, completion_text(task, chosen.code),
+                pairs.append(Pair(task.continuation_prompt, completion_text(task, chosen.code),
                                   completion_text(task, rejected.code), task.task_id, reason,
                                   margin, chosen, rejected))
                 break

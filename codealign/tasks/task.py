@@ -84,6 +84,24 @@ class Task:
                 raise InputError("must be a list of strings", field=name)
             object.__setattr__(self, name, tuple(value))
 
+    @property
+    def continuation_prompt(self) -> str:
+        """The text a model continues for this code prompt: the prompt without its trailing
+        whitespace, so that the prompt ends on a token boundary.
+
+        A byte-level BPE merges a prompt's final newline with the indentation after it: the
+        sampler would see ``...\n`` as its own token while DPO, which tokenizes prompt and
+        completion together, would train on ``\n    `` as one token after a shorter context
+        (TRL warns "the tokenized prompt is not a prefix of the tokenized prompt+completion").
+        Ending the prompt before the whitespace makes the model write it, so sampling and
+        training see the same tokens. Text prompts are returned as they are.
+
+        >>> Task("t", "def f(x):\\n    # Double.\\n", "f", "assert f(1) == 2",
+        ...      prompt_style="code").continuation_prompt
+        'def f(x):\\n    # Double.'
+        """
+        return self.prompt.rstrip() if self.prompt_style == "code" else self.prompt
+
     def program(self, completion: str) -> str:
         """The whole candidate module for a completion: prompt + completion for code prompts."""
         return self.prompt + completion if self.prompt_style == "code" else completion

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]          # synthetic_run, seeded_policy
+sys.path[:0] = [str(HERE), str(HERE.parent)]          # synthetic_run, seeded_policy, browser_helpers
+
+from browser_helpers import Console, log_in  # noqa: E402
 
 ARTIFACTS = HERE.parent / "artifacts" / "dashboard"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -89,22 +91,6 @@ def browser():
         browser.close()
 
 
-class Console:
-    """Console errors and uncaught page errors seen by one page."""
-
-    def __init__(self, page) -> None:
-        self.errors: list[str] = []
-        page.on("console", lambda m: self.errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-
-
-def log_in(page, service: Service, key: str | None = None) -> None:
-    page.goto(service.url + "/login")
-    page.fill("input[name=key]", key or service.key)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("body[data-ready]")
-
-
 @pytest.fixture
 def page(browser, service):
     """A fresh browser context, logged in through the form; console errors collected."""
@@ -114,19 +100,6 @@ def page(browser, service):
     log_in(pg, service)
     yield pg
     context.close()
-
-
-def number(value: str | None) -> float | None:
-    """A figure from a data-* attribute (empty: none)."""
-    return None if value in (None, "") else float(value)
-
-
-def open_view(page, service: Service, path: str):
-    """Go to `path`, wait until the page and every chart on it are drawn."""
-    page.goto(service.url + path)
-    page.wait_for_selector("body[data-ready]")
-    page.wait_for_function("document.querySelectorAll('.chart:not([data-ready])').length === 0")
-    return page
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from codealign.runs import RunReader
-from conftest import Console, number, open_view
+from browser_helpers import Console, number, open_view
 
 VIEWS = ["/", "/runs/syn", "/runs/syn/matrix", "/runs/syn/tasks/syn/t0003", "/runs/syn/flips",
          "/runs/syn/flips?a=2&b=6", "/runs/syn/quality", "/runs/syn/dpo", "/runs/syn/dpo?round=2",

@@ -13,7 +13,7 @@ import pytest
 from pathlib import Path
 
 from codealign.runs import RunReader
-from conftest import number, open_view
+from browser_helpers import number, open_view
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -30,7 +30,7 @@ def test_sample_writes_sample_records_that_exec_can_read(tiny_model_dir, tmp_pat
     records = [d for _, d in read_jsonl(out)]
     assert [r["sample_id"] for r in records] == [f"{t}#r1#{i}" for t in ("c/add", "t/neg")
                                                  for i in range(3)]
-    assert all(r["code"].startswith(TASKS[0].prompt) for r in records[:3])
+    assert all(r["code"].startswith(TASKS[0].continuation_prompt) for r in records[:3])
     assert all(r["round"] == 1 and 1 <= r["tokens"] <= 6 for r in records)
     assert len(read_sample_lines(str(out), TASKS)) == 6
     assert "6 samples for 2 tasks" in done.stderr

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import vllm_server
 import yaml
-from conftest import make_random_lora
+from codealign.demo.tinymodel import make_random_lora
 from seeded_policy import seeded_policy, write_tasks
 
 from codealign.generator import SamplingConfig, make_generator

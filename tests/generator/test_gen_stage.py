@@ -42,7 +42,7 @@ class RecordingGenerator:
 
     def generate(self, prompts, n, params, adapter=None):
         self.calls.append((prompts, params, adapter))
-        return [[Completion(f"    return {params.prompt_seed(i)}\n\nprint(1)\n", 5 + k,
+        return [[Completion(f"\n    return {params.prompt_seed(i)}\n\nprint(1)\n", 5 + k,
                             FinishReason.STOP if k else FinishReason.LENGTH)
                  for k in range(n)] for i in range(len(prompts))]
 
@@ -65,15 +65,16 @@ def test_sample_tasks_builds_records_with_deterministic_ids_and_per_task_seeds()
         "c/0#r3#0", "c/0#r3#1", "c/1#r3#0", "c/1#r3#1", "t/0#r3#0", "t/0#r3#1",
         "c/2#r3#0", "c/2#r3#1"]
     # Task j of the list is sampled with seed 100 + j, whatever the batching.
-    assert samples[2].completion.startswith("    return 101")
-    assert samples[6].completion.startswith("    return 103")
+    assert samples[2].completion.startswith("\n    return 101")
+    assert samples[6].completion.startswith("\n    return 103")
     assert samples[6].code == "def f2(x):\n    return 103\n"  # prompt + cut continuation
     assert {s.round for s in samples} == {3} and {s.policy for s in samples} == {"p3"}
     assert [s.finish_reason for s in samples[:2]] == ["length", "stop"]
     assert [s.tokens for s in samples[:2]] == [5, 6]
-    # Continuations get the HumanEval stop list; the text task does not; adapter passed on.
+    # Continuations get the HumanEval stop list and continue the prompt from its last token
+    # (`Task.continuation_prompt`); the text task does not; adapter passed on.
     stops = [(call[0], call[1].stop) for call in gen.calls]
-    assert stops[0] == (["def f0(x):\n", "def f1(x):\n"], CONTINUATION_STOP)
+    assert stops[0] == (["def f0(x):", "def f1(x):"], CONTINUATION_STOP)
     assert stops[1] == (["Write g."], ())
     assert {call[2] for call in gen.calls} == {"a3"}
 

@@ -28,7 +28,7 @@ def test_pairs_jsonl_loads_with_datasets(pairs_file):
     assert len(ds) == len(pairs) >= 4
     assert {"prompt", "chosen", "rejected", "task_id", "reason", "margin", "chosen_verdict",
             "rejected_verdict"} <= set(ds.column_names)
-    assert ds[0]["prompt"] == TASK.prompt and ds[0]["chosen"] == pairs[0].chosen
+    assert ds[0]["prompt"] == TASK.continuation_prompt and ds[0]["chosen"] == pairs[0].chosen
     assert set(ds["reason"]) == {"correctness", "efficiency", "security", "maintainability"}
 
 

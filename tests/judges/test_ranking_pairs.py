@@ -67,9 +67,9 @@ def test_pairs_reasons_margins_and_provenance():
     reasons = {p.reason for p in pairs}
     assert reasons == set(PairReason)
     for p in pairs:
-        assert p.prompt == TASK.prompt and p.task_id == TASK.task_id
+        assert p.prompt == TASK.continuation_prompt and p.task_id == TASK.task_id
         assert p.margin >= PairConfig().min_margin(p.reason)
-        assert TASK.prompt + p.chosen == p.chosen_verdict.code
+        assert p.prompt + p.chosen == p.chosen_verdict.code
         assert p.chosen_verdict.passed and not p.chosen_verdict.tampered
     eff = [p for p in pairs if p.reason is PairReason.EFFICIENCY]
     assert all(p.rejected_verdict.sample_id == "slow" for p in eff)
@@ -157,7 +157,7 @@ def test_no_passing_sample_no_pairs():
 
 
 def test_completion_text_for_text_and_code_prompts():
-    assert completion_text(TASK, PROGRAMS["fast"]) == "    return list(dict.fromkeys(xs))\n"
+    assert completion_text(TASK, PROGRAMS["fast"]) == "\n    return list(dict.fromkeys(xs))\n"
     text_task = dataclasses.replace(TASK, prompt_style="text", prompt="Write dedupe(xs).")
     assert completion_text(text_task, PROGRAMS["fast"]) == PROGRAMS["fast"]
     # a code sample that rewrote the prompt is kept whole rather than cut at a wrong place
