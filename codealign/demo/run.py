@@ -224,24 +224,6 @@ def habit_table(classifier, heldout: tuple[list, list], train: tuple[list, list]
     return rows
 
 
-def _split_bridge(config, tasks):
-    """Until the run engine splits by `EvalConfig.split` itself, make the loop's call to
-    `split_tasks(ids, fraction, seed)` apply the recipe's tag-aware rule."""
-    import contextlib
-    import importlib
-    from unittest import mock
-
-    # (`codealign.trainer.evaluate` the attribute is the function; the module is needed here)
-    evaluate_module = importlib.import_module("codealign.trainer.evaluate")
-
-    ev = config.evaluation
-    if not ev.heldout_tags and ev.strata_prefix is None:
-        return contextlib.nullcontext()
-    by_id = {t.task_id: t for t in tasks}
-    return mock.patch.object(evaluate_module, "split_tasks",
-                             lambda ids, fraction, seed: ev.split([by_id[i] for i in ids]))
-
-
 def _sample_train_side(config, tasks: list, train_ids: list[str], adapter: str | None,
                        log: Callable[[str], None]) -> tuple[list, list]:
     """The seed's and the last promoted policy's code on the train tasks (the evaluation's
@@ -321,8 +303,7 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
         torch.set_num_threads(torch_threads)
     try:
         t = time.perf_counter()
-        with _split_bridge(config, tasks):
-            result = run_loop(config, progress=progress, log=log)
+        result = run_loop(config, progress=progress, log=log)
         loop_s = time.perf_counter() - t
         reader = RunReader(result.run_path)
         if reader.split()["heldout"] != heldout_ids:

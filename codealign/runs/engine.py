@@ -64,8 +64,6 @@ CONFIG_FILE = "config.json"
 LINEAGE_ADAPTER = "lineage/adapter"
 # Not part of what a run *is*: how far to go, and where its directory lies.
 _NOT_IDENTITY = ("rounds", "run_dir")
-SPLIT_RULE = ("held out iff sha256(f'{seed}:{task_id}')[:8] / 2**64 < fraction "
-              "(at least one task on each side)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,12 +136,13 @@ def _lineage(config: RunConfig, run_path: Path) -> tuple[dict[str, Any] | None, 
     return None, None
 
 
-def _split(config: RunConfig, task_ids: list[str], parent_split: dict[str, Any] | None) -> dict[str, Any]:
-    from codealign.trainer.evaluate import split_tasks
-
+def _split(config: RunConfig, tasks: Sequence, parent_split: dict[str, Any] | None) -> dict[str, Any]:
+    """The recipe's split of `tasks` (`EvalConfig.split`: the seeded per-task hash rule, within
+    each habit group and with always-held-out tags when the recipe names them)."""
     ev = config.evaluation
-    train, heldout = split_tasks(task_ids, ev.heldout_fraction, ev.split_seed)
-    split = {"rule": SPLIT_RULE, "fraction": ev.heldout_fraction, "seed": ev.split_seed,
+    task_ids = [t.task_id for t in tasks]
+    train, heldout = ev.split(tasks)
+    split = {"rule": ev.split_rule(), "fraction": ev.heldout_fraction, "seed": ev.split_seed,
              "train": train, "heldout": heldout}
     if parent_split is not None:
         # A task keeps the side it had in the parent: held-out stays held out along a lineage.
@@ -182,7 +181,7 @@ def create_run(config: RunConfig, *, tasks: Sequence | None = None,
         raise ConfigError(f"a run needs at least two tasks with distinct ids, got {len(ids)} "
                           f"({len(set(ids))} distinct)", path=config.source, field="tasks")
     lineage, parent_split = _lineage(config, run_path)
-    split = _split(config, ids, parent_split)
+    split = _split(config, tasks, parent_split)
     with RunLease(run_path).acquire(heartbeat=False) as lease:
         if (run_path / CONFIG_FILE).exists():        # made by another process meanwhile
             _check_existing(config, run_path, tasks, lease)
@@ -219,7 +218,7 @@ def _check_existing(config: RunConfig, run_path: Path, tasks: Sequence | None, l
                               path=str(snapshot))
     else:                                    # a run made before snapshots: take it now
         tasks = list(tasks) if tasks is not None else check_tasks(config)
-        split = _split(config, [t.task_id for t in tasks], None)
+        split = _split(config, tasks, None)
         old = json.loads((run_path / SPLIT_FILE).read_text(encoding="utf-8"))
         if (old["train"], old["heldout"]) != (split["train"], split["heldout"]):
             raise ConfigError(f"{run_path} was started with a different task split; use a new run name",
