@@ -353,6 +353,20 @@ def _f(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def _us(x: float | None) -> str:
+    """A cost in seconds (`codealign.judges.efficiency.cost_s`) as microseconds."""
+    return "n/a" if x is None else f"{x * 1e6:.1f} µs"
+
+
+def _us_iv(iv: dict[str, Any] | None) -> str:
+    """A cost interval in seconds as microseconds."""
+    if not iv or iv.get("value") is None:
+        return "n/a"
+    scaled = {k: (v * 1e6 if isinstance(v, float) and k in ("value", "low", "high") else v)
+              for k, v in iv.items()}
+    return _iv(scaled, 1) + " µs"
+
+
 def _d(x: float | None) -> str:
     return "" if x is None else f" ({x:+.3f})"
 
@@ -376,7 +390,7 @@ def _report(demo: DemoResult, reader, config, seed_manifest: dict[str, Any],
             _f(row["pass@1"]) + _d(row.get("delta_pass@1")),
             " ".join(f"@{key} {value:.3f}" for key, value in row["pass@k"].items() if key != "1") or "n/a",
             _f(row["secure_rate"]) + _d(row.get("delta_secure_rate")),
-            f"{_f(row['mean_cost'], 0)} {row['cost_unit'] or ''}",
+            _us(row["mean_cost"]),
             "—" if row.get("train_pass_rate") is None else
             f"{_f(row['train_pass_rate'])} / {_f(row.get('train_insecure_share_of_passing'))}",
             "—" if row["pairs"] is None else f"{row['pairs']} "
@@ -391,7 +405,8 @@ def _report(demo: DemoResult, reader, config, seed_manifest: dict[str, Any],
         out(line)
 
     out("columns: pass@1, pass@k, secure rate (passing samples without a medium/high bandit "
-        "finding) and mean cost (line events on the perf inputs) are on the held-out tasks, "
+        "finding) and mean cost (CPU time of one call on the perf inputs, floored by the "
+        "operation count: codealign.judges.efficiency.cost_s) are on the held-out tasks, "
         "for the round's new policy; 'train tasks' are the round's own samples, drawn by the "
         "policy it started from (pass rate / insecure share of the passing ones).")
     for line in _versus_lines(demo):
@@ -438,7 +453,7 @@ def _versus_lines(demo: DemoResult) -> list[str]:
                 f"pass@1 {_f(f['pass@1'][0])} -> {_f(f['pass@1'][1])}, Δ {_iv(f['delta_pass@1'])}; "
                 f"insecure share of passing {_f(f['insecure_share'][0])} -> {_f(f['insecure_share'][1])}, "
                 f"ratio {_iv(f['insecure_ratio'], 2, '')}; mean cost of passing "
-                f"{_f(f['mean_cost'][0], 0)} -> {_f(f['mean_cost'][1], 0)}, Δ {_iv(f['delta_mean_cost'], 0)}")
+                f"{_us(f['mean_cost'][0])} -> {_us(f['mean_cost'][1])}, Δ {_us_iv(f['delta_mean_cost'])}")
     if demo.last_promoted:
         lines.append(f"last promoted policy: round {demo.last_promoted}")
     else:
