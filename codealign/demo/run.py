@@ -183,7 +183,8 @@ def versus_seed(seed: dict[str, dict[str, Any]], policy: dict[str, dict[str, Any
 
 
 def _mean(values: list[float]) -> float | None:
-    return round(sum(values) / len(values), 4) if values else None
+    """Four significant digits (costs are seconds of a few microseconds, rates are in [0, 1])."""
+    return float(f"{sum(values) / len(values):.4g}") if values else None
 
 
 def last_promoted(rows: list[dict[str, Any]]) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from codealign.service.dashboard.views import fmt
+from codealign.service.dashboard.views import fmt, fmt_cost
 
 __all__ = ["STATIC", "render", "static_text"]
 
@@ -46,7 +46,7 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
-    env.filters.update(attr=_attr, fmt=fmt, signed=_signed, cells=_cells)
+    env.filters.update(attr=_attr, fmt=fmt, cost=fmt_cost, signed=_signed, cells=_cells)
     return env
 
 

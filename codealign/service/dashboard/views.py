@@ -375,6 +375,20 @@ def runs_index(run_dir: str | Path, next_night: datetime | None = None) -> dict[
     return {"runs": rows, "next_night": next_night}
 
 
+def fmt_cost(value: Any, unit: str = "s") -> str:
+    """A cost as it reads on a page: seconds (`codealign.judges.efficiency.cost_s`) in
+    microseconds; other units (runs made before the combined cost) as they are.
+
+    >>> fmt_cost(0.0017615), fmt_cost(None), fmt_cost(491194.0, "ops")
+    ('1,761.5 µs', '–', '491,194 ops')
+    """
+    if value is None:
+        return "–"
+    if unit == "s":
+        return f"{value * 1e6:,.1f} µs"
+    return f"{fmt(value, 1)} {unit}".strip()
+
+
 def fmt(value: Any, digits: int = 3) -> str:
     """How a number reads on a page (the exact value goes in a data-* attribute)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
