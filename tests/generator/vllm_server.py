@@ -51,7 +51,8 @@ def start(model: Path, log: Path, *args: str, runtime_lora: bool = False) -> Ser
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
            "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "512",
            "--enable-lora", "--max-lora-rank", "8",
-           "--enable-prefix-caching", "--no-enable-chunked-prefill", *args]  # see generator/vllm.py
+           "--enable-prefix-caching", "--no-enable-chunked-prefill", "--dtype", "float32",
+           *args]  # see generator/vllm.py
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
