@@ -45,7 +45,9 @@ class Server:
 def start(model: Path, log: Path, *args: str, runtime_lora: bool = False) -> Server:
     """`vllm serve MODEL` with LoRA enabled (own process group); returns before it is healthy."""
     port = free_port()
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", OMP_NUM_THREADS="1")
+    # INFO: the tests read the server's "Loaded new LoRA adapter" lines (an in-process demo run
+    # earlier in the session sets VLLM_LOGGING_LEVEL=WARNING in this process's environment).
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", OMP_NUM_THREADS="1", VLLM_LOGGING_LEVEL="INFO")
     if runtime_lora:
         env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
