@@ -14,7 +14,7 @@ import pytest
 import vllm_server
 import yaml
 from codealign.demo.tinymodel import make_random_lora
-from seeded_policy import seeded_policy, write_tasks
+from seeded_policy import seeded_policy, write_recipe
 
 from codealign.generator import SamplingConfig, make_generator
 from codealign.generator.openai import adapter_name
@@ -102,22 +102,11 @@ def test_loop_of_two_rounds_follows_each_rounds_adapter(policy, servers, tmp_pat
     from codealign.config import parse_config
     from codealign.runs.loop import run_loop
 
-    recipe = {
-        "name": "t", "model": str(policy), "backend": "openai", "rounds": 2, "seed": 0,
-        "tasks": str(write_tasks(tmp_path / "tasks.jsonl")), "run_dir": str(tmp_path / "runs"),
-        "generator": {"base_url": [s.url for s in servers], "concurrency": 2},
-        "sampling": {"n": 6, "temperature": 1.0, "top_p": 1.0, "max_tokens": 24, "seed": 0, "chat": False},
-        "sandbox": {"backend": "bwrap", "workers": 2},
-        "pairs": {"max_pairs_per_task": 4},
-        "dpo": {"beta": 0.1, "loss_type": ["sigmoid", "sft"], "learning_rate": 1e-3, "epochs": 1,
-                "batch_size": 4, "max_length": 64, "lora_r": 4, "lora_alpha": 8,
-                "lora_target_modules": ["q_proj", "v_proj"]},
-        "evaluation": {"heldout_fraction": 0.25, "split_seed": 0, "n_samples": 4, "k": [1, 2, 4],
-                       "temperature": 1.0},
-        "gate": {"objective": "pass@1", "pass_at_1_tolerance": 0.05},
-    }
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    config = parse_config(recipe, str(tmp_path / "recipe.yaml"))
+    # The loop tests' recipe, sampled from the two servers instead of the hf backend.
+    path = write_recipe(tmp_path, policy, rounds=2, backend="openai")
+    recipe = yaml.safe_load(path.read_text())
+    recipe["generator"] = {"base_url": [s.url for s in servers], "concurrency": 2}
+    config = parse_config(recipe, str(path))
     result = run_loop(config, progress=False)
     assert [r["round"] for r in result.rounds] == [0, 1, 2]
     run = result.run_path
