@@ -272,9 +272,6 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
     from codealign.tasks.bank import load_variants
 
     started = time.perf_counter() if started is None else started
-    # vLLM logs to stdout at INFO by default; the report owns stdout (its last line is JSON).
-    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     err = Console(stderr=True)
     log = lambda line: err.print(f"[bold]demo[/bold] {line}", highlight=False)  # noqa: E731
     name = name or time.strftime("demo-%Y%m%d-%H%M%S")
@@ -302,6 +299,11 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
 
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(torch_threads)
+    # vLLM logs to stdout at INFO by default; the report owns stdout (its last line is JSON).
+    # Set for the loop's vLLM only: a caller's process (a test session) gets its own back.
+    previous_env = {k: os.environ.get(k) for k in ("VLLM_LOGGING_STREAM", "VLLM_LOGGING_LEVEL")}
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     try:
         t = time.perf_counter()
         result = run_loop(config, progress=progress, log=log)
@@ -326,6 +328,11 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
             signal.signal(signal.SIGTERM, previous_handler)
         if previous_threads is not None:
             torch.set_num_threads(previous_threads)
+        for key, value in previous_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     control_tags = set(config.evaluation.heldout_tags)
     control_ids = [i for i in heldout_ids if control_tags & set(classifier.tasks[i].tags)] \
