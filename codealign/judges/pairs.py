@@ -250,10 +250,13 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
         raise ValueError(f"build_pairs got verdicts of other tasks than {task.task_id!r}")
     ordered = sorted(verdicts, key=lambda v: (v.rank if v.rank is not None else 1 << 30,
                                               v.sample_id))
-    unique: dict[str, Verdict] = {}
+    # Equal programs are one candidate, placed at the best rank among them and represented by
+    # the lowest sample id among those that passed (if any did): their ranks differ only by
+    # the noise of measured CPU time, which must not decide which sample a pair names.
+    copies: dict[str, list[Verdict]] = {}
     for v in ordered:
-        unique.setdefault(code_key(v.code), v)
-    pool = list(unique.values())
+        copies.setdefault(code_key(v.code), []).append(v)
+    pool = [min(group, key=lambda v: (not v.passed, v.sample_id)) for group in copies.values()]
     good = [v for v in pool if v.passed]  # passed honestly: the only possible chosen side
 
     candidates: dict[PairReason, list[tuple[float, Verdict, Verdict]]] = {}

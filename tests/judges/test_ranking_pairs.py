@@ -111,6 +111,23 @@ def test_duplicates_and_ast_equivalents_count_once():
         assert code_key(p.chosen_verdict.code) != code_key(p.rejected_verdict.code)
 
 
+def test_equal_programs_are_named_by_sample_id_not_by_measured_noise():
+    # "fast-copy" measured faster this time: the two ranks swap, the pairs must not change
+    runs = executions()
+    for i, e in enumerate(runs):
+        if e.sample_id in ("fast", "fast-copy"):
+            faster = 0.005 if e.sample_id == "fast-copy" else 0.011
+            runs[i] = dataclasses.replace(e, cost=dataclasses.replace(e.cost, perf_cpu_s=faster))
+    verdicts, swapped, _ = judge_executions([TASK], samples(), runs, {TASK.task_id: REFERENCE},
+                                            JudgeConfig(), PairConfig(max_pairs_per_task=50))
+    ranks = {v.sample_id: v.rank for v in verdicts}
+    assert ranks["fast-copy"] < ranks["fast"]
+    _, usual, _ = judged()
+    assert [(p.chosen_verdict.sample_id, p.rejected_verdict.sample_id, p.reason) for p in swapped] \
+        == [(p.chosen_verdict.sample_id, p.rejected_verdict.sample_id, p.reason) for p in usual]
+    assert "fast" in {p.chosen_verdict.sample_id for p in usual}
+
+
 def test_cap_per_task_keeps_a_mix_of_reasons():
     _, pairs, _ = judged(pair_config=PairConfig(max_pairs_per_task=4))
     assert len(pairs) == 4 and {p.reason for p in pairs} == set(PairReason)
