@@ -8,17 +8,26 @@ last line it skips). Per-task results come from the records the stages wrote:
   or at round 0 the starting policy), one line per sample with its honest/secure flags;
 - train side of round k (k >= 1): ``round-k/judge/verdicts.jsonl``, the round's own samples,
   drawn by the policy the round started from.
+
+Reading a big round's verdicts is the slow part (every verdict parsed, every rule applied):
+with a `cache_dir` (the service gives each run one under its home) the per-sample outcomes
+derived from ``verdicts.jsonl`` are kept there, one file per round, keyed by the verdicts
+file's identity (inode, size, mtime) and by the source of the code that applies the rules, so
+a rewritten verdicts file or a changed rule is read again. The run directory is never written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from codealign.errors import InputError
-from codealign.jsonl import read_jsonl
+from codealign.jsonl import read_jsonl, write_jsonl
 from codealign.runs.engine import CONFIG_FILE, SPLIT_FILE, read_task_snapshot
 from codealign.runs.events import read_events
 from codealign.runs.rounds import read_rounds, stage_timings
@@ -34,8 +43,12 @@ SIDES = ("train", "heldout")
 class RunReader:
     """Read-only view of one run directory."""
 
-    def __init__(self, run_path: str | Path) -> None:
+    def __init__(self, run_path: str | Path, cache_dir: str | Path | None = None) -> None:
+        """`cache_dir`: where derived per-round outcomes are kept between calls and processes
+        (None: derive them on every call)."""
         self.path = Path(run_path)
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self._memo: dict[str, tuple[list, Any]] = {}      # cache file name -> (key, value) read
         if not (self.path / CONFIG_FILE).exists():
             raise InputError("not a run directory (no config.json)", path=str(self.path))
 
@@ -82,22 +95,83 @@ class RunReader:
     def _heldout_outcomes(self, k: int) -> list[dict[str, Any]]:
         return self._rows(f"round-{k}/evaluate/outcomes.jsonl")
 
-    def _train_verdicts(self, k: int) -> list:
-        from codealign.judges.verdict import Verdict
+    def _derived(self, name: str, sources: tuple[str, ...], derive: Callable[[], Any]) -> Any:
+        """`derive()`, kept in ``cache_dir/name`` while each of `sources` (files of the run) is
+        the same file (inode, size, mtime: the stages replace files, never edit them) and the
+        code that applies the rules is the same."""
+        if self.cache_dir is None:
+            return derive()
+        stamps = []
+        for rel in sources:
+            try:
+                st = (self.path / rel).stat()
+                stamps.append([st.st_ino, st.st_size, st.st_mtime_ns])
+            except FileNotFoundError:
+                stamps.append(None)
+        key, cached = [_rules_key(), *stamps], self.cache_dir / name
+        if name in self._memo and self._memo[name][0] == key:
+            return self._memo[name][1]
+        try:
+            data = json.loads(cached.read_text(encoding="utf-8"))
+            if data["key"] != key:
+                raise KeyError("stale")
+            value = data["value"]
+        except (OSError, ValueError, KeyError, TypeError):  # absent, stale or unreadable: derive it
+            value = derive()
+            try:
+                write_jsonl(cached, [{"key": key, "value": value}])     # one compact line
+            except OSError:
+                pass                                    # a cache that cannot be written costs time only
+        self._memo[name] = (key, value)
+        return value
 
-        return [Verdict.from_dict(d) for d in self._rows(f"round-{k}/judge/verdicts.jsonl")]
+    def _task_rows(self, rel: str, task_id: str) -> list[dict[str, Any]]:
+        """The lines of the run's file `rel` about `task_id`: with a cache, read where a cached
+        index of the file (each task's lines' byte offsets) says they are; else the whole file."""
+        if self.cache_dir is None or not (self.path / rel).exists():
+            return [d for d in self._rows(rel) if d["task_id"] == task_id]
+        index = self._derived(rel.replace("/", "-") + ".index.json", (rel,), lambda: _line_index(self.path / rel))
+        rows = []
+        with open(self.path / rel, "rb") as handle:
+            for start, length in index.get(task_id, ()):
+                handle.seek(start)
+                try:
+                    rows.append(json.loads(handle.read(length)))
+                except ValueError:
+                    rows.append(None)
+        if any(not isinstance(d, dict) or d.get("task_id") != task_id for d in rows):
+            # the file was replaced after its index was read: read the whole file
+            return [d for d in self._rows(rel) if d["task_id"] == task_id]
+        return rows
+
+    def _train_outcomes(self, k: int) -> dict[str, list[dict[str, Any]]]:
+        """Per train task of round k, per sample: `_train_flags` of its verdict plus ``task_id``
+        and ``counted`` (False for an infrastructure error: the execution never happened)."""
+        rel = f"round-{k}/judge/verdicts.jsonl"
+
+        def derive() -> dict[str, list[dict[str, Any]]]:
+            by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for v in map(_judged, self._rows(rel)):
+                by_task[v.task_id].append(_train_flags(v) | {"task_id": v.task_id,
+                                                             "counted": not v.execution.infrastructure_error})
+            return dict(by_task)
+
+        return self._derived(f"round-{k}-train.json", (rel,), derive)
 
     def samples(self, k: int, side: str = "heldout", task_id: str | None = None) -> list[dict[str, Any]]:
         """Round k's samples on one side: the Sample fields plus ``status`` (the execution's),
         ``honest`` (passed honestly), ``secure`` (None unless honest and scanned) and ``cost``."""
         if side not in SIDES:
             raise InputError(f"side must be one of {list(SIDES)}, got {side!r}", field="side")
-        if side == "heldout":
+        rel = f"round-{k}/evaluate/samples.jsonl" if side == "heldout" else f"round-{k}/sample/samples.jsonl"
+        if side == "heldout" and task_id is not None:
+            flags = {o["sample_id"]: o for o in self._task_rows(f"round-{k}/evaluate/outcomes.jsonl", task_id)}
+        elif side == "heldout":
             flags = {o["sample_id"]: o for o in self._heldout_outcomes(k)}
-            samples = self._rows(f"round-{k}/evaluate/samples.jsonl")
         else:
-            flags = {v.sample_id: _train_flags(v) for v in self._train_verdicts(k)}
-            samples = self._rows(f"round-{k}/sample/samples.jsonl")
+            by_task = self._train_outcomes(k)
+            flags = {f["sample_id"]: f for t in ([task_id] if task_id else by_task) for f in by_task.get(t, ())}
+        samples = self._rows(rel) if task_id is None else self._task_rows(rel, task_id)
         out = []
         for s in samples:
             if task_id is not None and s["task_id"] != task_id:
@@ -111,9 +185,13 @@ class RunReader:
         """Per task of round k: task_id, side, samples, passed (honestly), secure_passed,
         insecure_passed, mean_cost (of honest passes, in seconds: `codealign.judges.efficiency.cost_s`),
         pass_rate. Train tasks first."""
+        return self._derived(f"round-{k}-tasks.json", (f"round-{k}/judge/verdicts.jsonl",
+                                                       f"round-{k}/evaluate/outcomes.jsonl"),
+                             lambda: self._task_results(k))
+
+    def _task_results(self, k: int) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        train = [_train_flags(v) | {"task_id": v.task_id} for v in self._train_verdicts(k)
-                 if not v.execution.infrastructure_error]
+        train = [f for group in self._train_outcomes(k).values() for f in group if f["counted"]]
         for side, flags in (("train", train), ("heldout", self._heldout_outcomes(k))):
             by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for f in flags:
@@ -137,6 +215,47 @@ class RunReader:
     def train_metrics(self, k: int) -> list[dict[str, Any]]:
         """The DPO trainer's logged figures per step of round k (empty when it did not train)."""
         return [{key: m.get(key) for key in TRAIN_METRICS} for m in self._rows(f"round-{k}/train/metrics.jsonl")]
+
+
+def _judged(d: dict[str, Any]):
+    """The `Verdict` of a verdicts.jsonl line with only the scores the rules read (tamper,
+    security): `_train_flags` asks nothing else, and building every judge's score was most
+    of the time of reading a round."""
+    from codealign.judges.verdict import Verdict
+
+    scores = d.get("scores", {})
+    return Verdict.from_dict(d | {"scores": {name: scores[name] for name in ("tamper", "security")
+                                             if name in scores}})
+
+
+def _line_index(path: Path) -> dict[str, list[tuple[int, int]]]:
+    """Where each task's lines are in a JSON Lines file: task_id -> [(byte offset, length)]."""
+    index: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    start = 0
+    data = path.read_bytes()
+    for raw in data.split(b"\n"):
+        if raw.strip():
+            try:
+                index[json.loads(raw)["task_id"]].append((start, len(raw)))
+            except (ValueError, KeyError, TypeError):
+                read_jsonl(path)                        # names the file and the bad line
+                raise InputError("a line has no task_id", path=str(path)) from None
+        start += len(raw) + 1
+    return dict(index)
+
+
+@cache
+def _rules_key() -> str:
+    """A hash of the code that turns a verdict into an outcome: a cached outcome made by other
+    rules is never used."""
+    from codealign.judges import efficiency, rules, verdict
+    from codealign.sandbox import execution
+
+    h = hashlib.sha256()
+    for module in (rules, verdict, efficiency, execution):
+        h.update(Path(module.__file__).read_bytes())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _train_flags(verdict) -> dict[str, Any]:

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
             object.__setattr__(self, "runs_dir", home / "runs")
         return self
 
+    def run_cache(self, run: str) -> Path:
+        """Where the run reader keeps what it derived from run `run`'s records (`RunReader`'s
+        `cache_dir`): under the home, never in the run directory, safe to delete."""
+        return self.home / "cache" / "runs" / run
+
     @property
     def is_sqlite(self) -> bool:
         return str(self.database_url).startswith("sqlite")

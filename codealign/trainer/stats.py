@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -73,8 +74,13 @@ def _percentiles(draws: np.ndarray, confidence: float) -> tuple[float | None, fl
     return float(low), float(high)
 
 
+@lru_cache(maxsize=8)
 def _indices(n: int, resamples: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    """The draws' task indices (read-only): the same for every figure over n tasks, so drawn
+    once (a dashboard overview asks for two intervals per round over the same tasks)."""
+    indices = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    indices.flags.writeable = False
+    return indices
 
 
 def delta_mean(a: Mapping[str, float], b: Mapping[str, float], *, resamples: int = DEFAULT_RESAMPLES,

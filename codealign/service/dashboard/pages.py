@@ -78,7 +78,7 @@ def the_run(request: Request, run: str, _: Authed) -> RunView:
     if not RUN_NAME.fullmatch(run) or not path.is_dir():
         raise HTTPException(404, f"no run named {run!r}")
     try:
-        return run_view(path)
+        return run_view(path, cache_dir=request.app.state.settings.run_cache(run))
     except InputError as exc:               # not a run directory
         raise HTTPException(404, str(exc)) from None
 

@@ -57,12 +57,15 @@ def _interval(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None
 class RunView:
     """One run, read through its `RunReader`, with per-round results kept once read."""
 
-    def __init__(self, run_path: str | Path, previous: RunView | None = None) -> None:
+    def __init__(self, run_path: str | Path, previous: RunView | None = None,
+                 cache_dir: str | Path | None = None) -> None:
         """`previous`: an older view of the same run, whose per-round reads are kept for the
-        rounds whose records did not change (a new round then costs one round's reading)."""
+        rounds whose records did not change (a new round then costs one round's reading);
+        `cache_dir`: the reader's (what it derived from a round's verdicts, kept across views
+        and processes)."""
         self.path = Path(run_path)
         self.name = self.path.name
-        self.reader = RunReader(self.path)
+        self.reader = RunReader(self.path, cache_dir=cache_dir)
         self._results: dict[int, dict[str, dict[str, dict[str, Any]]]] = {}
         self._samples: dict[tuple[int, str], dict[str, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
@@ -101,7 +104,8 @@ class RunView:
             return self._results[k]
 
     def samples(self, k: int, side: str) -> dict[str, list[dict[str, Any]]]:
-        """Round k's samples on `side` by task (reader.samples)."""
+        """Round k's samples on `side` by task (reader.samples; a task page reads its task's
+        only, through the reader's cached index)."""
         with self._lock:
             if (k, side) not in self._samples:
                 by_task: dict[str, list[dict[str, Any]]] = {}
@@ -191,7 +195,7 @@ class RunView:
         side = "heldout" if task_id in self.heldout else "train"
         per_round = []
         for r in self.rounds:
-            samples = self.samples(r["round"], side).get(task_id)
+            samples = self.reader.samples(r["round"], side, task_id=task_id)
             if samples:
                 per_round.append({"round": r["round"], "status": r["status"], "samples": samples,
                                   "pass_rate": sum(s["honest"] for s in samples) / len(samples)})
@@ -351,14 +355,14 @@ def _stamp(path: Path) -> tuple:
     return tuple(out)
 
 
-def run_view(run_path: str | Path) -> RunView:
+def run_view(run_path: str | Path, cache_dir: str | Path | None = None) -> RunView:
     """The cached `RunView` of a run directory, rebuilt when its records changed."""
     path = Path(run_path).resolve()
     stamp = _stamp(path)
     with _VIEWS_LOCK:
         cached = _VIEWS.get(path)
         if cached is None or cached[0] != stamp:
-            cached = (stamp, RunView(path, previous=cached[1] if cached else None))
+            cached = (stamp, RunView(path, previous=cached[1] if cached else None, cache_dir=cache_dir))
             _VIEWS[path] = cached
         return cached[1]
 

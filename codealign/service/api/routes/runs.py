@@ -132,7 +132,7 @@ def run_public(path: Path, row: RunRow | None) -> RunPublic:
 def _reader(settings: Settings, name: str):
     from codealign.runs import RunReader
 
-    return RunReader(_run_path(settings, name))
+    return RunReader(_run_path(settings, name), cache_dir=settings.run_cache(name))
 
 
 def _active_tasks(session) -> list:
