@@ -125,12 +125,15 @@ class RunReader:
         self._memo[name] = (key, value)
         return value
 
+    def _index(self, rel: str) -> dict[str, list[list[int]]]:
+        return self._derived(rel.replace("/", "-") + ".index.json", (rel,), lambda: _line_index(self.path / rel))
+
     def _task_rows(self, rel: str, task_id: str) -> list[dict[str, Any]]:
         """The lines of the run's file `rel` about `task_id`: with a cache, read where a cached
         index of the file (each task's lines' byte offsets) says they are; else the whole file."""
         if self.cache_dir is None or not (self.path / rel).exists():
             return [d for d in self._rows(rel) if d["task_id"] == task_id]
-        index = self._derived(rel.replace("/", "-") + ".index.json", (rel,), lambda: _line_index(self.path / rel))
+        index = self._index(rel)
         rows = []
         with open(self.path / rel, "rb") as handle:
             for start, length in index.get(task_id, ()):
@@ -206,6 +209,18 @@ class RunReader:
                              "mean_cost": sum(costs) / len(costs) if costs else None,
                              "pass_rate": len(honest) / len(group)})
         return rows
+
+    def index_round(self, k: int) -> None:
+        """Derive and keep in the cache what the dashboard and the API read of round k (its
+        per-task results; where each task's samples and held-out outcomes are), so that a first
+        view reads kept files only. Nothing happens without a `cache_dir`."""
+        if self.cache_dir is None:
+            return
+        self.task_results(k)
+        for rel in (f"round-{k}/sample/samples.jsonl", f"round-{k}/evaluate/samples.jsonl",
+                    f"round-{k}/evaluate/outcomes.jsonl"):
+            if (self.path / rel).exists():
+                self._index(rel)
 
     def pairs(self, k: int, reason: str | None = None, task_id: str | None = None) -> list[dict[str, Any]]:
         """Round k's preference pairs (TRL fields plus task_id, reason, margin, ids)."""

@@ -1,5 +1,6 @@
 """The store's index of runs and rounds, refreshed from the run directories (the truth) through
-the run reader: after a worker exits, on service start, and when a run is read."""
+the run reader: after a worker exits, on service start, and when a run is read. After a worker
+exits, the reader's cache of the run's rounds is filled too (the dashboard's first view)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,19 @@ def index_run(session, name: str, run_path: Path, *, config_name: str = "", pare
     return row
 
 
-def refresh_run(db: Database, name: str, run_path: Path) -> None:
+def refresh_run(db: Database, name: str, run_path: Path, cache_dir: Path | None = None) -> None:
+    """Re-index the run; with `cache_dir` (the service's `Settings.run_cache(name)`), also derive
+    what the dashboard reads of each decided round (`RunReader.index_round`: kept rounds cost
+    a stat, new ones a read), so that the first view of a finished run reads kept files."""
+    from codealign.runs import RunReader
+
     with db.session() as session:
         index_run(session, name, run_path)
         session.commit()
+    if cache_dir is not None:
+        reader = RunReader(run_path, cache_dir=cache_dir)
+        for record in reader.rounds():
+            reader.index_round(int(record["round"]))
 
 
 def refresh_all(db: Database, runs_dir: Path) -> None:

@@ -109,7 +109,7 @@ class Workers:
             self._workers.pop(worker.run, None)
         from codealign.service.runindex import refresh_run
         try:
-            refresh_run(self.db, worker.run, worker.run_path)
+            refresh_run(self.db, worker.run, worker.run_path, cache_dir=self.settings.run_cache(worker.run))
         except Exception:  # noqa: BLE001 - the index is a cache; the run directory is the truth
             log.exception("could not refresh the index of run %s", worker.run)
 

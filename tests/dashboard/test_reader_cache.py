@@ -99,3 +99,29 @@ def test_a_cache_that_cannot_be_written_costs_time_only(run, tmp_path):
     blocked = tmp_path / "a-file"
     blocked.write_text("not a directory")
     assert everything(RunReader(run, cache_dir=blocked / "cache"), run) == everything(RunReader(run), run)
+
+
+def test_a_refreshed_run_is_viewed_from_kept_files_only(run, tmp_path, monkeypatch):
+    """After a worker exits the service re-indexes the run and fills the reader's cache: the
+    first dashboard view then derives nothing (deriving is made to fail here)."""
+    from codealign.service.runindex import refresh_run
+    from codealign.service.store import Database, upgrade
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        refresh_run(db, run.name, run, cache_dir=tmp_path / "cache")
+    finally:
+        db.close()
+    task = json.loads((run / "split.json").read_text())["heldout"][0]
+    plain = RunView(run)
+    expected = plain.overview, plain.matrix, plain.task(task)
+
+    def fail(*args):
+        raise AssertionError("derived again")
+
+    monkeypatch.setattr(reader_module, "_judged", fail)
+    monkeypatch.setattr(reader_module, "_line_index", fail)
+    view = RunView(run, cache_dir=tmp_path / "cache")
+    assert (view.overview, view.matrix, view.task(task)) == expected

@@ -145,7 +145,7 @@ def test_a_changed_run_is_read_again_but_unchanged_rounds_are_not(run, tmp_path)
 
     copy = shutil.copytree(run, tmp_path / "syn")
     first = run_view(copy)
-    first.overview
+    first.overview, first.quality
     assert run_view(copy) is first                            # nothing changed: the same view
     lines = (copy / "rounds.jsonl").read_text().splitlines()
     changed = json.loads(lines[-1]) | {"reason": "edited"}
@@ -155,6 +155,11 @@ def test_a_changed_run_is_read_again_but_unchanged_rounds_are_not(run, tmp_path)
     assert second is not first and second.rounds[-1]["reason"] == "edited"
     assert set(second._results) == set(first._results) - {changed["round"]}
     assert second.overview["rows"][:-1] == first.overview["rows"][:-1]
+    # rows of unchanged rounds are carried over, not computed again; the changed round's is new
+    assert all(a is b for a, b in zip(second.overview["rows"][:-1], first.overview["rows"][:-1]))
+    assert second.overview["rows"][-1]["reason"] == "edited"
+    assert second.quality["rows"][0] is first.quality["rows"][0]
+    assert second.quality["rows"][-1] == first.quality["rows"][-1]
 
 
 def test_pairs_come_a_page_at_a_time(run):

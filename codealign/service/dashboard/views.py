@@ -14,10 +14,13 @@ definition (`/v1/metrics/pass-rates`: fixed = fail→pass, broken = pass→fail)
 figures per round are `codealign.judges.complexity` on the round's passing train samples
 (the judge the pipeline ranks with; identical code is scored once).
 
-Decided rounds never change, so a `RunView` keeps what it read per round (the state, which
-changes while the run works, is read on every call); `run_view()` hands out one per run
-directory and builds a new one when `rounds.jsonl` (a round was decided), the split or the
-task snapshot changed.
+Decided rounds never change, so a `RunView` keeps what it read and computed per round (the
+per-task results, the overview's and the quality page's row; the state, which changes while
+the run works, is read on every call); `run_view()` hands out one per run directory and builds
+a new one when `rounds.jsonl` (a round was decided), the split or the task snapshot changed,
+carrying over the rounds that did not change. The service's views read through a reader with
+a cache directory (`RunReader`'s `cache_dir`), so what was derived from a round's records
+outlives the process.
 """
 
 from __future__ import annotations
@@ -67,12 +70,15 @@ class RunView:
         self.name = self.path.name
         self.reader = RunReader(self.path, cache_dir=cache_dir)
         self._results: dict[int, dict[str, dict[str, dict[str, Any]]]] = {}
-        self._samples: dict[tuple[int, str], dict[str, list[dict[str, Any]]]] = {}
+        self._overview_rows: dict[int, dict[str, Any]] = {}   # a row: its round, incumbent, round 0
+        self._quality_rows: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
         if previous is not None and previous.split == self.split:
             same = {r["round"] for r in previous.rounds if r in self.rounds}
             self._results = {k: v for k, v in previous._results.items() if k in same}
-            self._samples = {k: v for k, v in previous._samples.items() if k[0] in same}
+            self._overview_rows = {k: v for k, v in previous._overview_rows.items()
+                                   if {k, 0, v["incumbent"] or 0} <= same}
+            self._quality_rows = {k: v for k, v in previous._quality_rows.items() if k in same}
 
     # -- what the reader gives, memoised -------------------------------------------------------
 
@@ -103,17 +109,6 @@ class RunView:
                 self._results[k] = out
             return self._results[k]
 
-    def samples(self, k: int, side: str) -> dict[str, list[dict[str, Any]]]:
-        """Round k's samples on `side` by task (reader.samples; a task page reads its task's
-        only, through the reader's cached index)."""
-        with self._lock:
-            if (k, side) not in self._samples:
-                by_task: dict[str, list[dict[str, Any]]] = {}
-                for s in self.reader.samples(k, side=side):
-                    by_task.setdefault(s["task_id"], []).append(s)
-                self._samples[k, side] = by_task
-            return self._samples[k, side]
-
     def pass_rates(self, k: int, side: str) -> dict[str, float]:
         return {t: r["pass_rate"] for t, r in self.results(k)[side].items()}
 
@@ -137,25 +132,30 @@ class RunView:
             out[kk] = _mean(values) if len(values) == len(rows) else None
         return out
 
+    def _overview_row(self, r: dict[str, Any]) -> dict[str, Any]:
+        k, m = r["round"], r.get("metrics") or {}
+        held = self.pass_rates(k, "heldout")
+        incumbent = r.get("gate", {}).get("incumbent_round") if k else None
+        train_at = self._train_pass_at(k)
+        return {
+            "round": k, "status": r["status"], "started_from": r.get("started_from"),
+            "reason": r.get("reason", ""), "incumbent": incumbent,
+            "pass1": m.get("pass@1"), "pass_at": m.get("pass@k", {}),
+            "train_pass1": train_at.get("1") if train_at else None, "train_pass_at": train_at,
+            "secure_rate": m.get("secure_rate"), "mean_cost": m.get("mean_cost"),
+            "cost_unit": m.get("cost_unit", ""), "mean_tokens": m.get("mean_tokens"),
+            "pairs": r.get("pairs"), "pairs_by_reason": r.get("pairs_by_reason", {}),
+            "delta_prev": _interval(self.pass_rates(incumbent, "heldout"), held) if k else None,
+            "delta_base": _interval(self.pass_rates(0, "heldout"), held) if k else None,
+        }
+
     @cached_property
     def overview(self) -> dict[str, Any]:
         rows = []
         for r in self.rounds:
-            k, m = r["round"], r.get("metrics") or {}
-            held = self.pass_rates(k, "heldout")
-            incumbent = r.get("gate", {}).get("incumbent_round") if k else None
-            train_at = self._train_pass_at(k)
-            rows.append({
-                "round": k, "status": r["status"], "started_from": r.get("started_from"),
-                "reason": r.get("reason", ""), "incumbent": incumbent,
-                "pass1": m.get("pass@1"), "pass_at": m.get("pass@k", {}),
-                "train_pass1": train_at.get("1") if train_at else None, "train_pass_at": train_at,
-                "secure_rate": m.get("secure_rate"), "mean_cost": m.get("mean_cost"),
-                "cost_unit": m.get("cost_unit", ""), "mean_tokens": m.get("mean_tokens"),
-                "pairs": r.get("pairs"), "pairs_by_reason": r.get("pairs_by_reason", {}),
-                "delta_prev": _interval(self.pass_rates(incumbent, "heldout"), held) if k else None,
-                "delta_base": _interval(self.pass_rates(0, "heldout"), held) if k else None,
-            })
+            if r["round"] not in self._overview_rows:       # kept from an older view when unchanged
+                self._overview_rows[r["round"]] = self._overview_row(r)
+            rows.append(self._overview_rows[r["round"]])
         kmax = self.ks[-1]
         series = [{"label": "held-out pass@1", "values": [row["pass1"] for row in rows]},
                   {"label": f"held-out pass@{kmax}", "values": [row["pass_at"].get(kmax) for row in rows]},
@@ -218,19 +218,24 @@ class RunView:
 
     # -- quality -------------------------------------------------------------------------------
 
+    def _quality_row(self, r: dict[str, Any]) -> dict[str, Any]:
+        k, m = r["round"], r.get("metrics") or {}
+        train = self.reader.samples(k, "train") if k else []
+        radon = [_radon(s["code"]) for s in train if s["honest"]]
+        return {"round": k, "status": r["status"], "secure_rate": m.get("secure_rate"),
+                "mean_cost": m.get("mean_cost"), "cost_unit": m.get("cost_unit", ""),
+                "mean_tokens": m.get("mean_tokens"),
+                "train_mean_tokens": _mean([s["tokens"] for s in train]),
+                "maintainability": _mean([mi for mi, _ in radon]),
+                "cc_max": _mean([cc for _, cc in radon])}
+
     @cached_property
     def quality(self) -> dict[str, Any]:
         rows = []
         for r in self.rounds:
-            k, m = r["round"], r.get("metrics") or {}
-            train = [s for group in self.samples(k, "train").values() for s in group] if k else []
-            radon = [_radon(s["code"]) for s in train if s["honest"]]
-            rows.append({"round": k, "status": r["status"], "secure_rate": m.get("secure_rate"),
-                         "mean_cost": m.get("mean_cost"), "cost_unit": m.get("cost_unit", ""),
-                         "mean_tokens": m.get("mean_tokens"),
-                         "train_mean_tokens": _mean([s["tokens"] for s in train]),
-                         "maintainability": _mean([mi for mi, _ in radon]),
-                         "cc_max": _mean([cc for _, cc in radon])})
+            if r["round"] not in self._quality_rows:        # kept from an older view when unchanged
+                self._quality_rows[r["round"]] = self._quality_row(r)
+            rows.append(self._quality_rows[r["round"]])
         x = [row["round"] for row in rows]
         charts = [{"x": x, "series": [{"label": label, "values": [row[key] for row in rows]} for label, key in group]}
                   for group in ((("secure rate", "secure_rate"),), (("mean cost", "mean_cost"),),
