@@ -148,22 +148,26 @@ class RunReader:
         return rows
 
     def _train_outcomes(self, k: int) -> dict[str, list[dict[str, Any]]]:
-        """Per train task of round k, per sample: `_train_flags` of its verdict plus ``task_id``
-        and ``counted`` (False for an infrastructure error: the execution never happened)."""
+        """Per train task of round k, per sample: `_train_flags` of its verdict plus ``task_id``,
+        ``counted`` (False for an infrastructure error: the execution never happened) and
+        ``complexity`` (see `samples`)."""
         rel = f"round-{k}/judge/verdicts.jsonl"
 
         def derive() -> dict[str, list[dict[str, Any]]]:
             by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for v in map(_judged, self._rows(rel)):
                 by_task[v.task_id].append(_train_flags(v) | {"task_id": v.task_id,
-                                                             "counted": not v.execution.infrastructure_error})
+                                                             "counted": not v.execution.infrastructure_error,
+                                                             "complexity": _complexity(v)})
             return dict(by_task)
 
         return self._derived(f"round-{k}-train.json", (rel,), derive)
 
     def samples(self, k: int, side: str = "heldout", task_id: str | None = None) -> list[dict[str, Any]]:
         """Round k's samples on one side: the Sample fields plus ``status`` (the execution's),
-        ``honest`` (passed honestly), ``secure`` (None unless honest and scanned) and ``cost``."""
+        ``honest`` (passed honestly), ``secure`` (None unless honest and scanned) and ``cost``;
+        train samples also ``complexity``: the maintainability judge's ``[mi, cc_max]`` from the
+        verdict (``[None, None]`` when the judge failed; None when the verdict has no such score)."""
         if side not in SIDES:
             raise InputError(f"side must be one of {list(SIDES)}, got {side!r}", field="side")
         rel = f"round-{k}/evaluate/samples.jsonl" if side == "heldout" else f"round-{k}/sample/samples.jsonl"
@@ -181,7 +185,8 @@ class RunReader:
                 continue
             f = flags.get(s["sample_id"], {})
             out.append({**s, "status": f.get("status"), "honest": f.get("honest", False),
-                        "secure": f.get("secure"), "cost": f.get("cost")})
+                        "secure": f.get("secure"), "cost": f.get("cost")}
+                       | ({"complexity": f.get("complexity")} if side == "train" else {}))
         return out
 
     def task_results(self, k: int) -> list[dict[str, Any]]:
@@ -233,14 +238,22 @@ class RunReader:
 
 
 def _judged(d: dict[str, Any]):
-    """The `Verdict` of a verdicts.jsonl line with only the scores the rules read (tamper,
-    security): `_train_flags` asks nothing else, and building every judge's score was most
-    of the time of reading a round."""
+    """The `Verdict` of a verdicts.jsonl line with only the scores read here (tamper, security,
+    maintainability): building every judge's score was most of the time of reading a round."""
     from codealign.judges.verdict import Verdict
 
     scores = d.get("scores", {})
-    return Verdict.from_dict(d | {"scores": {name: scores[name] for name in ("tamper", "security")
+    return Verdict.from_dict(d | {"scores": {name: scores[name] for name in ("tamper", "security", "maintainability")
                                              if name in scores}})
+
+
+def _complexity(verdict) -> list[float | None] | None:
+    """The maintainability judge's (`codealign.judges.complexity`) [mi, cc_max] as the pipeline
+    recorded it; [None, None] when it failed, None when the verdict has no such score."""
+    score = verdict.scores.get("maintainability")
+    if score is None:
+        return None
+    return [score.value, score.details["cc_max"]] if score.ok else [None, None]
 
 
 def _line_index(path: Path) -> dict[str, list[tuple[int, int]]]:
@@ -263,11 +276,11 @@ def _line_index(path: Path) -> dict[str, list[tuple[int, int]]]:
 def _rules_key() -> str:
     """A hash of the code that turns a verdict into an outcome: a cached outcome made by other
     rules is never used."""
-    from codealign.judges import efficiency, rules, verdict
+    from codealign.judges import complexity, efficiency, rules, verdict
     from codealign.sandbox import execution
 
     h = hashlib.sha256()
-    for module in (rules, verdict, efficiency, execution):
+    for module in (rules, verdict, efficiency, complexity, execution):
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]

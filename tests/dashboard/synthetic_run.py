@@ -15,8 +15,10 @@ import hashlib
 import json
 import random
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
+from codealign.judges.complexity import judge_complexity
 from codealign.jsonl import write_json, write_jsonl
 from codealign.runs.rounds import write_rounds
 from codealign.trainer.evaluate import Outcome, evaluate, split_tasks
@@ -51,13 +53,17 @@ def _sample(task_id: str, sid: str, k: int, policy: str, rng: random.Random, p: 
     return sample, execution, insecure
 
 
+@lru_cache(maxsize=None)
+def _maintainability(code: str) -> dict:
+    """The maintainability judge's record, as the judge stage writes it."""
+    return judge_complexity(code).to_dict()
+
+
 def _verdict(sample: dict, execution: dict, insecure: bool, rank: int, n: int) -> dict:
-    mi = 60.0 + 3 * len(sample["completion"]) % 40
     return {"sample_id": sample["sample_id"], "task_id": sample["task_id"], "rank": rank,
             "explanation": f"rank {rank}/{n}: {execution['status']} {execution['tests_passed']}/2 tests",
             "scores": {
-                "maintainability": {"name": "maintainability", "value": mi, "status": "ok",
-                                    "details": {"mi": mi, "cc_max": 1 + ("for" in sample["completion"])}},
+                "maintainability": _maintainability(sample["code"]),
                 "security": {"name": "security", "value": 3.0 if insecure else 0.0, "status": "ok",
                              "details": {"risk": 3.0 if insecure else 0.0, "findings": [
                                  {"test_id": "B307", "severity": "MEDIUM"}] if insecure else [],

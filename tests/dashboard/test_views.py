@@ -81,6 +81,27 @@ def test_quality_radon_equals_the_judges_verdicts(run):
     assert view.quality["rows"][0]["maintainability"] is None        # round 0: no train samples
 
 
+def test_quality_reads_the_recorded_radon_score_and_runs_radon_only_without_one(run, tmp_path):
+    import shutil
+
+    from codealign.judges.complexity import judge_complexity
+    from codealign.jsonl import read_jsonl, write_jsonl
+
+    copy = shutil.copytree(run, tmp_path / "syn")
+    path = copy / "round-2/judge/verdicts.jsonl"
+    verdicts = [d for _, d in read_jsonl(path)]
+    passing = [v for v in verdicts if v["execution"]["status"] == "passed"]
+    for v in verdicts:                          # what the judge stage recorded is what counts
+        v["scores"]["maintainability"] |= {"value": 5.0}
+    write_jsonl(path, verdicts)
+    assert RunView(copy).quality["rows"][2]["maintainability"] == 5.0
+    for v in verdicts:                          # a verdict without the score: radon runs here
+        del v["scores"]["maintainability"]
+    write_jsonl(path, verdicts)
+    expected = [judge_complexity(v["code"]).value for v in passing]
+    assert RunView(copy).quality["rows"][2]["maintainability"] == pytest.approx(sum(expected) / len(expected))
+
+
 def test_dpo_health_flags_both_log_probabilities_falling(run):
     reader, view = RunReader(run), RunView(run)
     d = view.dpo(3)

@@ -11,8 +11,9 @@ with the same templates, so a figure is computed once, here. Every Δ with an in
 A sample passes when it passed its tests honestly (the tamper judge found nothing). In the
 flips view a task passes in a round when at least one of its samples passes — the API's
 definition (`/v1/metrics/pass-rates`: fixed = fail→pass, broken = pass→fail). Radon's
-figures per round are `codealign.judges.complexity` on the round's passing train samples
-(the judge the pipeline ranks with; identical code is scored once).
+figures per round are `codealign.judges.complexity` on the round's passing train samples:
+the score the judge stage recorded in each verdict (what the pipeline ranked with), or, for
+a verdict without one, the judge run here (identical code scored once).
 
 Decided rounds never change, so a `RunView` keeps what it read and computed per round (the
 per-task results, the overview's and the quality page's row; the state, which changes while
@@ -221,7 +222,8 @@ class RunView:
     def _quality_row(self, r: dict[str, Any]) -> dict[str, Any]:
         k, m = r["round"], r.get("metrics") or {}
         train = self.reader.samples(k, "train") if k else []
-        radon = [_radon(s["code"]) for s in train if s["honest"]]
+        radon = [tuple(s["complexity"]) if s["complexity"] is not None else _radon(s["code"])
+                 for s in train if s["honest"]]
         return {"round": k, "status": r["status"], "secure_rate": m.get("secure_rate"),
                 "mean_cost": m.get("mean_cost"), "cost_unit": m.get("cost_unit", ""),
                 "mean_tokens": m.get("mean_tokens"),
