@@ -9,11 +9,14 @@ last line it skips). Per-task results come from the records the stages wrote:
 - train side of round k (k >= 1): ``round-k/judge/verdicts.jsonl``, the round's own samples,
   drawn by the policy the round started from.
 
-Reading a big round's verdicts is the slow part (every verdict parsed, every rule applied):
-with a `cache_dir` (the service gives each run one under its home) the per-sample outcomes
-derived from ``verdicts.jsonl`` are kept there, one file per round, keyed by the verdicts
-file's identity (inode, size, mtime) and by the source of the code that applies the rules, so
-a rewritten verdicts file or a changed rule is read again. The run directory is never written.
+Reading a big round's verdicts is the slow part (every verdict parsed, every rule applied).
+With a `cache_dir` (the service gives each run one under its home: `Settings.run_cache`) what
+is derived from a round's files is kept there: the train outcomes of ``verdicts.jsonl``, the
+per-task results, and where each task's lines are in the samples and outcomes files (a task
+page reads its own lines only). Each kept file is keyed by its sources' identity (inode, size,
+mtime: the stages replace files, never edit them) and by the source of the code that applies
+the rules, so a rewritten record or a changed rule is derived again; `index_round` derives a
+round ahead of its first view. The run directory is never written.
 """
 
 from __future__ import annotations
@@ -44,11 +47,11 @@ class RunReader:
     """Read-only view of one run directory."""
 
     def __init__(self, run_path: str | Path, cache_dir: str | Path | None = None) -> None:
-        """`cache_dir`: where derived per-round outcomes are kept between calls and processes
-        (None: derive them on every call)."""
+        """`cache_dir`: where what is derived from a round's files is kept between readers and
+        processes (None: kept by this reader only)."""
         self.path = Path(run_path)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
-        self._memo: dict[str, tuple[list, Any]] = {}      # cache file name -> (key, value) read
+        self._memo: dict[str, tuple[list, Any]] = {}      # cache file name -> (key, value)
         if not (self.path / CONFIG_FILE).exists():
             raise InputError("not a run directory (no config.json)", path=str(self.path))
 
@@ -96,11 +99,9 @@ class RunReader:
         return self._rows(f"round-{k}/evaluate/outcomes.jsonl")
 
     def _derived(self, name: str, sources: tuple[str, ...], derive: Callable[[], Any]) -> Any:
-        """`derive()`, kept in ``cache_dir/name`` while each of `sources` (files of the run) is
-        the same file (inode, size, mtime: the stages replace files, never edit them) and the
-        code that applies the rules is the same."""
-        if self.cache_dir is None:
-            return derive()
+        """`derive()`, kept (in this reader, and in ``cache_dir/name``) while each of `sources`
+        (files of the run) is the same file (inode, size, mtime: the stages replace files, never
+        edit them) and the code that applies the rules is the same."""
         stamps = []
         for rel in sources:
             try:
@@ -108,18 +109,22 @@ class RunReader:
                 stamps.append([st.st_ino, st.st_size, st.st_mtime_ns])
             except FileNotFoundError:
                 stamps.append(None)
-        key, cached = [_rules_key(), *stamps], self.cache_dir / name
+        key = [_rules_key(), *stamps]
         if name in self._memo and self._memo[name][0] == key:
             return self._memo[name][1]
-        try:
-            data = json.loads(cached.read_text(encoding="utf-8"))
-            if data["key"] != key:
-                raise KeyError("stale")
+        data = None
+        if self.cache_dir is not None:
+            try:
+                data = json.loads((self.cache_dir / name).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                pass                                    # absent or unreadable: derive it again
+        if isinstance(data, dict) and data.get("key") == key and "value" in data:
             value = data["value"]
-        except (OSError, ValueError, KeyError, TypeError):  # absent, stale or unreadable: derive it
+        else:
             value = derive()
             try:
-                write_jsonl(cached, [{"key": key, "value": value}])     # one compact line
+                if self.cache_dir is not None:
+                    write_jsonl(self.cache_dir / name, [{"key": key, "value": value}])  # one compact line
             except OSError:
                 pass                                    # a cache that cannot be written costs time only
         self._memo[name] = (key, value)
@@ -129,9 +134,9 @@ class RunReader:
         return self._derived(rel.replace("/", "-") + ".index.json", (rel,), lambda: _line_index(self.path / rel))
 
     def _task_rows(self, rel: str, task_id: str) -> list[dict[str, Any]]:
-        """The lines of the run's file `rel` about `task_id`: with a cache, read where a cached
-        index of the file (each task's lines' byte offsets) says they are; else the whole file."""
-        if self.cache_dir is None or not (self.path / rel).exists():
+        """The lines of the run's file `rel` about `task_id`, read where the file's kept index
+        (each task's lines' byte offsets) says they are."""
+        if not (self.path / rel).exists():
             return [d for d in self._rows(rel) if d["task_id"] == task_id]
         index = self._index(rel)
         rows = []
@@ -238,13 +243,16 @@ class RunReader:
 
 
 def _judged(d: dict[str, Any]):
-    """The `Verdict` of a verdicts.jsonl line with only the scores read here (tamper, security,
-    maintainability): building every judge's score was most of the time of reading a round."""
+    """The `Verdict` of a verdicts.jsonl line with only what is read here: the tamper, security
+    and maintainability scores, and the execution without its per-test outcomes (the rules
+    read its status, flags and cost). Building every judge's score and every test's
+    outcome was most of the time of reading a round."""
     from codealign.judges.verdict import Verdict
 
     scores = d.get("scores", {})
     return Verdict.from_dict(d | {"scores": {name: scores[name] for name in ("tamper", "security", "maintainability")
-                                             if name in scores}})
+                                             if name in scores},
+                                  "execution": d["execution"] | {"outcomes": ()}})
 
 
 def _complexity(verdict) -> list[float | None] | None:
