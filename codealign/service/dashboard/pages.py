@@ -17,7 +17,8 @@ open, as the API is)::
     /static/{file}                    the vendored uPlot and the dashboard's CSS/JS
 
 Runs are read from the service's `settings.runs_dir` through `views.RunView` (the run
-reader); nothing here computes a figure. The next scheduled night comes from the service's
+reader, keeping what it derives from each round under `settings.run_cache(run)`); nothing
+here computes a figure. The next scheduled night comes from the service's
 nightly scheduler (`app.state.scheduler.get().next_run`) when one runs.
 """
 
