@@ -14,7 +14,8 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,14 +34,42 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 
 
-def task_public(row: TaskRow) -> TaskPublic:
+def _public(row, tags: list[str]) -> TaskPublic:
+    """`row`: a TaskRow, or a result row of `_PUBLIC_COLUMNS` (the same names)."""
     r = row.record
     return TaskPublic(task_id=row.task_id, status=TaskStatus(row.status), reason=row.reason,
-                      source=row.source, tags=[t.tag for t in row.tags], prompt=r["prompt"],
+                      source=row.source, tags=tags, prompt=r["prompt"],
                       entry_point=r["entry_point"], prompt_style=r["prompt_style"], tests=r["tests"],
                       setup=r["setup"], reference=r["reference"], perf_inputs=list(r["perf_inputs"]),
                       limits=TaskLimits(timeout_s=r["timeout_s"], memory_mb=r["memory_mb"]),
                       content_hash=row.content_hash, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def task_public(row: TaskRow) -> TaskPublic:
+    return _public(row, [t.tag for t in row.tags])
+
+
+_PUBLIC_COLUMNS = (TaskRow.pk, TaskRow.task_id, TaskRow.status, TaskRow.reason, TaskRow.source, TaskRow.record,
+                   TaskRow.content_hash, TaskRow.created_at, TaskRow.updated_at)
+
+
+def read_public(session: Session, where, limit: int | None = None) -> list[tuple[int, TaskPublic]]:
+    """(pk, task) for the tasks matching `where`, in pk order: two plain queries (the rows, then
+    their tags) instead of loading ORM objects, which cost the read endpoints most of their time."""
+    query = select(*_PUBLIC_COLUMNS).where(*where).order_by(TaskRow.pk).limit(limit)
+    rows = session.execute(query).all()
+    tags: dict[int, list[str]] = {row.pk: [] for row in rows}
+    if rows:
+        for pk, tag in session.execute(select(TaskTag.task_pk, TaskTag.tag).where(TaskTag.task_pk.in_(list(tags)))
+                                       .order_by(TaskTag.task_pk, TaskTag.tag)):
+            tags[pk].append(tag)
+    return [(row.pk, _public(row, tags[row.pk])) for row in rows]
+
+
+def model_response(model: BaseModel) -> Response:
+    """`model` as JSON, sent as is: FastAPI would validate a model we built once more, in
+    another thread-pool hop."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def task_location(task_id: str) -> str:
@@ -56,6 +85,7 @@ def _check_capacity(session: Session, limit: int, adding: int) -> None:
 
 def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
     """Store the task, or return the identical one already stored. Returns (row, created).
+    The insert comes first (the unique content hash and id decide; most submissions are new).
     A record the Task checks refuse (blank prompt, ...) is stored `rejected` with the reason;
     one that passes waits `validating` for the sandbox. Raises Conflict (the id is taken)."""
     from codealign.tasks import Task
@@ -64,11 +94,6 @@ def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
     content_hash = hashlib.sha256(json.dumps({"task_id": body.task_id, **fields}, sort_keys=True)
                                   .encode()).hexdigest()
     task_id = body.task_id or f"t-{content_hash[:16]}"
-    existing = session.scalar(select(TaskRow).where(TaskRow.content_hash == content_hash))
-    if existing is not None:
-        return existing, False
-    if session.scalar(select(TaskRow.pk).where(TaskRow.task_id == task_id)) is not None:
-        raise Conflict(f"a different task is already stored under the id {task_id!r}")
     record = {"task_id": task_id, **fields}
     status, reason = TaskStatus.VALIDATING, None
     try:
@@ -82,7 +107,7 @@ def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
     session.add(row)
     try:
         session.commit()
-    except IntegrityError:   # an identical submission or the same id won a race
+    except IntegrityError:   # stored before (or by a concurrent request): the same content, or the id
         session.rollback()
         existing = session.scalar(select(TaskRow).where(TaskRow.content_hash == content_hash))
         if existing is not None:
@@ -145,22 +170,22 @@ def list_tasks(session: SessionDep, _: ReadCaller,
                limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
                status: TaskStatus | None = None,
                tag: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,
-               source: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None) -> TaskPage:
+               source: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None) -> Response:
     """Tasks in submission order, `limit` at a time; `has_more` and `next` continue the walk."""
-    query = select(TaskRow).order_by(TaskRow.pk).limit(limit + 1)
+    where = []
     if after is not None:
-        query = query.where(TaskRow.pk > after)
+        where.append(TaskRow.pk > after)
     if status is not None:
-        query = query.where(TaskRow.status == status.value)
+        where.append(TaskRow.status == status.value)
     if source is not None:
-        query = query.where(TaskRow.source == source)
+        where.append(TaskRow.source == source)
     if tag is not None:
-        query = query.where(TaskRow.pk.in_(select(TaskTag.task_pk).where(TaskTag.tag == tag)))
-    rows = session.scalars(query).all()
+        where.append(TaskRow.pk.in_(select(TaskTag.task_pk).where(TaskTag.tag == tag)))
+    rows = read_public(session, where, limit + 1)
     page = rows[:limit]
     has_more = len(rows) > limit
-    return TaskPage(items=[task_public(r) for r in page], has_more=has_more,
-                    next=page[-1].pk if has_more else None)
+    return model_response(TaskPage(items=[task for _, task in page], has_more=has_more,
+                                   next=page[-1][0] if has_more else None))
 
 
 def _get(session: Session, task_id: str) -> TaskRow:
@@ -171,9 +196,12 @@ def _get(session: Session, task_id: str) -> TaskRow:
 
 
 @router.get("/{task_id:path}", response_model=TaskPublic, responses={404: PROBLEM_RESPONSES[404]})
-def get_task(task_id: str, session: SessionDep, _: ReadCaller) -> TaskPublic:
+def get_task(task_id: str, session: SessionDep, _: ReadCaller) -> Response:
     """One task with its status (and the reason when rejected)."""
-    return task_public(_get(session, task_id))
+    found = read_public(session, [TaskRow.task_id == task_id])
+    if not found:
+        raise NotFound(f"no task {task_id!r}")
+    return model_response(found[0][1])
 
 
 @router.delete("/{task_id:path}", response_model=TaskPublic, responses={404: PROBLEM_RESPONSES[404]})
