@@ -16,7 +16,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 
 def _public(row, tags: list[str]) -> TaskPublic:
-    """`row`: a TaskRow, or a result row of `_PUBLIC_COLUMNS` (the same names)."""
+    """`row`: a TaskRow, or a result row of `_PUBLIC` (the same names)."""
     r = row.record
     return TaskPublic(task_id=row.task_id, status=TaskStatus(row.status), reason=row.reason,
                       source=row.source, tags=tags, prompt=r["prompt"],
@@ -49,19 +49,20 @@ def task_public(row: TaskRow) -> TaskPublic:
     return _public(row, [t.tag for t in row.tags])
 
 
-_PUBLIC_COLUMNS = (TaskRow.pk, TaskRow.task_id, TaskRow.status, TaskRow.reason, TaskRow.source, TaskRow.record,
-                   TaskRow.content_hash, TaskRow.created_at, TaskRow.updated_at)
+# Table columns, not ORM attributes: the session then runs them as plain Core statements.
+_T, _TT = TaskRow.__table__.c, TaskTag.__table__.c
+_PUBLIC = select(_T.pk, _T.task_id, _T.status, _T.reason, _T.source, _T.record, _T.content_hash,
+                 _T.created_at, _T.updated_at).order_by(_T.pk)   # built once: building costs too
+_TAGS = select(_TT.task_pk, _TT.tag).order_by(_TT.task_pk, _TT.tag)
 
 
 def read_public(session: Session, where, limit: int | None = None) -> list[tuple[int, TaskPublic]]:
     """(pk, task) for the tasks matching `where`, in pk order: two plain queries (the rows, then
     their tags) instead of loading ORM objects, which cost the read endpoints most of their time."""
-    query = select(*_PUBLIC_COLUMNS).where(*where).order_by(TaskRow.pk).limit(limit)
-    rows = session.execute(query).all()
+    rows = session.execute(_PUBLIC.where(*where).limit(limit)).all()
     tags: dict[int, list[str]] = {row.pk: [] for row in rows}
     if rows:
-        for pk, tag in session.execute(select(TaskTag.task_pk, TaskTag.tag).where(TaskTag.task_pk.in_(list(tags)))
-                                       .order_by(TaskTag.task_pk, TaskTag.tag)):
+        for pk, tag in session.execute(_TAGS.where(_TT.task_pk.in_(list(tags)))):
             tags[pk].append(tag)
     return [(row.pk, _public(row, tags[row.pk])) for row in rows]
 
@@ -84,7 +85,8 @@ def _check_capacity(session: Session, limit: int, adding: int) -> None:
 
 
 def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
-    """Store the task, or return the identical one already stored. Returns (row, created).
+    """Store the task, or return the identical one already stored. Returns (row, created); a
+    created row is a detached copy of what was stored.
     The insert comes first (the unique content hash and id decide; most submissions are new).
     A record the Task checks refuse (blank prompt, ...) is stored `rejected` with the reason;
     one that passes waits `validating` for the sandbox. Raises Conflict (the id is taken)."""
@@ -101,11 +103,12 @@ def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
     except InputError as exc:
         status, reason = TaskStatus.REJECTED, f"malformed task: {exc}"
     now = utcnow()
-    row = TaskRow(task_id=task_id, content_hash=content_hash, status=status.value, reason=reason,
-                  source=fields["source"], record=record, created_at=now, updated_at=now,
-                  tags=[TaskTag(tag=t) for t in fields["tags"]])
-    session.add(row)
-    try:
+    values = {"task_id": task_id, "content_hash": content_hash, "status": status.value, "reason": reason,
+              "source": fields["source"], "record": record, "created_at": now, "updated_at": now}
+    try:   # plain INSERTs: the ORM's flush of a new row and its tags cost more than the rest
+        pk = session.execute(insert(TaskRow.__table__).values(values)).inserted_primary_key[0]
+        if fields["tags"]:
+            session.execute(insert(TaskTag.__table__), [{"task_pk": pk, "tag": t} for t in fields["tags"]])
         session.commit()
     except IntegrityError:   # stored before (or by a concurrent request): the same content, or the id
         session.rollback()
@@ -113,7 +116,7 @@ def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
         if existing is not None:
             return existing, False
         raise Conflict(f"a different task is already stored under the id {task_id!r}") from None
-    return row, True
+    return TaskRow(pk=pk, **values, tags=[TaskTag(tag=t) for t in fields["tags"]]), True
 
 
 def _respond(row: TaskRow, created: bool) -> tuple[JSONResponse, dict]:
@@ -174,13 +177,13 @@ def list_tasks(session: SessionDep, _: ReadCaller,
     """Tasks in submission order, `limit` at a time; `has_more` and `next` continue the walk."""
     where = []
     if after is not None:
-        where.append(TaskRow.pk > after)
+        where.append(_T.pk > after)
     if status is not None:
-        where.append(TaskRow.status == status.value)
+        where.append(_T.status == status.value)
     if source is not None:
-        where.append(TaskRow.source == source)
+        where.append(_T.source == source)
     if tag is not None:
-        where.append(TaskRow.pk.in_(select(TaskTag.task_pk).where(TaskTag.tag == tag)))
+        where.append(_T.pk.in_(select(_TT.task_pk).where(_TT.tag == tag)))
     rows = read_public(session, where, limit + 1)
     page = rows[:limit]
     has_more = len(rows) > limit
@@ -198,7 +201,7 @@ def _get(session: Session, task_id: str) -> TaskRow:
 @router.get("/{task_id:path}", response_model=TaskPublic, responses={404: PROBLEM_RESPONSES[404]})
 def get_task(task_id: str, session: SessionDep, _: ReadCaller) -> Response:
     """One task with its status (and the reason when rejected)."""
-    found = read_public(session, [TaskRow.task_id == task_id])
+    found = read_public(session, [_T.task_id == task_id])
     if not found:
         raise NotFound(f"no task {task_id!r}")
     return model_response(found[0][1])
