@@ -1,6 +1,12 @@
 """Typed dependencies: one DB session per request, the settings, the service state, and the
 caller (`Caller`) checked against the scope a route needs.
 
+They are all ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool, one
+thread hand-off (and GIL hand-over) each, which cost more CPU than the rest of a small request.
+None of them blocks: a session opens no connection until its first query, the scope check
+queries only in open mode or for a key seen for the first time (one indexed row), and the
+route itself (a plain ``def``) runs its queries in the thread pool.
+
 Auth: ``Authorization: Bearer ca_...``. While the store holds no key at all the API is open
 (the service then only binds to loopback, see `codealign serve`); once one key exists, every
 route but ``/healthz`` needs a key of a large enough scope: none or unknown -> 401, too
@@ -9,7 +15,7 @@ small -> 403.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -25,16 +31,16 @@ __all__ = ["SessionDep", "SettingsDep", "StateDep", "Caller", "ReadCaller", "Wri
            "AdminCaller", "require"]
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     with request.app.state.db.sessions() as session:
         yield session
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_state(request: Request):
+async def get_state(request: Request):
     return request.app.state
 
 
@@ -80,7 +86,7 @@ class KeyCache:
 def require(needed: Scope):
     """A dependency that returns the Caller if its key's scope allows `needed`."""
 
-    def check(request: Request, session: SessionDep) -> Caller:
+    async def check(request: Request, session: SessionDep) -> Caller:
         caller = request.app.state.keys.caller(session, request.headers.get("authorization", ""))
         if caller is None:
             return Caller("open", Scope.ADMIN)

@@ -33,8 +33,8 @@ class Idempotency:
 
     def __init__(self, db: Database, owner: str, endpoint: str, key: str | None, payload: Any) -> None:
         self.db, self.owner, self.endpoint, self.key = db, owner, endpoint, key
-        self.request_hash = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str)
-                                           .encode()).hexdigest()
+        self.request_hash = "" if key is None else hashlib.sha256(
+            json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def _where(self):
         return ((IdempotencyRecord.owner == self.owner) & (IdempotencyRecord.endpoint == self.endpoint)
@@ -45,7 +45,7 @@ class Idempotency:
         """The record for this route, caller and key; `body` is the request body compared."""
         endpoint = f"{request.method} {request.scope['route'].path}"
         return cls(request.app.state.db, owner, endpoint, key,
-                   body.model_dump(mode="json") if body is not None else None)
+                   body.model_dump(mode="json") if body is not None and key is not None else None)
 
     def respond(self, handle: Callable[[], tuple[JSONResponse, Any]]) -> JSONResponse:
         """Replay the stored response, or run `handle` (returning the response and its JSON

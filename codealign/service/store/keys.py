@@ -39,5 +39,8 @@ def verify_key(session: Session, key: str) -> ApiKey | None:
     return row
 
 
+_ANY_KEY = select(ApiKey.pk).limit(1)   # asked on every request while no key exists
+
+
 def any_keys(session: Session) -> bool:
-    return session.scalar(select(ApiKey.pk).limit(1)) is not None
+    return session.scalar(_ANY_KEY) is not None

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
@@ -229,10 +229,33 @@ def resume_run(name: str, request: Request, session: SessionDep, settings: Setti
     return Idempotency.of(request, caller.owner, idempotency_key, body).respond(handle)
 
 
+# Per run directory: (rounds.jsonl's size, mtime, inode) and the round records as JSON.
+_rounds_json: dict[Path, tuple[tuple[int, int, int] | None, bytes]] = {}
+
+
+def _rounds_body(path: Path) -> bytes:
+    """The run's round records as the JSON array `list_rounds` returns, read through the run
+    reader again only when rounds.jsonl changed (a run appends one line a round; dashboards
+    poll the list)."""
+    from codealign.runs import RunReader
+
+    try:
+        st = (path / "rounds.jsonl").stat()
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    except FileNotFoundError:
+        stamp = None
+    cached = _rounds_json.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    body = json.dumps(RunReader(path).rounds(), ensure_ascii=False, separators=(",", ":")).encode()
+    _rounds_json[path] = (stamp, body)
+    return body
+
+
 @router.get("/{name}/rounds", response_model=list[dict[str, Any]], responses=_NOT_FOUND)
-def list_rounds(name: str, settings: SettingsDep, _: ReadCaller) -> list[dict[str, Any]]:
+def list_rounds(name: str, settings: SettingsDep, _: ReadCaller) -> Response:
     """The run's round records (as rounds.jsonl): status, policy, metrics."""
-    return _reader(settings, name).rounds()
+    return Response(_rounds_body(_run_path(settings, name)), media_type="application/json")
 
 
 def _round_record(reader, name: str, k: int) -> dict[str, Any]:

@@ -14,8 +14,9 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,14 +34,43 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 
 
-def task_public(row: TaskRow) -> TaskPublic:
+def _public(row, tags: list[str]) -> TaskPublic:
+    """`row`: a TaskRow, or a result row of `_PUBLIC` (the same names)."""
     r = row.record
     return TaskPublic(task_id=row.task_id, status=TaskStatus(row.status), reason=row.reason,
-                      source=row.source, tags=[t.tag for t in row.tags], prompt=r["prompt"],
+                      source=row.source, tags=tags, prompt=r["prompt"],
                       entry_point=r["entry_point"], prompt_style=r["prompt_style"], tests=r["tests"],
                       setup=r["setup"], reference=r["reference"], perf_inputs=list(r["perf_inputs"]),
                       limits=TaskLimits(timeout_s=r["timeout_s"], memory_mb=r["memory_mb"]),
                       content_hash=row.content_hash, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def task_public(row: TaskRow) -> TaskPublic:
+    return _public(row, [t.tag for t in row.tags])
+
+
+# Table columns, not ORM attributes: the session then runs them as plain Core statements.
+_T, _TT = TaskRow.__table__.c, TaskTag.__table__.c
+_PUBLIC = select(_T.pk, _T.task_id, _T.status, _T.reason, _T.source, _T.record, _T.content_hash,
+                 _T.created_at, _T.updated_at).order_by(_T.pk)   # built once: building costs too
+_TAGS = select(_TT.task_pk, _TT.tag).order_by(_TT.task_pk, _TT.tag)
+
+
+def read_public(session: Session, where, limit: int | None = None) -> list[tuple[int, TaskPublic]]:
+    """(pk, task) for the tasks matching `where`, in pk order: two plain queries (the rows, then
+    their tags) instead of loading ORM objects, which cost the read endpoints most of their time."""
+    rows = session.execute(_PUBLIC.where(*where).limit(limit)).all()
+    tags: dict[int, list[str]] = {row.pk: [] for row in rows}
+    if rows:
+        for pk, tag in session.execute(_TAGS.where(_TT.task_pk.in_(list(tags)))):
+            tags[pk].append(tag)
+    return [(row.pk, _public(row, tags[row.pk])) for row in rows]
+
+
+def model_response(model: BaseModel) -> Response:
+    """`model` as JSON, sent as is: FastAPI would validate a model we built once more, in
+    another thread-pool hop."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def task_location(task_id: str) -> str:
@@ -55,7 +85,9 @@ def _check_capacity(session: Session, limit: int, adding: int) -> None:
 
 
 def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
-    """Store the task, or return the identical one already stored. Returns (row, created).
+    """Store the task, or return the identical one already stored. Returns (row, created); a
+    created row is a detached copy of what was stored.
+    The insert comes first (the unique content hash and id decide; most submissions are new).
     A record the Task checks refuse (blank prompt, ...) is stored `rejected` with the reason;
     one that passes waits `validating` for the sandbox. Raises Conflict (the id is taken)."""
     from codealign.tasks import Task
@@ -64,11 +96,6 @@ def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
     content_hash = hashlib.sha256(json.dumps({"task_id": body.task_id, **fields}, sort_keys=True)
                                   .encode()).hexdigest()
     task_id = body.task_id or f"t-{content_hash[:16]}"
-    existing = session.scalar(select(TaskRow).where(TaskRow.content_hash == content_hash))
-    if existing is not None:
-        return existing, False
-    if session.scalar(select(TaskRow.pk).where(TaskRow.task_id == task_id)) is not None:
-        raise Conflict(f"a different task is already stored under the id {task_id!r}")
     record = {"task_id": task_id, **fields}
     status, reason = TaskStatus.VALIDATING, None
     try:
@@ -76,19 +103,20 @@ def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
     except InputError as exc:
         status, reason = TaskStatus.REJECTED, f"malformed task: {exc}"
     now = utcnow()
-    row = TaskRow(task_id=task_id, content_hash=content_hash, status=status.value, reason=reason,
-                  source=fields["source"], record=record, created_at=now, updated_at=now,
-                  tags=[TaskTag(tag=t) for t in fields["tags"]])
-    session.add(row)
-    try:
+    values = {"task_id": task_id, "content_hash": content_hash, "status": status.value, "reason": reason,
+              "source": fields["source"], "record": record, "created_at": now, "updated_at": now}
+    try:   # plain INSERTs: the ORM's flush of a new row and its tags cost more than the rest
+        pk = session.execute(insert(TaskRow.__table__).values(values)).inserted_primary_key[0]
+        if fields["tags"]:
+            session.execute(insert(TaskTag.__table__), [{"task_pk": pk, "tag": t} for t in fields["tags"]])
         session.commit()
-    except IntegrityError:   # an identical submission or the same id won a race
+    except IntegrityError:   # stored before (or by a concurrent request): the same content, or the id
         session.rollback()
         existing = session.scalar(select(TaskRow).where(TaskRow.content_hash == content_hash))
         if existing is not None:
             return existing, False
         raise Conflict(f"a different task is already stored under the id {task_id!r}") from None
-    return row, True
+    return TaskRow(pk=pk, **values, tags=[TaskTag(tag=t) for t in fields["tags"]]), True
 
 
 def _respond(row: TaskRow, created: bool) -> tuple[JSONResponse, dict]:
@@ -145,22 +173,22 @@ def list_tasks(session: SessionDep, _: ReadCaller,
                limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
                status: TaskStatus | None = None,
                tag: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,
-               source: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None) -> TaskPage:
+               source: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None) -> Response:
     """Tasks in submission order, `limit` at a time; `has_more` and `next` continue the walk."""
-    query = select(TaskRow).order_by(TaskRow.pk).limit(limit + 1)
+    where = []
     if after is not None:
-        query = query.where(TaskRow.pk > after)
+        where.append(_T.pk > after)
     if status is not None:
-        query = query.where(TaskRow.status == status.value)
+        where.append(_T.status == status.value)
     if source is not None:
-        query = query.where(TaskRow.source == source)
+        where.append(_T.source == source)
     if tag is not None:
-        query = query.where(TaskRow.pk.in_(select(TaskTag.task_pk).where(TaskTag.tag == tag)))
-    rows = session.scalars(query).all()
+        where.append(_T.pk.in_(select(_TT.task_pk).where(_TT.tag == tag)))
+    rows = read_public(session, where, limit + 1)
     page = rows[:limit]
     has_more = len(rows) > limit
-    return TaskPage(items=[task_public(r) for r in page], has_more=has_more,
-                    next=page[-1].pk if has_more else None)
+    return model_response(TaskPage(items=[task for _, task in page], has_more=has_more,
+                                   next=page[-1][0] if has_more else None))
 
 
 def _get(session: Session, task_id: str) -> TaskRow:
@@ -171,9 +199,12 @@ def _get(session: Session, task_id: str) -> TaskRow:
 
 
 @router.get("/{task_id:path}", response_model=TaskPublic, responses={404: PROBLEM_RESPONSES[404]})
-def get_task(task_id: str, session: SessionDep, _: ReadCaller) -> TaskPublic:
+def get_task(task_id: str, session: SessionDep, _: ReadCaller) -> Response:
     """One task with its status (and the reason when rejected)."""
-    return task_public(_get(session, task_id))
+    found = read_public(session, [_T.task_id == task_id])
+    if not found:
+        raise NotFound(f"no task {task_id!r}")
+    return model_response(found[0][1])
 
 
 @router.delete("/{task_id:path}", response_model=TaskPublic, responses={404: PROBLEM_RESPONSES[404]})
