@@ -23,7 +23,7 @@ from typing import Any
 
 from codealign.errors import InputError
 
-__all__ = ["dumps", "read_jsonl", "write_jsonl", "append_jsonl", "write_json"]
+__all__ = ["dumps", "read_jsonl", "write_jsonl", "append_jsonl", "write_json", "file_identity"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -77,6 +77,17 @@ def _atomic_write(path: Path, chunks: Iterable[str]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_identity(path: str | os.PathLike) -> list[int] | None:
+    """[inode, size, mtime in ns] of `path` (None when it does not exist): what changes when a
+    record file is replaced or appended to, for caches of what was read from it. A list, so
+    that it compares equal after a JSON round trip."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:

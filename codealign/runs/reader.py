@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from codealign.errors import InputError
-from codealign.jsonl import read_jsonl, write_jsonl
+from codealign.jsonl import file_identity, read_jsonl, write_jsonl
 from codealign.runs.engine import CONFIG_FILE, SPLIT_FILE, read_task_snapshot
 from codealign.runs.events import read_events
 from codealign.runs.rounds import read_rounds, stage_timings
@@ -102,14 +102,7 @@ class RunReader:
         """`derive()`, kept (in this reader, and in ``cache_dir/name``) while each of `sources`
         (files of the run) is the same file (inode, size, mtime: the stages replace files, never
         edit them) and the code that applies the rules is the same."""
-        stamps = []
-        for rel in sources:
-            try:
-                st = (self.path / rel).stat()
-                stamps.append([st.st_ino, st.st_size, st.st_mtime_ns])
-            except FileNotFoundError:
-                stamps.append(None)
-        key = [_rules_key(), *stamps]
+        key = [_rules_key(), *(file_identity(self.path / rel) for rel in sources)]
         if name in self._memo and self._memo[name][0] == key:
             return self._memo[name][1]
         data = None
@@ -185,9 +178,7 @@ class RunReader:
             flags = {f["sample_id"]: f for t in ([task_id] if task_id else by_task) for f in by_task.get(t, ())}
         samples = self._rows(rel) if task_id is None else self._task_rows(rel, task_id)
         out = []
-        for s in samples:
-            if task_id is not None and s["task_id"] != task_id:
-                continue
+        for s in samples:                               # (already only `task_id`'s, if given)
             f = flags.get(s["sample_id"], {})
             out.append({**s, "status": f.get("status"), "honest": f.get("honest", False),
                         "secure": f.get("secure"), "cost": f.get("cost")}

@@ -34,6 +34,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
+from codealign.jsonl import file_identity
 from codealign.runs import RunReader, list_runs, read_rounds
 from codealign.judges.complexity import judge_complexity
 from codealign.trainer.evaluate import pass_at_k
@@ -133,6 +134,14 @@ class RunView:
             out[kk] = _mean(values) if len(values) == len(rows) else None
         return out
 
+    def _kept_rows(self, kept: dict[int, dict[str, Any]], make) -> list[dict[str, Any]]:
+        """`make(record)` for every round record, except the rows in `kept` (kept from an older
+        view when unchanged); new rows are kept there too."""
+        for r in self.rounds:
+            if r["round"] not in kept:
+                kept[r["round"]] = make(r)
+        return [kept[r["round"]] for r in self.rounds]
+
     def _overview_row(self, r: dict[str, Any]) -> dict[str, Any]:
         k, m = r["round"], r.get("metrics") or {}
         held = self.pass_rates(k, "heldout")
@@ -152,11 +161,7 @@ class RunView:
 
     @cached_property
     def overview(self) -> dict[str, Any]:
-        rows = []
-        for r in self.rounds:
-            if r["round"] not in self._overview_rows:       # kept from an older view when unchanged
-                self._overview_rows[r["round"]] = self._overview_row(r)
-            rows.append(self._overview_rows[r["round"]])
+        rows = self._kept_rows(self._overview_rows, self._overview_row)
         kmax = self.ks[-1]
         series = [{"label": "held-out pass@1", "values": [row["pass1"] for row in rows]},
                   {"label": f"held-out pass@{kmax}", "values": [row["pass_at"].get(kmax) for row in rows]},
@@ -233,11 +238,7 @@ class RunView:
 
     @cached_property
     def quality(self) -> dict[str, Any]:
-        rows = []
-        for r in self.rounds:
-            if r["round"] not in self._quality_rows:        # kept from an older view when unchanged
-                self._quality_rows[r["round"]] = self._quality_row(r)
-            rows.append(self._quality_rows[r["round"]])
+        rows = self._kept_rows(self._quality_rows, self._quality_row)
         x = [row["round"] for row in rows]
         charts = [{"x": x, "series": [{"label": label, "values": [row[key] for row in rows]} for label, key in group]}
                   for group in ((("secure rate", "secure_rate"),), (("mean cost", "mean_cost"),),
@@ -347,19 +348,12 @@ def _duration_s(state: dict[str, Any]) -> float | None:
 
 # -- the runs list and the view cache ------------------------------------------------------------
 
-_VIEWS: dict[Path, tuple[tuple, RunView]] = {}
+_VIEWS: dict[Path, tuple[list, RunView]] = {}
 _VIEWS_LOCK = threading.Lock()
 
 
-def _stamp(path: Path) -> tuple:
-    out = []
-    for name in ("rounds.jsonl", "split.json", "tasks.jsonl"):
-        try:
-            st = (path / name).stat()
-            out.append((st.st_mtime_ns, st.st_size))
-        except FileNotFoundError:
-            out.append(None)
-    return tuple(out)
+def _stamp(path: Path) -> list:
+    return [file_identity(path / name) for name in ("rounds.jsonl", "split.json", "tasks.jsonl")]
 
 
 def run_view(run_path: str | Path, cache_dir: str | Path | None = None) -> RunView:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from codealign.errors import ConfigError
+from codealign.jsonl import file_identity
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
 from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
@@ -229,8 +230,8 @@ def resume_run(name: str, request: Request, session: SessionDep, settings: Setti
     return Idempotency.of(request, caller.owner, idempotency_key, body).respond(handle)
 
 
-# Per run directory: (rounds.jsonl's size, mtime, inode) and the round records as JSON.
-_rounds_json: dict[Path, tuple[tuple[int, int, int] | None, bytes]] = {}
+# Per run directory: rounds.jsonl's `file_identity` and the round records as JSON.
+_rounds_json: dict[Path, tuple[list[int] | None, bytes]] = {}
 
 
 def _rounds_body(path: Path) -> bytes:
@@ -239,11 +240,7 @@ def _rounds_body(path: Path) -> bytes:
     poll the list)."""
     from codealign.runs import RunReader
 
-    try:
-        st = (path / "rounds.jsonl").stat()
-        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
-    except FileNotFoundError:
-        stamp = None
+    stamp = file_identity(path / "rounds.jsonl")
     cached = _rounds_json.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
