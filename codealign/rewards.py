@@ -239,10 +239,10 @@ class _Scorer:
         executions, faults = self._execute(jobs)
         judged = self._judge(groups, codes, executions, faults)
         self._key, self._judged = key, judged
-        if log_metric is not None:
+        if log_metric is not None and judged:
             log_metric("codealign/sandbox_fault_rate", sum(j.execution is None for j in judged) / len(judged))
             log_metric("codealign/tamper_rate", sum(j.tampered for j in judged) / len(judged))
-        if log_extra is not None:
+        if log_extra is not None and judged:
             log_extra("codealign_status", [j.status for j in judged])
         return judged
 

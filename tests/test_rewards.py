@@ -188,6 +188,7 @@ def test_chat_completions_are_extracted_like_the_generator():
 
 def test_bad_rows_are_named():
     reward = code_rewards([TASK], ["honest_pass"], sandbox=SANDBOX)[0]
+    assert reward([], [], task_id=[], log_metric=lambda *a: pytest.fail("logged nothing")) == []
     with pytest.raises(InputError, match="task_id column"):
         reward([TASK.continuation_prompt], ["\n    return xs\n"])
     with pytest.raises(InputError, match="'nope' is not among the 1 tasks"):
