@@ -102,11 +102,21 @@ class RunReader:
         load_list(OutcomeRow, rows, path=str(self.path / rel))
         return rows
 
+    def _key(self, sources: tuple[str, ...]) -> list[Any]:
+        return [_rules_key(), *(file_identity(self.path / rel) for rel in sources)]
+
+    def _kept(self, name: str, sources: tuple[str, ...], make: Callable[[], Any]) -> Any:
+        """`make()`, kept in this reader (not on disk) while `sources` and the rules are the same."""
+        key = self._key(sources)
+        if name not in self._memo or self._memo[name][0] != key:
+            self._memo[name] = (key, make())
+        return self._memo[name][1]
+
     def _derived(self, name: str, sources: tuple[str, ...], derive: Callable[[], Any]) -> Any:
         """`derive()`, kept (in this reader, and in ``cache_dir/name``) while each of `sources`
         (files of the run) is the same file (inode, size, mtime: the stages replace files, never
         edit them) and the code that applies the rules is the same."""
-        key = [_rules_key(), *(file_identity(self.path / rel) for rel in sources)]
+        key = self._key(sources)
         if name in self._memo and self._memo[name][0] == key:
             return self._memo[name][1]
         data = None
@@ -193,10 +203,14 @@ class RunReader:
 
     def task_results(self, k: int) -> list[TaskResult]:
         """Per task of round k (`TaskResult`), train tasks first."""
-        rows = self._derived(f"round-{k}-tasks.json", (f"round-{k}/judge/verdicts.jsonl",
-                                                       f"round-{k}/evaluate/outcomes.jsonl"),
-                             lambda: [r.to_dict() for r in self._task_results(k)])
-        return load_list(TaskResult, rows)
+        sources = (f"round-{k}/judge/verdicts.jsonl", f"round-{k}/evaluate/outcomes.jsonl")
+
+        def load() -> list[TaskResult]:
+            rows = self._derived(f"round-{k}-tasks.json", sources,
+                                 lambda: [r.to_dict() for r in self._task_results(k)])
+            return load_list(TaskResult, rows)
+
+        return list(self._kept(f"round-{k}-task-results", sources, load))
 
     def _task_results(self, k: int) -> list[TaskResult]:
         from codealign.trainer.evaluate import mean
@@ -231,9 +245,9 @@ class RunReader:
     def pairs(self, k: int, reason: str | None = None, task_id: str | None = None) -> list[PairRow]:
         """Round k's preference pairs (`PairRow`), in the file's order; filters: reason, task."""
         rel = f"round-{k}/judge/pairs.jsonl"
-        rows = [p for p in self._rows(rel)
-                if (reason is None or p.get("reason") == reason) and (task_id is None or p.get("task_id") == task_id)]
-        return load_list(PairRow, rows, path=str(self.path / rel))
+        every: list[PairRow] = self._kept(rel, (rel,), lambda: load_list(PairRow, self._rows(rel),
+                                                                         path=str(self.path / rel)))
+        return [p for p in every if (reason is None or p.reason == reason) and (task_id is None or p.task_id == task_id)]
 
     def train_metrics(self, k: int) -> list[dict[str, Any]]:
         """The DPO trainer's logged figures per step of round k (empty when it did not train)."""

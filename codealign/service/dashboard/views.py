@@ -58,6 +58,10 @@ def _by_name(cls: type, record: Any) -> dict[str, Any]:
     return {f.name: None if record is None else getattr(record, f.name) for f in dataclasses.fields(cls)}
 
 
+def _pass_rate(result: TaskResult | None) -> float | None:
+    return None if result is None else result.pass_rate
+
+
 def _interval(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None:
     if not a or not b:
         return None
@@ -182,7 +186,7 @@ class RunView:
         tasks = []
         for side, ids in (("heldout", self.split["heldout"]), ("train", self.split["train"])):
             for t in ids:
-                cells = [self.pass_rates(k, side).get(t) for k in rounds]
+                cells = [_pass_rate(self.results(k)[side].get(t)) for k in rounds]
                 known = [c for c in cells if c is not None]
                 delta = known[-1] - known[0] if len(known) >= 2 else None
                 tasks.append({"task_id": t, "heldout": side == "heldout", "cells": cells, "delta": delta})
