@@ -42,6 +42,8 @@ def task(i: int, tag: str) -> dict:
 
 def preload(home: Path, url: str) -> None:
     """10,000 active tasks in the store and a finished run with 100 rounds in the runs directory."""
+    from codealign.jsonl import write_jsonl
+    from codealign.records import RoundArtifacts, RoundMetrics, RoundRecord, RoundStatus
     from codealign.service.store import Database, upgrade
     from codealign.service.store.models import TaskRow, TaskTag, utcnow
     from codealign.tasks import Task
@@ -64,9 +66,11 @@ def preload(home: Path, url: str) -> None:
                                                 "holder": None, "heartbeat": None, "started_at": None,
                                                 "finished_at": None, "error": None, "parent_run": None,
                                                 "resumed": 0}))
-    (run / "rounds.jsonl").write_text("".join(
-        json.dumps({"round": k, "status": "promoted" if k else "baseline", "policy": f"round-{k}",
-                    "metrics": {"pass@1": 0.5, "pass@4": 0.7}}) + "\n" for k in range(STORED_ROUNDS)))
+    metrics = RoundMetrics(pass_at_1=0.5, pass_at_k={"1": 0.5, "4": 0.7}, secure_rate=0.9, secure_pass_rate=0.45,
+                           mean_cost=2e-5, cost_unit="s", mean_tokens=40.0, samples=400)
+    write_jsonl(run / "rounds.jsonl", (RoundRecord(
+        round=k, status=RoundStatus.PROMOTED if k else RoundStatus.BASELINE, policy=f"round-{k}",
+        metrics=metrics, artifacts=RoundArtifacts()).to_dict() for k in range(STORED_ROUNDS)))
 
 
 def serve(home: Path, url: str, port: int) -> subprocess.Popen:

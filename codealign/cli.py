@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from codealign.errors import CodealignError
+from codealign.errors import CodealignError, ExitStatus
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Code-quality alignment: sample, sandbox, judge, pair, DPO.")
@@ -60,13 +60,13 @@ def tasks_check(
     from rich.table import Table
 
     from codealign.sandbox import Job, SandboxConfig, run_many
-    from codealign.tasks import load_tasks
+    from codealign.tasks import load_tasks, reference_id
 
     console = Console()
     tasks = load_tasks(spec)
     checked = [t for t in tasks if t.reference is not None]
     config = SandboxConfig(backend=backend, workers=workers)
-    jobs = [Job(sample_id=f"{t.task_id}#reference", task=t, code=t.reference) for t in checked]
+    jobs = [Job(sample_id=reference_id(t), task=t, code=t.reference) for t in checked]
     results = run_many(jobs, config=config, progress=True)
     failing = [(t, r) for t, r in zip(checked, results) if not r.status.passed]
     console.print(f"{len(checked) - len(failing)}/{len(checked)} references pass "
@@ -79,7 +79,7 @@ def tasks_check(
             table.add_row(t.task_id, r.status.value, f"{r.tests_passed}/{r.tests_total}",
                           (r.detail or r.stderr or "").strip()[-200:])
         console.print(table)
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.FAILED)
 
 
 @app.command("sample")
@@ -131,7 +131,7 @@ def sample(
         generator.close()
     write_jsonl(out, (s.to_dict() for s in samples))
     cut = sum(s.finish_reason == "length" for s in samples)
-    Console(stderr=True).print(f"{len(samples)} samples for {len(task_list)} tasks "
+    Console(stderr=True, soft_wrap=True).print(f"{len(samples)} samples for {len(task_list)} tasks "
                                f"({cut} cut by max_tokens, "
                                f"{sum(s.tokens for s in samples)} tokens) -> {out}")
 
@@ -166,7 +166,7 @@ def exec_(
     executions = run_many(jobs, config, progress=True)
     write_jsonl(out, (e.to_dict() for e in executions))
     counts = Counter(e.status.value for e in executions)
-    Console(stderr=True).print(f"{len(executions)} executions ({config.backend}): "
+    Console(stderr=True, soft_wrap=True).print(f"{len(executions)} executions ({config.backend}): "
                                + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" -> {out}")
 
 
@@ -202,21 +202,24 @@ def judge(
 RunDir = Annotated[Optional[Path], typer.Option("--run-dir", help="Parent of the run directories "
                                                  "(default: the config's run_dir, else ./runs).")]
 RunArg = Annotated[str, typer.Argument(help="A run directory, or a run name under --run-dir.")]
-EXIT = {"succeeded": 0, "failed": 1, "canceled": 4}     # 2: bad input, 3: the run is busy
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _report_end(console, state) -> None:
-    """The rounds' one-line summaries and the final status; exits with the status's code."""
+    """The rounds' one-line summaries and the final status; exits with `RunStatus.exit_status`."""
     from codealign.runs import RunReader
 
     for r in RunReader(state.path).rounds():
-        m = r["metrics"] or {}
-        console.print(f"round {r['round']}: {r['status']:9} pass@1 {m.get('pass@1', float('nan')):.3f}"
-                      + (f"  {r['reason']}" if r.get("reason") else ""))
+        console.print(f"round {r.round}: {r.status.value:9} pass@1 "
+                      f"{_figure(r.metrics.pass_at_1 if r.metrics else None)}"
+                      + (f"  {r.reason}" if r.reason else ""))
     console.print(f"rounds: {state.path / 'rounds.jsonl'}")
     if state.status.value != "succeeded":
         console.print(f"run {state.status.value}" + (f": {state.error}" if state.error else ""))
-    raise typer.Exit(EXIT.get(state.status.value, 1))
+    raise typer.Exit(state.status.exit_status)
 
 
 def _execute(run_path: Path, rounds: int | None) -> None:
@@ -225,7 +228,7 @@ def _execute(run_path: Path, rounds: int | None) -> None:
     from codealign.runs import execute_run
     from codealign.runs.console import ConsoleReporter
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     reporter = ConsoleReporter(lambda line: console.print(f"[bold]loop[/bold] {line}"), bars=True)
     _report_end(console, execute_run(run_path, rounds=rounds, subscribers=[reporter]))
 
@@ -240,7 +243,8 @@ def loop(
 ) -> None:
     """Create (or reopen) a run and execute its rounds: sample, execute, judge, train, evaluate, gate.
 
-    Exit status: 0 succeeded, 1 failed, 2 bad input, 3 the run is busy, 4 canceled.
+    Exit status: 0 succeeded, 1 failed, 2 bad input, 3 the run is busy, 4 canceled
+    (`codealign.errors.ExitStatus`).
     """
     from codealign.config import load_config
     from codealign.runs import create_run
@@ -290,6 +294,7 @@ def runs_show(run: RunArg, run_dir: RunDir = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from codealign.records import format_cost
     from codealign.runs import RunReader
 
     reader = RunReader(_run_path(run, run_dir))
@@ -303,10 +308,11 @@ def runs_show(run: RunArg, run_dir: RunDir = None) -> None:
     for column in ("round", "status", "from", "pass@1", "secure rate", "mean cost", "pairs", "reason"):
         table.add_column(column, overflow="fold")
     for r in reader.rounds():
-        m = r["metrics"] or {}
-        table.add_row(str(r["round"]), r["status"], r.get("started_from") or r.get("policy") or "",
-                      *(("n/a" if m.get(k) is None else f"{m[k]:.3f}") for k in ("pass@1", "secure_rate", "mean_cost")),
-                      "" if r.get("pairs") is None else str(r["pairs"]), r.get("reason") or "")
+        m = r.metrics
+        table.add_row(str(r.round), r.status.value, r.started_from or r.policy,
+                      _figure(m.pass_at_1 if m else None), _figure(m.secure_rate if m else None),
+                      "n/a" if m is None or m.mean_cost is None else format_cost(m.mean_cost, m.cost_unit),
+                      "" if r.pairs is None else str(r.pairs), r.reason)
     console.print(table)
 
 
@@ -383,8 +389,8 @@ def nightly(
 
     Resumes the previous night instead when it was interrupted.
 
-    Exit status: 0 started (or nothing new, recorded), 5 resumed, 3 skipped (lock held), 1 failed, 4 canceled, 2 bad input,
-    70 an unexpected error.
+    Exit status (`codealign.errors.ExitStatus`): 0 started (or nothing new, recorded), 5 resumed,
+    3 skipped (lock held), 1 failed, 4 canceled, 2 bad input, 70 an unexpected error.
     """
     import json
     from datetime import datetime
@@ -395,7 +401,7 @@ def nightly(
     from codealign.errors import ConfigError
     from codealign.runs.nightly import NightOutcome, run_night
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     if config is None:
         raise ConfigError("give --config FILE (or set CODEALIGN_NIGHTLY_CONFIG)", field="config")
     try:
@@ -586,7 +592,7 @@ def tasks_submit(
     for line in problems[:50]:
         console.print(f"  {line}")
     if outcomes["error"] or statuses["rejected"]:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.FAILED)
 
 
 @app.command("report")
@@ -600,13 +606,7 @@ def report(
     from codealign.report import write_report
 
     path = write_report(run, out)
-    Console(stderr=True).print(f"report: {path} ({path.stat().st_size // 1024} KiB, self-contained)")
-
-
-INTERNAL_ERROR_STATUS = 70
-"""Exit status of an unexpected failure (sysexits' EX_SOFTWARE). The others: 1 the command ran
-and found failures (e.g. `tasks check`, a failed run); 2 bad input or usage, a `CodealignError`;
-3 the run is busy (another process holds its lease); 4 the run was canceled."""
+    Console(stderr=True, soft_wrap=True).print(f"report: {path} ({path.stat().st_size // 1024} KiB, self-contained)")
 
 
 def error_log_dir() -> Path:
@@ -662,11 +662,11 @@ def _log_traceback(exc: BaseException) -> str:
 def main() -> None:
     """Entry point: every failure ends in one line on stderr and a non-zero status.
 
-    A busy run (another process holds its lease: `RunBusy`) exits 3. Our own errors
-    (`CodealignError`: bad input, unusable model or sandbox) print their message and exit 2.
-    Anything else is a fault of codealign or of the machine: one line names the command, the
-    exception and a log file holding the traceback (`error_log_dir`), and the exit status is
-    `INTERNAL_ERROR_STATUS`. Never a bare traceback.
+    A busy run (another process holds its lease: `RunBusy`) exits `ExitStatus.BUSY`. Our own
+    errors (`CodealignError`: bad input, unusable model or sandbox) print their message and exit
+    `ExitStatus.BAD_INPUT`. Anything else is a fault of codealign or of the machine: one line
+    names the command, the exception and a log file holding the traceback (`error_log_dir`),
+    and the exit status is `ExitStatus.INTERNAL`. Never a bare traceback.
     """
     import sys
 
@@ -676,16 +676,16 @@ def main() -> None:
         app()
     except RunBusy as exc:
         typer.secho(_printable(f"busy: {exc}"), err=True, fg=typer.colors.RED)
-        raise SystemExit(3)
+        raise SystemExit(ExitStatus.BUSY)
     except CodealignError as exc:
         typer.secho(_printable(f"error: {exc}"), err=True, fg=typer.colors.RED)
-        raise SystemExit(2)
+        raise SystemExit(ExitStatus.BAD_INPUT)
     except Exception as exc:  # the one place every unexpected error ends
         message = " ".join(str(exc).split())[:300]
         typer.secho(_printable(f"error: {_command_name(sys.argv[1:])} failed unexpectedly: "
                                f"{type(exc).__name__}: {message} (traceback: "
                                f"{_log_traceback(exc)})"), err=True, fg=typer.colors.RED)
-        raise SystemExit(INTERNAL_ERROR_STATUS)
+        raise SystemExit(ExitStatus.INTERNAL)
 
 
 if __name__ == "__main__":

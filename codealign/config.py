@@ -39,9 +39,22 @@ from typing import Any
 from codealign.errors import ConfigError, InputError
 
 __all__ = ["RunConfig", "load_config", "parse_config", "check_model", "check_tasks", "plain_data",
-           "build_section", "BACKENDS"]
+           "build_section", "BACKENDS", "RUN_NAME", "RUN_NAME_MAX", "is_run_name"]
 
 BACKENDS = ("vllm", "hf", "openai")
+RUN_NAME_MAX = 100
+RUN_NAME = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{RUN_NAME_MAX - 1}}}$"
+"""What a run's name (its directory under run_dir), a recipe's name and a lineage may be: the
+config checks it, the API's schema states it, the dashboard's routes match it."""
+
+
+def is_run_name(name: object) -> bool:
+    """Whether `name` is a run name (`RUN_NAME`).
+
+    >>> is_run_name("demo-night-0001"), is_run_name("../x"), is_run_name("a" * 101)
+    (True, False, False)
+    """
+    return isinstance(name, str) and re.fullmatch(RUN_NAME, name) is not None
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -173,8 +186,9 @@ def parse_config(data: Any, source: str = "<config>", *, check: bool = True) -> 
     built = {name: build_section(cls, data.get(name), name, source) for name, cls in sections.items()}
     config = RunConfig(**plain, **built, source=source)
 
-    if not isinstance(config.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", config.name):
-        raise ConfigError(f"must be a simple directory name, got {config.name!r}", path=source, field="name")
+    if not is_run_name(config.name):
+        raise ConfigError(f"must be a simple directory name (letters, digits, . _ -; at most "
+                          f"{RUN_NAME_MAX} characters), got {config.name!r}", path=source, field="name")
     if config.backend not in BACKENDS:
         raise ConfigError(f"must be one of {list(BACKENDS)}, got {config.backend!r}", path=source,
                           field="backend")

@@ -12,9 +12,25 @@ Untrusted code failing is *data* (an `Execution` with a status), never one of th
     ├── TrainerError               a training or evaluation step cannot run
     ├── RunBusy                    another process holds the run's lease (names its pid/host)
     └── Canceled                   a cancel request stopped the run (cooperative, resumable)
+
+`ExitStatus` is how every ``codealign`` command ends, these errors included.
 """
 
 from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    """The exit status of a ``codealign`` command (and of ``python -m codealign.runs.lock``)."""
+
+    OK = 0           # done; `nightly`: a night ran, or nothing new was recorded
+    FAILED = 1       # the command ran and found failures (`tasks check`, a failed run or night)
+    BAD_INPUT = 2    # a `CodealignError`: bad input or usage, an unusable model or sandbox
+    BUSY = 3         # `RunBusy`: another process holds the run's lease or the run lock (nightly: skipped)
+    CANCELED = 4     # the run was canceled (resumable)
+    RESUMED = 5      # `nightly`: the interrupted previous night was resumed and finished
+    INTERNAL = 70    # an unexpected error (sysexits' EX_SOFTWARE); its traceback is in a log file
 
 
 class CodealignError(Exception):

@@ -1,11 +1,11 @@
 """`codealign report RUN_DIR --out report.html`: a run's dashboard as one self-contained file.
 
-The overview, quality, flips (first round → last), per-task matrix and DPO-health views of the
-served dashboard, rendered by the same templates from the same `RunView` figures, with uPlot
-and the styles inlined: the file opens with no server and no network (a CI artifact, or a
-run to show someone without the service). It lives beside the CLI rather than in the service
-package because it needs no server: it imports the dashboard's views and templates only,
-never FastAPI.
+The overview, quality, flips (round 0 → the last promoted round, or the last round when none
+was promoted), per-task matrix and DPO-health views of the served dashboard, rendered by the
+same templates from the same `RunView` figures, with uPlot and the styles inlined: the file
+opens with no server and no network (a CI artifact, or a run to show someone without the
+service). It lives beside the CLI rather than in the service package because it needs no
+server: it imports the dashboard's views and templates only, never FastAPI.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ def write_report(run_path: str | Path, out: str | Path) -> Path:
     if not (run_path / "rounds.jsonl").is_file():
         raise InputError("not a run directory with a finished round (no rounds.jsonl)", path=str(run_path))
     view = RunView(run_path)
-    rounds = [r["round"] for r in view.rounds]
     html = render("report.html", inline=True, links=False, run=view.name, state=view.state.to_dict(),
                   path=str(run_path.resolve()), written=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  ov=view.overview, q=view.quality, fl=view.flips(rounds[0], rounds[-1]), mx=view.matrix,
+                  ov=view.overview, q=view.quality, fl=view.flips(*view.flip_rounds()), mx=view.matrix,
                   dpos=[view.dpo(k) for k in view.trained_rounds()], guard=view.guard,
                   series_names=DPO_SERIES)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ def main() -> None:
 
     from codealign.config import check_tasks, load_config
     from codealign.demo.seed import build_seed
+    from codealign.records import last_promoted
     from codealign.runs import RunReader, run_loop
 
     torch.set_num_threads(1)
@@ -75,18 +76,19 @@ def main() -> None:
         split = reader.split()
         assert not set(split["heldout"]) & set(heldout_ids) and not set(split["train"]) & set(heldout_ids)
         rounds = reader.rounds()
-        promoted = [r for r in rounds if r["status"] in ("baseline", "promoted")][-1]
+        promoted = last_promoted(rounds) or rounds[0]
         row = {"candidate": name, "seconds": round(time.perf_counter() - started),
                "fitting_tasks": len(split["train"]), "validation_tasks": len(split["heldout"]),
-               "last_promoted": promoted["round"],
-               "rounds": [{"round": r["round"], "status": r["status"], "pairs": r.get("pairs"),
-                           **{k: r["metrics"].get(k) for k in ("pass@1", "secure_rate", "mean_cost")}}
+               "last_promoted": promoted.round,
+               "rounds": [{"round": r.round, "status": r.status.value, "pairs": r.pairs,
+                           **{k: (r.metrics.to_dict() if r.metrics else {}).get(k)
+                              for k in ("pass@1", "secure_rate", "mean_cost")}}
                           for r in rounds]}
-        row["validation_delta_pass@1"] = round(row["rounds"][promoted["round"]]["pass@1"]
+        row["validation_delta_pass@1"] = round(row["rounds"][promoted.round]["pass@1"]
                                                - row["rounds"][0]["pass@1"], 4)
         results.append(row)
         print(f"{name:28s} validation pass@1 {row['rounds'][0]['pass@1']:.3f} -> "
-              f"{row['rounds'][promoted['round']]['pass@1']:.3f} (round {promoted['round']}); by round "
+              f"{row['rounds'][promoted.round]['pass@1']:.3f} (round {promoted.round}); by round "
               + ", ".join(f"{r['round']}:{r['status'][0]}:{r['pass@1']:.3f}:secure {r['secure_rate']:.2f}"
                           for r in row["rounds"])
               + f"  [{row['seconds']} s]", flush=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codealign.cli import INTERNAL_ERROR_STATUS
+from codealign.errors import ExitStatus
 
 SAMPLE = {"task_id": "bank/dedupe_keep_order",
           "completion": "    return list(dict.fromkeys(items))\n"}
@@ -40,7 +40,7 @@ def test_unexpected_error_is_one_line_naming_a_log_with_the_traceback(tmp_path, 
                "--workers", "1", **env)
     if done.returncode == 2 and "bwrap" in done.stderr:
         pytest.skip(done.stderr.strip())
-    assert done.returncode == INTERNAL_ERROR_STATUS
+    assert done.returncode == ExitStatus.INTERNAL
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     line = lines[-1]

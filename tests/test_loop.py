@@ -40,22 +40,24 @@ def test_loop_records_and_resume_after_kill_in_every_stage(tmp_path, policy):
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "clean" / "runs" / "t"
     rounds = read_rounds(run)
-    assert [r["round"] for r in rounds] == [0, 1]
+    assert [r.round for r in rounds] == [0, 1]
     base, first = rounds
-    assert base["status"] == "baseline" and first["status"] in ("promoted", "rejected")
-    assert first["reason"] and first["gate"]["incumbent_round"] == 0
-    assert first["samples"] == 3 * 6 and first["pairs"] > 0, first
-    assert first["train"]["steps"] >= 1 and first["artifacts"]["adapter"] == "round-1/train/adapter"
-    assert (run / first["artifacts"]["adapter"] / "adapter_config.json").exists()
+    assert base.status == "baseline" and first.status in ("promoted", "rejected")
+    assert first.reason and first.gate.incumbent_round == 0
+    assert first.samples == 3 * 6 and first.pairs > 0, first
+    assert first.train.steps >= 1 and first.artifacts.adapter == "round-1/train/adapter"
+    assert (run / first.artifacts.adapter / "adapter_config.json").exists()
+    line = json.loads((run / "rounds.jsonl").read_text().splitlines()[1])
+    assert line["schema_version"] == 2
     for figure in ("pass@1", "pass@k", "secure_rate", "mean_cost", "mean_tokens"):
-        assert figure in first["metrics"]
+        assert figure in line["metrics"]
     split = json.loads((run / "split.json").read_text())
     assert len(split["heldout"]) == 1 and len(split["train"]) == 3
     timings = stage_timings(run)
     assert set(timings["round-1"]) == set(STAGES) and set(timings["round-0"]) == {"evaluate"}
     # Every pair is in the file once, and pairs.jsonl is TRL's format.
     pairs = [json.loads(line) for line in (run / "round-1/judge/pairs.jsonl").read_text().splitlines()]
-    assert len(pairs) == first["pairs"]
+    assert len(pairs) == first.pairs
     assert len({(p["chosen_id"], p["rejected_id"]) for p in pairs}) == len(pairs)
     assert all({"prompt", "chosen", "rejected"} <= set(p) for p in pairs)
 
@@ -92,10 +94,10 @@ def test_loop_records_and_resume_after_kill_in_every_stage(tmp_path, policy):
     more = run_cli(clean, rounds=2)
     assert more.returncode == 0, more.stderr[-3000:]
     rounds = read_rounds(run)
-    assert [r["round"] for r in rounds] == [0, 1, 2]
-    expected = "round-1" if rounds[1]["status"] == "promoted" else "base"
-    assert rounds[2]["started_from"] == expected
-    assert rounds[2]["gate"]["incumbent_round"] == (1 if expected == "round-1" else 0)
+    assert [r.round for r in rounds] == [0, 1, 2]
+    expected = "round-1" if rounds[1].status == "promoted" else "base"
+    assert rounds[2].started_from == expected
+    assert rounds[2].gate.incumbent_round == (1 if expected == "round-1" else 0)
     assert rounds[:2] == read_rounds(killed_run)
 
 
@@ -162,11 +164,11 @@ def test_rejected_round_rolls_back_to_the_last_promoted_policy(tmp_path, monkeyp
     result = run_loop(load_config(recipe), progress=False)
 
     rounds = result.rounds
-    assert [r["status"] for r in rounds] == ["baseline", "promoted", "rejected", "promoted"]
-    assert [r.get("started_from") for r in rounds] == [None, "base", "round-1", "round-1"]
-    assert [r["metrics"]["pass@1"] for r in rounds] == [0.25, 0.75, 0.25, 1.0]
-    assert "more than the tolerance" in rounds[2]["reason"]
-    assert [r["gate"]["incumbent_round"] for r in rounds[1:]] == [0, 1, 1]
+    assert [r.status for r in rounds] == ["baseline", "promoted", "rejected", "promoted"]
+    assert [r.started_from for r in rounds] == [None, "base", "round-1", "round-1"]
+    assert [r.metrics.pass_at_1 for r in rounds] == [0.25, 0.75, 0.25, 1.0]
+    assert "more than the tolerance" in rounds[2].reason
+    assert [r.incumbent_round for r in rounds[1:]] == [0, 1, 1]
     run = result.run_path
     assert calls == [(1, None), (2, str(run / "round-1/train/adapter")),
                      (3, str(run / "round-1/train/adapter"))]

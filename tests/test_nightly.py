@@ -66,7 +66,7 @@ def lineage_recipe(tmp_path: Path, model: Path | None = None) -> tuple[Path, Tas
     return recipe, Task.from_dict(records[SUBMITTED])
 
 
-def rounds_of(run: Path) -> list[dict]:
+def rounds_of(run: Path) -> list:
     return RunReader(run).rounds()
 
 
@@ -80,7 +80,7 @@ def test_nights_continue_from_the_previous_promoted_adapter(tmp_path, stand_ins)
     assert (first.outcome, first.night, first.status) == (NightOutcome.STARTED, 1, "succeeded")
     n1 = runs / "lin-night-0001"
     assert first.run_path == n1 and not (n1 / "lineage.json").exists()       # the base model
-    assert [r["status"] for r in rounds_of(n1)] == ["baseline", "promoted"]
+    assert [r.status for r in rounds_of(n1)] == ["baseline", "promoted"]
     # The same slot again (a second scheduler, a retried CronJob): nothing new is started.
     again = run_night(config, slot=slot)
     assert again.outcome is NightOutcome.SKIPPED and again.night == 1
@@ -93,8 +93,8 @@ def test_nights_continue_from_the_previous_promoted_adapter(tmp_path, stand_ins)
     lineage = json.loads((n2 / "lineage.json").read_text())
     assert lineage["parent_run"] == str(n1.resolve()) and lineage["policy"] == "lin-night-0001/round-1"
     assert stand_ins[-1] == (1, str(n2 / "lineage/adapter"))                 # trained on from it
-    assert [r["status"] for r in rounds_of(n2)] == ["baseline", "promoted"]
-    assert rounds_of(n2)[0]["metrics"]["pass@1"] == rounds_of(n1)[1]["metrics"]["pass@1"] == 0.75
+    assert [r.status for r in rounds_of(n2)] == ["baseline", "promoted"]
+    assert rounds_of(n2)[0].metrics.pass_at_1 == rounds_of(n1)[1].metrics.pass_at_1 == 0.75
     assert SUBMITTED in {t.task_id for t in RunReader(n2).tasks()}
     split2 = RunReader(n2).split()
     side = "train" if SUBMITTED in split2["train"] else "heldout"
@@ -102,7 +102,7 @@ def test_nights_continue_from_the_previous_promoted_adapter(tmp_path, stand_ins)
     third = run_night(config, extra_tasks=[square])
     n3 = runs / "lin-night-0003"
     assert json.loads((n3 / "lineage.json").read_text())["policy"] == "lin-night-0002/round-1"
-    assert [r["status"] for r in rounds_of(n3)] == ["baseline", "rejected"]   # 1.0 cannot improve
+    assert [r.status for r in rounds_of(n3)] == ["baseline", "rejected"]     # 1.0 cannot improve
     split3 = RunReader(n3).split()
     assert SUBMITTED in split3[side]                                          # the same side
     assert (split3["train"], split3["heldout"]) == (split2["train"], split2["heldout"])
@@ -120,7 +120,7 @@ def test_nights_continue_from_the_previous_promoted_adapter(tmp_path, stand_ins)
     lineage5 = json.loads((n5 / "lineage.json").read_text())
     assert lineage5["parent_run"] == str(n3.resolve()) and lineage5["policy"] == "lin-night-0002/round-1"
 
-    records = night_records(runs, "lin")
+    records = [r.to_dict() for r in night_records(runs, "lin")]           # as GET /v1/nights has them
     assert [r["night"] for r in records] == [1, 2, 3, 4, 5]
     assert [r["status"] for r in records] == ["succeeded"] * 3 + ["nothing-new", "succeeded"]
     assert [r["promoted"] for r in records] == [True, True, False, False, False]
@@ -132,6 +132,7 @@ def test_nights_continue_from_the_previous_promoted_adapter(tmp_path, stand_ins)
     assert d1["value"] == pytest.approx(0.5) and d1["tasks"] == len(heldout)
     assert d1["low"] <= d1["value"] <= d1["high"]
     assert records[2]["pass_at_1_delta"] is None and records[3]["secure_rate_delta"] is None
+    assert json.loads((n1 / NIGHT_FILE).read_text())["schema_version"] == 1
 
 
 def test_an_interrupted_night_is_resumed_with_the_same_rounds(tmp_path, stand_ins, monkeypatch):
@@ -160,4 +161,4 @@ def test_an_interrupted_night_is_resumed_with_the_same_rounds(tmp_path, stand_in
     assert sorted(p.name for p in night.parent.iterdir() if p.is_dir()) == ["lin-night-0001"]
     assert comparable_rounds(night) == comparable_rounds(tmp_path / "a" / "runs" / "lin-night-0001")
     record = night_records(night.parent, "lin")[0]
-    assert record["resumed"] == 1 and record["status"] == "succeeded"
+    assert record.resumed == 1 and record.status == "succeeded"

@@ -78,11 +78,11 @@ def test_three_nights_and_a_killed_night_resumed(tmp_path, policy):
             continue
         # Night k starts from night k-1's last promoted adapter (or what night k-1 started from).
         previous = runs / f"lin-night-{k - 1:04d}"
-        promoted = [r for r in RunReader(previous).rounds() if r["status"] == "promoted"]
+        promoted = [r for r in RunReader(previous).rounds() if r.status == "promoted"]
         lineage = json.loads((night / "lineage.json").read_text())
         assert lineage["parent_run"] == str(previous.resolve())
         if promoted:
-            expected = f"{previous.name}/round-{promoted[-1]['round']}"
+            expected = f"{previous.name}/round-{promoted[-1].round}"
         elif (previous / "lineage.json").exists():
             expected = json.loads((previous / "lineage.json").read_text())["policy"]
         else:

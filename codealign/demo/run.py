@@ -34,24 +34,29 @@ DPO pair came from this task", not "never seen".
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import signal
 import sys
 import threading
 import time
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from codealign.demo.seed import SeedConfig
+from codealign.records import RoundRecord, format_cost, last_promoted
+from codealign.runs.stages import STAGES
 
 __all__ = ["DemoResult", "run_demo", "round_rows", "train_side", "time_breakdown", "heldout_tasks",
-           "versus_seed", "last_promoted", "habit_table", "DEFAULT_CONFIG"]
+           "versus_seed", "habit_table", "DEFAULT_CONFIG"]
 
 DEFAULT_CONFIG = Path("configs/demo.yaml")
-STAGE_ORDER = ("sample", "execute", "judge", "train", "evaluate", "gate")
 
 
 @dataclass
@@ -83,31 +88,32 @@ def _delta(new: float | None, old: float | None) -> float | None:
     return None if new is None or old is None else round(new - old, 4)
 
 
-def round_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flat per-round figures from ``rounds.jsonl`` records, with deltas to the previous row."""
+def round_rows(rounds: list[RoundRecord]) -> list[dict[str, Any]]:
+    """The demo's per-round figures (its JSON line's ``rounds``) from the round records, with
+    deltas to the previous row."""
     rows: list[dict[str, Any]] = []
     for r in rounds:
-        m = r.get("metrics") or {}
-        pass_at = m.get("pass@k") or {}
+        m = r.metrics
+        pass_at = m.pass_at_k if m else {}
         top_k = max(pass_at, key=int) if pass_at else None
+        secure_rate = m.secure_rate if m else None
         row = {
-            "round": r["round"],
-            "status": r["status"],
-            "started_from": r.get("started_from"),
-            "pass@1": m.get("pass@1"),
+            "round": r.round,
+            "status": r.status.value,
+            "started_from": r.started_from,
+            "pass@1": m.pass_at_1 if m else None,
             "pass@k": {k: round(v, 4) for k, v in pass_at.items()},
             "k": int(top_k) if top_k else None,
-            "secure_rate": m.get("secure_rate"),
-            "insecure_share_of_passing": None if m.get("secure_rate") is None
-            else round(1 - m["secure_rate"], 4),
-            "mean_cost": m.get("mean_cost"),
-            "cost_unit": m.get("cost_unit"),
-            "mean_tokens": m.get("mean_tokens"),
-            "samples": m.get("samples"),
-            "pairs": r.get("pairs"),
-            "pairs_by_reason": r.get("pairs_by_reason"),
-            "gate": r.get("reason") or ("baseline (the seed policy)" if r["round"] == 0 else ""),
-            "train_stopped_early": (r.get("train") or {}).get("stop_reason"),
+            "secure_rate": secure_rate,
+            "insecure_share_of_passing": None if secure_rate is None else round(1 - secure_rate, 4),
+            "mean_cost": m.mean_cost if m else None,
+            "cost_unit": m.cost_unit if m else None,
+            "mean_tokens": m.mean_tokens if m else None,
+            "samples": m.samples if m else None,
+            "pairs": r.pairs,
+            "pairs_by_reason": r.pairs_by_reason,
+            "gate": r.reason or ("baseline (the seed policy)" if r.round == 0 else ""),
+            "train_stopped_early": r.train.stop_reason if r.train else None,
         }
         if rows:
             prev = rows[-1]
@@ -120,12 +126,12 @@ def round_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def train_side(reader, round_no: int) -> dict[str, Any]:
     """What round `round_no`'s own samples (train tasks, drawn by the policy the round started
     from) measured: pass rate, and the share of insecure code among the honest passes."""
-    rows = [r for r in reader.task_results(round_no) if r["side"] == "train"]
+    rows = [r for r in reader.task_results(round_no) if r.side == "train"]
     if not rows:
         return {}
-    samples, passed = sum(r["samples"] for r in rows), sum(r["passed"] for r in rows)
-    insecure = sum(r["insecure_passed"] for r in rows)
-    judged = insecure + sum(r["secure_passed"] for r in rows)
+    samples, passed = sum(r.samples for r in rows), sum(r.passed for r in rows)
+    insecure = sum(r.insecure_passed for r in rows)
+    judged = insecure + sum(r.secure_passed for r in rows)
     return {"train_samples": samples,
             "train_pass_rate": round(passed / samples, 4) if samples else None,
             "train_insecure_share_of_passing": round(insecure / judged, 4) if judged else None}
@@ -136,9 +142,9 @@ def time_breakdown(timings: dict[str, dict[str, float]], seed_s: float, setup_s:
     """Seconds per stage summed over rounds, plus the seed, set-up and what the stages do not
     cover (vLLM engine start and shutdown, loading tasks)."""
     times = {"setup": setup_s, "seed": seed_s}
-    for stage in STAGE_ORDER:
+    for stage in STAGES:
         times[stage] = sum(r.get(stage, 0.0) for r in timings.values())
-    times["engine+other"] = max(0.0, loop_s - sum(times[s] for s in STAGE_ORDER))
+    times["engine+other"] = max(0.0, loop_s - sum(times[s] for s in STAGES))
     return times
 
 
@@ -146,11 +152,11 @@ def heldout_tasks(reader, round_no: int) -> dict[str, dict[str, Any]] | None:
     """Round `round_no`'s held-out evaluation per task, from `RunReader.task_results`:
     ``{task_id: {"pass": pass@1, "passes": honest passes, "insecure": insecure passes,
     "cost": mean cost or None}}`` (None when the round was not evaluated)."""
-    rows = [r for r in reader.task_results(round_no) if r["side"] == "heldout"]
+    rows = [r for r in reader.task_results(round_no) if r.side == "heldout"]
     if not rows:
         return None
-    return {r["task_id"]: {"pass": r["pass_rate"], "passes": r["passed"],
-                           "insecure": r["insecure_passed"], "cost": r["mean_cost"]} for r in rows}
+    return {r.task_id: {"pass": r.pass_rate, "passes": r.passed, "insecure": r.insecure_passed,
+                        "cost": r.mean_cost} for r in rows}
 
 
 def versus_seed(seed: dict[str, dict[str, Any]], policy: dict[str, dict[str, Any]],
@@ -158,6 +164,7 @@ def versus_seed(seed: dict[str, dict[str, Any]], policy: dict[str, dict[str, Any
     """Paired bootstrap figures of `policy` against `seed` on `task_ids` (same tasks, same
     sampling seeds): Δpass@1, the insecure share of passing samples (each, and their ratio),
     Δ mean cost of passing samples over tasks where both passed."""
+    from codealign.trainer.evaluate import mean
     from codealign.trainer.stats import delta_mean, ratio_of_shares
 
     a = {t: seed[t] for t in task_ids}
@@ -170,26 +177,21 @@ def versus_seed(seed: dict[str, dict[str, Any]], policy: dict[str, dict[str, Any
     costs = [t for t in task_ids if a[t]["cost"] is not None and b[t]["cost"] is not None]
     return {
         "tasks": len(task_ids),
-        "pass@1": [_mean([v["pass"] for v in a.values()]), _mean([v["pass"] for v in b.values()])],
+        "pass@1": [_sig4(mean([v["pass"] for v in a.values()])), _sig4(mean([v["pass"] for v in b.values()]))],
         "delta_pass@1": delta_mean({t: v["pass"] for t, v in a.items()},
                                    {t: v["pass"] for t, v in b.items()}).to_dict(),
         "insecure_share": [share(a), share(b)],
         "insecure_ratio": ratio_of_shares({t: (v["insecure"], v["passes"]) for t, v in a.items()},
                                           {t: (v["insecure"], v["passes"]) for t, v in b.items()}).to_dict(),
-        "mean_cost": [_mean([a[t]["cost"] for t in costs]), _mean([b[t]["cost"] for t in costs])],
+        "mean_cost": [_sig4(mean([a[t]["cost"] for t in costs])), _sig4(mean([b[t]["cost"] for t in costs]))],
         "delta_mean_cost": delta_mean({t: a[t]["cost"] for t in costs},
                                       {t: b[t]["cost"] for t in costs}).to_dict(),
     }
 
 
-def _mean(values: list[float]) -> float | None:
+def _sig4(value: float | None) -> float | None:
     """Four significant digits (costs are seconds of a few microseconds, rates are in [0, 1])."""
-    return float(f"{sum(values) / len(values):.4g}") if values else None
-
-
-def last_promoted(rows: list[dict[str, Any]]) -> int:
-    """The round whose policy the loop ended with (0: the seed)."""
-    return max((r["round"] for r in rows if r["status"] == "promoted"), default=0)
+    return None if value is None else float(f"{value:.4g}")
 
 
 def _eval_samples(reader, round_no: int) -> list[tuple[str, str]]:
@@ -247,6 +249,57 @@ def _sample_train_side(config, tasks: list, train_ids: list[str], adapter: str |
         generator.close()
 
 
+def stderr_log(prefix: str) -> Callable[[str], None]:
+    """`log(line)`: the line on stderr after a bold `prefix`, never wrapped (a log file gets
+    whole lines, at any width)."""
+    from rich.console import Console
+
+    err = Console(stderr=True, soft_wrap=True)
+    return lambda line: err.print(f"[bold]{prefix}[/bold] {line}", highlight=False)
+
+
+QUIET_ENV = {
+    # vLLM logs to stdout at INFO by default; the report owns stdout (its last line is JSON).
+    "VLLM_LOGGING_STREAM": "ext://sys.stderr",
+    # vLLM's warnings on a CPU-only machine (no Triton, chunked prefill off, no libtcmalloc
+    # preloaded, its engine killed at shutdown) and torch's C++ ones in its worker (NUMA
+    # binding) ask nothing of a demo's user. WARNING would let every one of them through.
+    "VLLM_LOGGING_LEVEL": "ERROR",
+    "TORCH_CPP_LOG_LEVEL": "ERROR",
+    # In vLLM's processes: its own FutureWarnings (torch deprecations in its code), and the
+    # resource tracker's notice of the shared memory that the killed engine left behind.
+    "PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning:multiprocessing.resource_tracker",
+}
+"""What `quiet_vllm` sets for vLLM's processes (they read it when they start)."""
+
+
+@contextlib.contextmanager
+def quiet_vllm(log: Callable[[str], None]) -> Iterator[None]:
+    """Set `QUIET_ENV` for the processes started inside (a variable the caller set is kept) and
+    ignore vLLM's FutureWarnings in this one; both are put back afterwards, so a caller's process
+    (a test session) gets its own settings back. Says once how to see vLLM's warnings again."""
+    previous = {key: os.environ.get(key) for key in QUIET_ENV}
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    if previous["VLLM_LOGGING_LEVEL"] is None:
+        log("vLLM's warnings are hidden; VLLM_LOGGING_LEVEL=WARNING shows them")
+    # vLLM logs some warnings while it is imported, before it applies VLLM_LOGGING_LEVEL
+    vllm_logger = logging.getLogger("vllm")
+    level = vllm_logger.level
+    vllm_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module="vllm")
+            yield
+    finally:
+        vllm_logger.setLevel(level)
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = None,
              run_dir: str | Path | None = None, name: str | None = None,
              seed: SeedConfig | None = None, cache: str | Path | None = None,
@@ -263,8 +316,6 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
     and the sandboxes run in their own processes). `train_side_rates`: sample the train
     tasks from the seed and the last promoted policy for the per-habit table.
     """
-    from rich.console import Console
-
     from codealign.config import check_tasks, load_config
     from codealign.demo.habits import HabitClassifier
     from codealign.demo.seed import build_seed
@@ -272,8 +323,7 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
     from codealign.tasks.bank import load_variants
 
     started = time.perf_counter() if started is None else started
-    err = Console(stderr=True)
-    log = lambda line: err.print(f"[bold]demo[/bold] {line}", highlight=False)  # noqa: E731
+    log = stderr_log("demo")
     name = name or time.strftime("demo-%Y%m%d-%H%M%S")
 
     # The recipe is checked in full (model aside: it is made below) before any work starts.
@@ -299,40 +349,33 @@ def run_demo(config_path: str | Path = DEFAULT_CONFIG, *, rounds: int | None = N
 
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(torch_threads)
-    # vLLM logs to stdout at INFO by default; the report owns stdout (its last line is JSON).
-    # Set for the loop's vLLM only: a caller's process (a test session) gets its own back.
-    previous_env = {k: os.environ.get(k) for k in ("VLLM_LOGGING_STREAM", "VLLM_LOGGING_LEVEL")}
-    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    try:
-        t = time.perf_counter()
-        result = run_loop(config, progress=progress, log=log)
-        loop_s = time.perf_counter() - t
-        reader = RunReader(result.run_path)
-        if reader.split()["heldout"] != heldout_ids:
-            raise RuntimeError(f"{result.run_path}/split.json does not hold out the recipe's tasks "
-                               "(the run engine ignored evaluation.heldout_tags/strata_prefix)")
-        rows = round_rows(reader.rounds())
-        for row in rows:
-            row.update(train_side(reader, row["round"]))
-        final = last_promoted(rows)
-        classifier = HabitClassifier(tasks, load_variants())
-        t = time.perf_counter()
-        train_pair = None
-        if train_side_rates and final:
-            train_pair = _sample_train_side(config, tasks, train_ids,
-                                            str(result.run_path / f"round-{final}" / "train" / "adapter"), log)
-        train_side_s = time.perf_counter() - t
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
-        if previous_threads is not None:
-            torch.set_num_threads(previous_threads)
-        for key, value in previous_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with quiet_vllm(log):
+        try:
+            t = time.perf_counter()
+            result = run_loop(config, progress=progress, log=log)
+            loop_s = time.perf_counter() - t
+            reader = RunReader(result.run_path)
+            if reader.split()["heldout"] != heldout_ids:
+                raise RuntimeError(f"{result.run_path}/split.json does not hold out the recipe's tasks "
+                                   "(the run engine ignored evaluation.heldout_tags/strata_prefix)")
+            rounds = reader.rounds()
+            rows = round_rows(rounds)
+            for row in rows:
+                row.update(train_side(reader, row["round"]))
+            promoted = last_promoted(rounds)
+            final = promoted.round if promoted else 0
+            classifier = HabitClassifier(tasks, load_variants())
+            t = time.perf_counter()
+            train_pair = None
+            if train_side_rates and final:
+                train_pair = _sample_train_side(config, tasks, train_ids,
+                                                str(result.run_path / f"round-{final}" / "train" / "adapter"), log)
+            train_side_s = time.perf_counter() - t
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGTERM, previous_handler)
+            if previous_threads is not None:
+                torch.set_num_threads(previous_threads)
 
     control_tags = set(config.evaluation.heldout_tags)
     control_ids = [i for i in heldout_ids if control_tags & set(classifier.tasks[i].tags)] \
@@ -362,12 +405,12 @@ def _f(x: float | None, digits: int = 3) -> str:
 
 
 def _us(x: float | None) -> str:
-    """A cost in seconds (`codealign.judges.efficiency.cost_s`) as microseconds."""
-    return "n/a" if x is None else f"{x * 1e6:.1f} µs"
+    """A cost in seconds (`codealign.judges.efficiency.cost_s`) as it reads (microseconds)."""
+    return "n/a" if x is None else format_cost(x, "s")
 
 
 def _us_iv(iv: dict[str, Any] | None) -> str:
-    """A cost interval in seconds as microseconds."""
+    """A cost interval in seconds as microseconds (`format_cost`'s unit for seconds)."""
     if not iv or iv.get("value") is None:
         return "n/a"
     scaled = {k: (v * 1e6 if isinstance(v, float) and k in ("value", "low", "high") else v)

@@ -27,17 +27,12 @@ from codealign.judges.security import judge_security_batch
 from codealign.judges.tamper import judge_tamper
 from codealign.judges.verdict import JudgeScore, JudgeStatus, Verdict
 from codealign.sandbox.execution import Execution
-from codealign.tasks.task import Task
+from codealign.tasks.task import Task, reference_id
 
 __all__ = ["JudgeScore", "JudgeStatus", "Verdict", "JudgeConfig", "PairConfig", "PairReason",
            "Pair", "judge_static", "judge_executions", "judge_samples", "reference_id"]
 
 SECURITY_BATCH = 512
-
-
-def reference_id(task: Task) -> str:
-    """The sample id under which a task's reference solution is profiled."""
-    return f"{task.task_id}::reference"
 
 
 def judge_static(codes: Sequence[str], executions: Sequence[Execution | None] | None = None,

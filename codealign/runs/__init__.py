@@ -5,6 +5,7 @@
     request_cancel(run_path); read_state(run_path); list_runs(run_dir)
     RunReader(run_path): state, config, split, tasks, rounds, task_results, samples, pairs,
                          train_metrics, timings, events
+                         (rounds, task results and pairs are `codealign.records` records)
 
 Modules: `state` (state record, lease, cancel token), `events` (typed events, events.jsonl),
 `stages` (the six stages and their manifests), `rounds` (rounds.jsonl from the manifests),

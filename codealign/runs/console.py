@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from codealign.records import format_cost
 from codealign.runs.events import Event, Note, Progress, StageFinished
 
 __all__ = ["ConsoleReporter", "describe"]
@@ -31,8 +32,11 @@ def describe(stage: str, result: dict[str, Any]) -> str:
                                          + (f", stopped early: {result['stop_reason']}"
                                             if result["stopped_early"] else ""))
     if stage == "evaluate":
-        return result.get("skipped") or (f"pass@1 {result['pass@1']:.3f}, secure rate "
-                                         f"{_fmt(result['secure_rate'])}, mean cost {_fmt(result['mean_cost'])}")
+        if result.get("skipped"):
+            return result["skipped"]
+        cost = result["mean_cost"]
+        return (f"pass@1 {_fmt(result['pass@1'])}, secure rate {_fmt(result['secure_rate'])}, mean cost "
+                + ("n/a" if cost is None else format_cost(cost, result["cost_unit"])))
     if stage == "gate":
         return f"{result['status']}: {result['reason']}"
     return ""

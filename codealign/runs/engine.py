@@ -48,6 +48,7 @@ from typing import Any
 from codealign.config import RunConfig, check_tasks, parse_config
 from codealign.errors import Canceled, ConfigError, InputError, RunBusy
 from codealign.jsonl import read_jsonl, write_json, write_jsonl
+from codealign.records import RoundRecord, last_promoted
 from codealign.runs.events import EventLog, RunCanceled, RunFailed, RunFinished, RunStarted
 from codealign.runs.rounds import LINEAGE_FILE, read_rounds, stage_timings, write_rounds
 from codealign.runs.stages import (Context, Incumbent, Policy, evaluate_stage, execute_stage, gate_stage,
@@ -114,13 +115,12 @@ def _lineage(config: RunConfig, run_path: Path) -> tuple[dict[str, Any] | None, 
             raise ConfigError(f"the parent run was made on model {parent_config['model']}; a child "
                               f"run must use the same base model, not {config.model}",
                               path=config.source, field="parent_run")
-        promoted = [r for r in read_rounds(parent) if r["status"] == "promoted"]
+        last = last_promoted(read_rounds(parent))
         record: dict[str, Any] = {"parent_run": str(parent), "parent_round": 0, "source": None,
                                   "policy": "base"}
-        if promoted:
-            last = promoted[-1]
-            record.update(parent_round=last["round"], source=str(parent / last["artifacts"]["adapter"]),
-                          policy=f"{parent.name}/round-{last['round']}")
+        if last is not None and last.artifacts.adapter is not None:
+            record.update(parent_round=last.round, source=str(parent / last.artifacts.adapter),
+                          policy=f"{parent.name}/round-{last.round}")
         elif (parent / LINEAGE_FILE).exists():      # the parent never improved on its own start
             inherited = json.loads((parent / LINEAGE_FILE).read_text(encoding="utf-8"))
             if inherited["adapter"] is not None:
@@ -369,7 +369,7 @@ def list_runs(run_dir: str | Path) -> list[RunState]:
 @dataclass
 class LoopResult:
     run_path: Path
-    rounds: list[dict[str, Any]]
+    rounds: list[RoundRecord]
     timings: dict[str, dict[str, float]]
 
 

@@ -44,13 +44,12 @@ import sys
 import time
 from pathlib import Path
 
-from codealign.errors import RunBusy
+from codealign.errors import ExitStatus, RunBusy
 
-__all__ = ["RunLock", "RunLockHeld", "LOCK_FILE", "PG_LOCK_KEY", "BUSY_EXIT"]
+__all__ = ["RunLock", "RunLockHeld", "LOCK_FILE", "PG_LOCK_KEY"]
 
 LOCK_FILE = ".run.lock"
 PG_LOCK_KEY = 0x636F6465616C6E   # "codealn": one key per database
-BUSY_EXIT = 3
 
 
 class RunLockHeld(RunBusy):
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             ready.write(f"busy {exc}\n")
             ready.close()
         print(f"error: {exc}", file=sys.stderr)
-        return BUSY_EXIT
+        return ExitStatus.BUSY
     if ready is not None:
         ready.write("ok\n")
         ready.close()

@@ -38,14 +38,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from codealign.config import RunConfig, check_tasks
+from codealign.config import RUN_NAME_MAX, RunConfig, check_tasks, is_run_name
+from codealign.errors import ConfigError, ExitStatus
 from codealign.jsonl import write_json
+from codealign.records import TaskResult, last_promoted
+from codealign.records.nights import NOTHING_NEW, Night, NightRecord, parse_night
 
 __all__ = ["NightOutcome", "NightResult", "run_night", "list_nights", "night_record", "night_records",
            "NIGHT_FILE"]
 
 NIGHT_FILE = "night.json"
-NOTHING_NEW = "nothing-new"
 
 
 class NightOutcome(str, Enum):
@@ -58,10 +60,11 @@ class NightOutcome(str, Enum):
     CANCELED = "canceled"            # the night's run was canceled
 
     @property
-    def exit_code(self) -> int:
-        """0 started, 1 failed, 3 skipped, 4 canceled, 5 resumed (2 bad input and 70 an unexpected
-        error, as for every command)."""
-        return {"started": 0, "failed": 1, "skipped": 3, "canceled": 4, "resumed": 5}[self.value]
+    def exit_code(self) -> ExitStatus:
+        """The `ExitStatus` of ``codealign nightly`` (bad input and unexpected errors end every
+        command alike)."""
+        return {"started": ExitStatus.OK, "failed": ExitStatus.FAILED, "skipped": ExitStatus.BUSY,
+                "canceled": ExitStatus.CANCELED, "resumed": ExitStatus.RESUMED}[self.value]
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,13 @@ def _night_dirs(run_dir: Path, lineage: str) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _read_night(path: Path) -> dict[str, Any] | None:
+def _read_night(path: Path) -> Night | None:
     f = path / NIGHT_FILE
-    return json.loads(f.read_text(encoding="utf-8")) if f.exists() else None
+    return parse_night(json.loads(f.read_text(encoding="utf-8")), path=str(f)) if f.exists() else None
+
+
+def _write_night(path: Path, night: Night) -> None:
+    write_json(path / NIGHT_FILE, night.to_dict())
 
 
 def list_nights(run_dir: str | Path, lineage: str) -> list[Path]:
@@ -121,9 +128,9 @@ def _comparable_config(config_dict: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config_dict.items() if k not in ("name", "run_dir", "parent_run")}
 
 
-def _finish(run_path: Path, night: int, record: dict[str, Any], state) -> NightResult:
-    record.update(finished_at=state.finished_at or _now(), status=state.status.value)
-    write_json(run_path / NIGHT_FILE, record)
+def _finish(run_path: Path, night: int, record: Night, state) -> NightResult:
+    _write_night(run_path, dataclasses.replace(record, finished_at=state.finished_at or _now(),
+                                               status=state.status.value))
     outcome = {"succeeded": NightOutcome.STARTED, "failed": NightOutcome.FAILED,
                "canceled": NightOutcome.CANCELED}.get(state.status.value, NightOutcome.FAILED)
     return NightResult(outcome, night, run_path, state.status.value, state.error or "")
@@ -146,10 +153,11 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
         if (last / "state.json").exists():
             state = read_state(last)
             if state.status in (RunStatus.INTERRUPTED, RunStatus.QUEUED):
-                record = record or {"lineage": lineage, "night": number, "run": last.name,
-                                    "started_at": state.started_at or _now(), "trigger": trigger}
-                record["status"] = RunStatus.RUNNING.value
-                write_json(last / NIGHT_FILE, record)
+                record = dataclasses.replace(
+                    record or Night(lineage=lineage, night=number, run=last.name,
+                                    started_at=state.started_at or _now(), trigger=trigger),
+                    status=RunStatus.RUNNING.value)
+                _write_night(last, record)
                 done = execute_run(last, rounds=rounds, cancel=cancel, subscribers=subscribers)
                 result = _finish(last, number, record, done)
                 if result.outcome is NightOutcome.STARTED:
@@ -158,8 +166,8 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
     if slot_iso is not None:
         for number, path in reversed(nights):
             rec = _read_night(path)
-            if rec and rec.get("slot") == slot_iso:
-                return NightResult(NightOutcome.SKIPPED, number, path, rec.get("status"),
+            if rec and rec.slot == slot_iso:
+                return NightResult(NightOutcome.SKIPPED, number, path, rec.status,
                                    f"night {number} ran for {slot_iso} already")
 
     tasks, clashes = _snapshot(config, list(extra_tasks or ()))
@@ -176,29 +184,30 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
         nothing_new = (previous_tasks == _task_dicts(tasks)
                        and _comparable_config(previous_config) == _comparable_config(config.section_dicts())
                        and reader.state().status is RunStatus.SUCCEEDED
-                       and not any(r.get("status") == "promoted" for r in reader.rounds()))
+                       and last_promoted(reader.rounds()) is None)
 
     number = (nights[-1][0] if nights else 0) + 1
     name = f"{lineage}-night-{number:04d}"
+    if not is_run_name(name):
+        raise ConfigError(f"the night's run name {name!r} is not a run name (at most {RUN_NAME_MAX} "
+                          "characters: shorten the lineage)", path=config.source, field="name")
     night_path = run_dir / name
-    record: dict[str, Any] = {
-        "lineage": lineage, "night": number, "run": None if nothing_new else name,
-        "parent_run": previous[1].name if previous else None, "trigger": trigger, "slot": slot_iso,
-        "started_at": _now(), "finished_at": None, "status": None,
-        "tasks": len(tasks), "tasks_added": [t.task_id for t in tasks if t.task_id not in set(previous_ids)],
-        "tasks_removed": [t for t in previous_ids if t not in {x.task_id for x in tasks}],
-        "submitted_tasks": [t.task_id for t in (extra_tasks or ()) if t.task_id not in clashes],
-        "submitted_clashes": clashes,
-    }
+    record = Night(
+        lineage=lineage, night=number, run=None if nothing_new else name,
+        parent_run=previous[1].name if previous else None, trigger=trigger, slot=slot_iso,
+        started_at=_now(), tasks=len(tasks),
+        tasks_added=[t.task_id for t in tasks if t.task_id not in set(previous_ids)],
+        tasks_removed=[t for t in previous_ids if t not in {x.task_id for x in tasks}],
+        submitted_tasks=[t.task_id for t in (extra_tasks or ()) if t.task_id not in clashes],
+        submitted_clashes=clashes)
     if nothing_new:
-        record.update(status=NOTHING_NEW, finished_at=_now())
-        write_json(night_path / NIGHT_FILE, record)
+        _write_night(night_path, dataclasses.replace(record, status=NOTHING_NEW, finished_at=_now()))
         return NightResult(NightOutcome.STARTED, number, None, NOTHING_NEW,
                            f"nothing new since night {previous[0]}: recorded, no run")
     child = dataclasses.replace(config, name=name)
     create_run(child, tasks=tasks, parent_run=previous[1] if previous else None)
-    record["status"] = RunStatus.QUEUED.value
-    write_json(night_path / NIGHT_FILE, record)
+    record = dataclasses.replace(record, status=RunStatus.QUEUED.value)
+    _write_night(night_path, record)
     state = execute_run(night_path, rounds=rounds, cancel=cancel, subscribers=subscribers)
     return _finish(night_path, number, record, state)
 
@@ -207,16 +216,16 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
 # Published records
 
 
-def _per_task(results: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+def _per_task(results: list[TaskResult]) -> tuple[dict[str, float], dict[str, float]]:
     """(pass rate per held-out task, secure share of passes per held-out task with a pass)."""
-    held = [r for r in results if r["side"] == "heldout"]
-    passing = {r["task_id"]: r["pass_rate"] for r in held}
-    secure = {r["task_id"]: r["secure_passed"] / r["passed"] for r in held if r["passed"]}
+    held = [r for r in results if r.side == "heldout"]
+    passing = {r.task_id: r.pass_rate for r in held}
+    secure = {r.task_id: r.secure_passed / r.passed for r in held if r.passed}
     return passing, secure
 
 
-def night_record(path: str | Path) -> dict[str, Any]:
-    """The night's record for the API: night.json plus figures read from its run.
+def night_record(path: str | Path) -> NightRecord:
+    """The night's published record: its night.json plus figures read from its run.
 
     ``pass_at_1_delta`` and ``secure_rate_delta`` compare the night's last promoted round with
     its round 0 (the previous promoted policy) on the held-out tasks: the first is the task-mean
@@ -226,31 +235,29 @@ def night_record(path: str | Path) -> dict[str, Any]:
     from codealign.trainer.stats import delta_mean
 
     path = Path(path)
-    record = _read_night(path) or {}
-    out = {"resumed": 0, **record, "rounds": 0, "promoted": False, "promoted_round": None,
-           "pass_at_1_delta": None, "secure_rate_delta": None}
-    if not record.get("run") or not (path / "state.json").exists():
-        return out
+    lineage, _, number = path.name.rpartition("-night-")
+    night = _read_night(path) or Night(lineage=lineage, night=int(number))
+    fields = {f.name: getattr(night, f.name) for f in dataclasses.fields(Night)}
+    if not night.run or not (path / "state.json").exists():
+        return NightRecord(**fields)
     from codealign.runs import RunReader
 
     reader = RunReader(path)
     state = reader.state()
-    out.update(status=state.status.value, resumed=state.resumed, finished_at=state.finished_at,
-               started_at=record.get("started_at") or state.started_at)
+    fields.update(status=state.status.value, finished_at=state.finished_at,
+                  started_at=night.started_at or state.started_at)
     rounds = reader.rounds()
-    out["rounds"] = sum(1 for r in rounds if r["round"] >= 1)
-    promoted = [r["round"] for r in rounds if r.get("status") == "promoted"]
-    if promoted:
-        k = promoted[-1]
-        base_pass, base_secure = _per_task(reader.task_results(0))
-        new_pass, new_secure = _per_task(reader.task_results(k))
-        out.update(promoted=True, promoted_round=k,
-                   pass_at_1_delta=delta_mean(base_pass, new_pass).to_dict(),
-                   secure_rate_delta=delta_mean(base_secure, new_secure).to_dict())
-    return out
+    decided = sum(1 for r in rounds if r.round >= 1)
+    last = last_promoted(rounds)
+    if last is None:
+        return NightRecord(**fields, resumed=state.resumed, rounds=decided)
+    base_pass, base_secure = _per_task(reader.task_results(0))
+    new_pass, new_secure = _per_task(reader.task_results(last.round))
+    return NightRecord(**fields, resumed=state.resumed, rounds=decided, promoted=True,
+                       promoted_round=last.round, pass_at_1_delta=delta_mean(base_pass, new_pass),
+                       secure_rate_delta=delta_mean(base_secure, new_secure))
 
 
-def night_records(run_dir: str | Path, lineage: str) -> list[dict[str, Any]]:
+def night_records(run_dir: str | Path, lineage: str) -> list[NightRecord]:
     """Every night of the lineage, oldest first."""
     return [night_record(p) for p in list_nights(run_dir, lineage)]
-

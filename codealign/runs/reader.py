@@ -33,6 +33,7 @@ from codealign.errors import InputError
 from codealign.jsonl import file_identity, read_jsonl, write_jsonl
 from codealign.runs.engine import CONFIG_FILE, SPLIT_FILE, read_task_snapshot
 from codealign.runs.events import read_events
+from codealign.records import OutcomeRow, PairRow, RoundRecord, Side, TaskResult, load_list
 from codealign.runs.rounds import read_rounds, stage_timings
 from codealign.runs.state import RunState, read_state
 
@@ -40,7 +41,6 @@ __all__ = ["RunReader", "TRAIN_METRICS"]
 
 TRAIN_METRICS = ("step", "loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
                  "rewards/accuracies", "logps/chosen", "logps/rejected")
-SIDES = ("train", "heldout")
 
 
 class RunReader:
@@ -77,13 +77,13 @@ class RunReader:
         """The task snapshot (`Task` objects)."""
         return read_task_snapshot(self.path)
 
-    def rounds(self) -> list[dict[str, Any]]:
-        """The round records, as in rounds.jsonl (round 0: the starting policy)."""
+    def rounds(self) -> list[RoundRecord]:
+        """The round records of rounds.jsonl (round 0: the starting policy)."""
         return read_rounds(self.path)
 
-    def round(self, k: int) -> dict[str, Any]:
+    def round(self, k: int) -> RoundRecord:
         for r in self.rounds():
-            if r["round"] == k:
+            if r.round == k:
                 return r
         raise InputError(f"round {k} is not decided yet", path=str(self.path / "rounds.jsonl"))
 
@@ -95,14 +95,28 @@ class RunReader:
 
     # -- per sample ---------------------------------------------------------------------------
 
-    def _heldout_outcomes(self, k: int) -> list[dict[str, Any]]:
-        return self._rows(f"round-{k}/evaluate/outcomes.jsonl")
+    def _heldout_outcomes(self, k: int, task_id: str | None = None) -> list[dict[str, Any]]:
+        """The lines of round k's outcomes.jsonl (each checked as an `OutcomeRow`), or `task_id`'s."""
+        rel = f"round-{k}/evaluate/outcomes.jsonl"
+        rows = self._rows(rel) if task_id is None else self._task_rows(rel, task_id)
+        load_list(OutcomeRow, rows, path=str(self.path / rel))
+        return rows
+
+    def _key(self, sources: tuple[str, ...]) -> list[Any]:
+        return [_rules_key(), *(file_identity(self.path / rel) for rel in sources)]
+
+    def _kept(self, name: str, sources: tuple[str, ...], make: Callable[[], Any]) -> Any:
+        """`make()`, kept in this reader (not on disk) while `sources` and the rules are the same."""
+        key = self._key(sources)
+        if name not in self._memo or self._memo[name][0] != key:
+            self._memo[name] = (key, make())
+        return self._memo[name][1]
 
     def _derived(self, name: str, sources: tuple[str, ...], derive: Callable[[], Any]) -> Any:
         """`derive()`, kept (in this reader, and in ``cache_dir/name``) while each of `sources`
         (files of the run) is the same file (inode, size, mtime: the stages replace files, never
         edit them) and the code that applies the rules is the same."""
-        key = [_rules_key(), *(file_identity(self.path / rel) for rel in sources)]
+        key = self._key(sources)
         if name in self._memo and self._memo[name][0] == key:
             return self._memo[name][1]
         data = None
@@ -166,13 +180,15 @@ class RunReader:
         ``honest`` (passed honestly), ``secure`` (None unless honest and scanned) and ``cost``;
         train samples also ``complexity``: the maintainability judge's ``[mi, cc_max]`` from the
         verdict (``[None, None]`` when the judge failed; None when the verdict has no such score)."""
-        if side not in SIDES:
-            raise InputError(f"side must be one of {list(SIDES)}, got {side!r}", field="side")
-        rel = f"round-{k}/evaluate/samples.jsonl" if side == "heldout" else f"round-{k}/sample/samples.jsonl"
-        if side == "heldout" and task_id is not None:
-            flags = {o["sample_id"]: o for o in self._task_rows(f"round-{k}/evaluate/outcomes.jsonl", task_id)}
-        elif side == "heldout":
-            flags = {o["sample_id"]: o for o in self._heldout_outcomes(k)}
+        try:
+            side = Side(side)
+        except ValueError:
+            raise InputError(f"side must be one of {[s.value for s in Side]}, got {side!r}",
+                             field="side") from None
+        rel = f"round-{k}/evaluate/samples.jsonl" if side is Side.HELDOUT else f"round-{k}/sample/samples.jsonl"
+        flags: dict[str, dict[str, Any]]
+        if side is Side.HELDOUT:
+            flags = {o["sample_id"]: o for o in self._heldout_outcomes(k, task_id)}
         else:
             by_task = self._train_outcomes(k)
             flags = {f["sample_id"]: f for t in ([task_id] if task_id else by_task) for f in by_task.get(t, ())}
@@ -182,33 +198,36 @@ class RunReader:
             f = flags.get(s["sample_id"], {})
             out.append({**s, "status": f.get("status"), "honest": f.get("honest", False),
                         "secure": f.get("secure"), "cost": f.get("cost")}
-                       | ({"complexity": f.get("complexity")} if side == "train" else {}))
+                       | ({"complexity": f.get("complexity")} if side is Side.TRAIN else {}))
         return out
 
-    def task_results(self, k: int) -> list[dict[str, Any]]:
-        """Per task of round k: task_id, side, samples, passed (honestly), secure_passed,
-        insecure_passed, mean_cost (of honest passes, in seconds: `codealign.judges.efficiency.cost_s`),
-        pass_rate. Train tasks first."""
-        return self._derived(f"round-{k}-tasks.json", (f"round-{k}/judge/verdicts.jsonl",
-                                                       f"round-{k}/evaluate/outcomes.jsonl"),
-                             lambda: self._task_results(k))
+    def task_results(self, k: int) -> list[TaskResult]:
+        """Per task of round k (`TaskResult`), train tasks first."""
+        sources = (f"round-{k}/judge/verdicts.jsonl", f"round-{k}/evaluate/outcomes.jsonl")
 
-    def _task_results(self, k: int) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
+        def load() -> list[TaskResult]:
+            rows = self._derived(f"round-{k}-tasks.json", sources,
+                                 lambda: [r.to_dict() for r in self._task_results(k)])
+            return load_list(TaskResult, rows)
+
+        return list(self._kept(f"round-{k}-task-results", sources, load))
+
+    def _task_results(self, k: int) -> list[TaskResult]:
+        from codealign.trainer.evaluate import mean
+
+        rows: list[TaskResult] = []
         train = [f for group in self._train_outcomes(k).values() for f in group if f["counted"]]
-        for side, flags in (("train", train), ("heldout", self._heldout_outcomes(k))):
+        for side, flags in ((Side.TRAIN, train), (Side.HELDOUT, self._heldout_outcomes(k))):
             by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for f in flags:
                 by_task[f["task_id"]].append(f)
             for task_id, group in by_task.items():
                 honest = [f for f in group if f["honest"]]
-                costs = [f["cost"] for f in honest if f["cost"] is not None]
-                rows.append({"task_id": task_id, "side": side, "samples": len(group),
-                             "passed": len(honest),
-                             "secure_passed": sum(1 for f in honest if f["secure"] is True),
-                             "insecure_passed": sum(1 for f in honest if f["secure"] is False),
-                             "mean_cost": sum(costs) / len(costs) if costs else None,
-                             "pass_rate": len(honest) / len(group)})
+                rows.append(TaskResult(task_id=task_id, side=side, samples=len(group), passed=len(honest),
+                                       secure_passed=sum(1 for f in honest if f["secure"] is True),
+                                       insecure_passed=sum(1 for f in honest if f["secure"] is False),
+                                       mean_cost=mean([f["cost"] for f in honest]),
+                                       pass_rate=len(honest) / len(group)))
         return rows
 
     def index_round(self, k: int) -> None:
@@ -223,10 +242,12 @@ class RunReader:
             if (self.path / rel).exists():
                 self._index(rel)
 
-    def pairs(self, k: int, reason: str | None = None, task_id: str | None = None) -> list[dict[str, Any]]:
-        """Round k's preference pairs (TRL fields plus task_id, reason, margin, ids)."""
-        return [p for p in self._rows(f"round-{k}/judge/pairs.jsonl")
-                if (reason is None or p["reason"] == reason) and (task_id is None or p["task_id"] == task_id)]
+    def pairs(self, k: int, reason: str | None = None, task_id: str | None = None) -> list[PairRow]:
+        """Round k's preference pairs (`PairRow`), in the file's order; filters: reason, task."""
+        rel = f"round-{k}/judge/pairs.jsonl"
+        every: list[PairRow] = self._kept(rel, (rel,), lambda: load_list(PairRow, self._rows(rel),
+                                                                         path=str(self.path / rel)))
+        return [p for p in every if (reason is None or p.reason == reason) and (task_id is None or p.task_id == task_id)]
 
     def train_metrics(self, k: int) -> list[dict[str, Any]]:
         """The DPO trainer's logged figures per step of round k (empty when it did not train)."""
@@ -276,10 +297,11 @@ def _rules_key() -> str:
     """A hash of the code that turns a verdict into an outcome: a cached outcome made by other
     rules is never used."""
     from codealign.judges import complexity, efficiency, rules, verdict
+    from codealign.records import results
     from codealign.sandbox import execution
 
     h = hashlib.sha256()
-    for module in (rules, verdict, efficiency, complexity, execution):
+    for module in (rules, verdict, efficiency, complexity, execution, results):
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]

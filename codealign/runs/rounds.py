@@ -1,5 +1,8 @@
 """``rounds.jsonl`` and ``timings.json``, rebuilt from the stage manifests (never appended).
 
+Each line of ``rounds.jsonl`` is a `codealign.records.RoundRecord` (its schema version in the
+line); this module is the one place that maps the stages' results onto it.
+
 ``rounds.jsonl`` holds no wall times (they live in ``timings.json``), so two runs with the
 same seeds — one interrupted and resumed, one not — write the same file.
 """
@@ -8,14 +11,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
 from codealign.jsonl import read_jsonl, write_json, write_jsonl
+from codealign.records.rounds import (Lineage, RoundArtifacts, RoundDecision, RoundMetrics, RoundRecord,
+                                      RoundStatus, TrainSummary, parse_round)
 from codealign.runs.stages import STAGES, StageManifest, read_manifest
 
-__all__ = ["write_rounds", "read_rounds", "stage_timings", "manifests", "LINEAGE_FILE"]
+__all__ = ["write_rounds", "read_rounds", "stage_timings", "manifests", "LINEAGE_FILE", "ROUNDS_FILE"]
 
 LINEAGE_FILE = "lineage.json"
+ROUNDS_FILE = "rounds.jsonl"
 
 
 def manifests(run_path: Path) -> dict[int, dict[str, StageManifest]]:
@@ -33,43 +37,35 @@ def manifests(run_path: Path) -> dict[int, dict[str, StageManifest]]:
     return out
 
 
-def _round_record(run_path: Path, k: int, stages: dict[str, StageManifest]) -> dict[str, Any]:
+def _round_record(run_path: Path, k: int, stages: dict[str, StageManifest]) -> RoundRecord:
     def artifact(stage: str, name: str) -> str | None:
         m = stages.get(stage)
         return f"round-{k}/{stage}/{m.outputs[name]}" if m and name in m.outputs else None
 
-    ev = stages["evaluate"].result
-    metrics = None if ev.get("skipped") else {
-        "pass@1": ev["pass@1"], "pass@k": ev["pass_at"], "secure_rate": ev["secure_rate"],
-        "secure_pass_rate": ev["secure_pass_rate"], "mean_cost": ev["mean_cost"],
-        "cost_unit": ev["cost_unit"], "mean_tokens": ev["mean_tokens"], "samples": ev["samples"]}
+    ev = stages["evaluate"]
+    metrics = None if ev.skipped else RoundMetrics.from_evaluation(ev.result)
     if k == 0:
-        record = {"round": 0, "policy": "base", "status": "baseline", "metrics": metrics,
-                  "artifacts": {"eval_report": artifact("evaluate", "report")}}
-        lineage = Path(run_path) / LINEAGE_FILE
-        if lineage.exists():
-            info = json.loads(lineage.read_text(encoding="utf-8"))
-            record["policy"] = info["policy"]
-            record["lineage"] = {k2: info[k2] for k2 in ("parent_run", "parent_round", "adapter_hash")}
-        return record
+        policy, lineage = "base", None
+        path = Path(run_path) / LINEAGE_FILE
+        if path.exists():
+            info = json.loads(path.read_text(encoding="utf-8"))
+            policy = info["policy"]
+            lineage = Lineage(parent_run=info["parent_run"], parent_round=info["parent_round"],
+                              adapter_hash=info["adapter_hash"])
+        return RoundRecord(round=0, policy=policy, status=RoundStatus.BASELINE, metrics=metrics,
+                           artifacts=RoundArtifacts(eval_report=artifact("evaluate", "report")), lineage=lineage)
     sample, judge, train, gate = (stages[s] for s in ("sample", "judge", "train", "gate"))
-    return {
-        "round": k,
-        "policy": f"round-{k}",
-        "started_from": sample.inputs["policy"]["name"],
-        "status": gate.result["status"],
-        "reason": gate.result["reason"],
-        "gate": gate.result,
-        "metrics": metrics,
-        "samples": sample.result["samples"],
-        "pairs": judge.result["pairs"],
-        "pairs_by_reason": judge.result["pairs_by_reason"],
-        "train": {k2: v for k2, v in train.result.items() if k2 not in ("tokens_per_s", "device")},
-        "artifacts": {"samples": artifact("sample", "samples"), "executions": artifact("execute", "executions"),
-                      "verdicts": artifact("judge", "verdicts"), "pairs": artifact("judge", "pairs"),
-                      "adapter": artifact("train", "adapter"), "train_metrics": artifact("train", "metrics"),
-                      "eval_report": artifact("evaluate", "report"), "decision": artifact("gate", "decision")},
-    }
+    decision = RoundDecision.from_dict(gate.result)
+    return RoundRecord(
+        round=k, policy=f"round-{k}", started_from=sample.inputs["policy"]["name"],
+        status=decision.status, reason=decision.reason, gate=decision, metrics=metrics,
+        samples=sample.result["samples"], pairs=judge.result["pairs"],
+        pairs_by_reason=judge.result["pairs_by_reason"], train=TrainSummary.from_train(train.result),
+        artifacts=RoundArtifacts(
+            samples=artifact("sample", "samples"), executions=artifact("execute", "executions"),
+            verdicts=artifact("judge", "verdicts"), pairs=artifact("judge", "pairs"),
+            adapter=artifact("train", "adapter"), train_metrics=artifact("train", "metrics"),
+            eval_report=artifact("evaluate", "report"), decision=artifact("gate", "decision")))
 
 
 def write_rounds(run_path: Path) -> None:
@@ -77,13 +73,17 @@ def write_rounds(run_path: Path) -> None:
     found = manifests(run_path)
     records = [_round_record(run_path, k, found[k]) for k in sorted(found)
                if "gate" in found[k] or (k == 0 and "evaluate" in found[k])]
-    write_jsonl(Path(run_path) / "rounds.jsonl", records)
+    write_jsonl(Path(run_path) / ROUNDS_FILE, (r.to_dict() for r in records))
     write_json(Path(run_path) / "timings.json", _timings(found))
 
 
-def read_rounds(run_path: str | Path) -> list[dict[str, Any]]:
-    path = Path(run_path) / "rounds.jsonl"
-    return [obj for _, obj in read_jsonl(path)] if path.exists() else []
+def read_rounds(run_path: str | Path) -> list[RoundRecord]:
+    """The run's round records (none before round 0 is evaluated); `InputError` names the line
+    of a bad record, or of one written with a schema version this code does not read."""
+    path = Path(run_path) / ROUNDS_FILE
+    if not path.exists():
+        return []
+    return [parse_round(obj, path=str(path), line=line) for line, obj in read_jsonl(path)]
 
 
 def _timings(found: dict[int, dict[str, StageManifest]]) -> dict[str, dict[str, float]]:

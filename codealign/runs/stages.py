@@ -36,11 +36,12 @@ from typing import Any
 from codealign.config import RunConfig, plain_data
 from codealign.errors import ConfigError
 from codealign.jsonl import read_jsonl, write_json, write_jsonl
+from codealign.records import OutcomeRow, RoundDecision
 from codealign.runs.events import EventLog, Note, Progress, RoundDecided, StageFinished, StageStarted
 from codealign.runs.state import CancelToken, RunLease
 
 __all__ = ["STAGES", "MANIFEST", "KILL_ENV", "ROUND_SEED_STRIDE", "StageManifest", "Policy",
-           "Incumbent", "RoundDecision", "Context", "read_manifest", "sha_path",
+           "Incumbent", "Context", "read_manifest", "sha_path",
            "sample_stage", "execute_stage", "judge_stage", "train_stage", "evaluate_stage",
            "gate_stage", "round_tasks"]
 
@@ -122,22 +123,6 @@ class Incumbent:
 
     def policy(self, name: str) -> Policy:
         return Policy(name, self.adapter, self.adapter_hash)
-
-
-@dataclass(frozen=True)
-class RoundDecision:
-    """The gate's decision on a round (``decision.json``): the `GateDecision` and the
-    round it was compared with."""
-
-    decision: Any                          # codealign.trainer.gate.GateDecision
-    incumbent_round: int
-
-    @property
-    def promoted(self) -> bool:
-        return self.decision.promoted
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.decision.to_dict(), "incumbent_round": self.incumbent_round}
 
 
 @dataclass
@@ -403,10 +388,10 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
             secure = rules.security_class(scores.get("security")) if honest else None
             cost = cost_s(e.cost) if honest else None
             outcomes.append(Outcome(s.task_id, honest, secure, cost, s.tokens))
-            rows.append({"task_id": s.task_id, "sample_id": s.sample_id, "status": e.status.value,
-                         "honest": honest, "secure": secure, "cost": cost, "tokens": s.tokens})
+            rows.append(OutcomeRow(task_id=s.task_id, sample_id=s.sample_id, status=e.status.value,
+                                   honest=honest, secure=secure, cost=cost, tokens=s.tokens))
         report = evaluate(outcomes, ev.k, COST_UNIT, task_ids=heldout)
-        write_jsonl(d / "outcomes.jsonl", rows)
+        write_jsonl(d / "outcomes.jsonl", (r.to_dict() for r in rows))
         write_json(d / "report.json", report.to_dict())
         return StageRun({"samples": "samples.jsonl", "executions": "executions.jsonl",
                          "outcomes": "outcomes.jsonl", "report": "report.json"},
@@ -433,18 +418,9 @@ def gate_stage(ctx: Context, round_no: int, evaluated: StageManifest, incumbent:
     inputs = {"candidate": evaluated.output_hashes, "candidate_result": evaluated.result,
               "incumbent": plain_data(incumbent), "gate": plain_data(ctx.config.gate)}
     gated = ctx.run_stage(round_no, "gate", inputs, work)
-    decided = round_decision(gated.result)
+    decided = RoundDecision.from_dict(gated.result)
     ctx.events.emit(RoundDecided(round_no, decided.decision.status, decided.decision.reason))
     return decided
-
-
-def round_decision(record: dict[str, Any]) -> RoundDecision:
-    """A `RoundDecision` from its ``decision.json`` form."""
-    from codealign.trainer.gate import GateDecision
-
-    fields = {f.name for f in dataclasses.fields(GateDecision)}
-    return RoundDecision(GateDecision(**{k: v for k, v in record.items() if k in fields}),
-                         record["incumbent_round"])
 
 
 def round_tasks(config: RunConfig, train_ids: list[str], round_no: int) -> list[str]:

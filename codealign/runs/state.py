@@ -37,7 +37,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from codealign.errors import Canceled, InputError, RunBusy
+from codealign.errors import Canceled, ExitStatus, InputError, RunBusy
 from codealign.jsonl import write_json
 
 __all__ = ["RunStatus", "RunState", "RunLease", "CancelToken", "read_state", "write_state",
@@ -64,6 +64,12 @@ class RunStatus(str, Enum):
     def terminal(self) -> bool:
         """Finished one way or another (interrupted is not: its holder died mid-run)."""
         return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED)
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        """How a command that ran the run to this state ends (`loop`, `runs resume`)."""
+        return {RunStatus.SUCCEEDED: ExitStatus.OK, RunStatus.CANCELED: ExitStatus.CANCELED}.get(
+            self, ExitStatus.FAILED)
 
 
 def now_iso() -> str:

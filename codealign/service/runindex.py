@@ -31,8 +31,8 @@ def index_run(session, name: str, run_path: Path, *, config_name: str = "", pare
     session.flush()
     session.execute(delete(RoundRow).where(RoundRow.run_name == name))
     for record in reader.rounds():
-        session.add(RoundRow(run_name=name, round=int(record["round"]), status=str(record.get("status", "")),
-                             record=record))
+        session.add(RoundRow(run_name=name, round=record.round, status=record.status.value,
+                             record=record.to_dict()))
     return row
 
 
@@ -48,7 +48,7 @@ def refresh_run(db: Database, name: str, run_path: Path, cache_dir: Path | None 
     if cache_dir is not None:
         reader = RunReader(run_path, cache_dir=cache_dir)
         for record in reader.rounds():
-            reader.index_round(int(record["round"]))
+            reader.index_round(record.round)
 
 
 def refresh_all(db: Database, runs_dir: Path) -> None:

@@ -93,8 +93,9 @@ def judge_task(task, reference_run, trivial_run) -> Verdict:
 
 def _jobs(task) -> list:
     from codealign.sandbox import Job
+    from codealign.tasks import reference_id
 
-    return [Job(f"{task.task_id}#reference", task, task.reference),
+    return [Job(reference_id(task), task, task.reference),
             Job(f"{task.task_id}#trivial", task, trivial_candidate(task.entry_point))]
 
 

@@ -11,10 +11,11 @@ from codealign.tasks.loaders import (
     load_tasks,
     resolve_spec,
 )
-from codealign.tasks.task import Task
+from codealign.tasks.task import Task, reference_id
 
 __all__ = [
     "Task",
+    "reference_id",
     "TASK_SETS",
     "TaskFormat",
     "TaskIndex",

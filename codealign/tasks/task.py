@@ -9,7 +9,7 @@ from typing import Any
 
 from codealign.errors import InputError
 
-__all__ = ["Task"]
+__all__ = ["Task", "reference_id"]
 
 
 @dataclass(frozen=True)
@@ -131,3 +131,9 @@ class Task:
         if missing:
             raise InputError("missing required field", field=missing[0])
         return cls(**d)
+
+
+def reference_id(task: Task) -> str:
+    """The sample id under which a task's reference solution runs in the sandbox (the
+    efficiency judge's baseline, `codealign tasks check`, the service's task validation)."""
+    return f"{task.task_id}::reference"

@@ -24,8 +24,9 @@ Secure rate: among passing samples, the share with no bandit finding of severity
 HIGH (the security judge, `codealign.judges.security`). A sample the security judge could
 not scan counts as not secure (an unknown is never trusted) and is counted in
 ``security_unknown``. Mean cost is over passing samples, in the unit the caller names
-(``cost_unit``; the loop passes `codealign.judges.efficiency.cost_s`, seconds). Mean tokens is over
-all samples.
+(``cost_unit``, by default `codealign.judges.efficiency.COST_UNIT`: seconds of ``cost_s``).
+Mean tokens is over all
+samples.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codealign.errors import ConfigError
+from codealign.judges.efficiency import COST_UNIT
 from codealign.judges.rules import has_insecure_finding
 
 __all__ = ["EvalConfig", "Outcome", "TaskMetrics", "EvalReport", "split_tasks",
-           "split_tasks_by_tags", "pass_at_k", "is_secure", "evaluate"]
-
+           "split_tasks_by_tags", "pass_at_k", "is_secure", "mean", "evaluate"]
 
 
 @dataclass
@@ -251,11 +252,17 @@ class EvalReport:
         return cls(**d)
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+def mean(values: Iterable[float | None]) -> float | None:
+    """The mean of the values that are known (None is left out); None when none is.
+
+    >>> mean([1.0, None, 2.0]), mean([None]), mean([])
+    (1.5, None, None)
+    """
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
-def evaluate(outcomes: Sequence[Outcome], ks: Sequence[int], cost_unit: str = "ops",
+def evaluate(outcomes: Sequence[Outcome], ks: Sequence[int], cost_unit: str = COST_UNIT,
              task_ids: Sequence[str] | None = None) -> EvalReport:
     """Score outcomes per task and overall. `task_ids`, when given, fixes the task list (a task
     with no outcome is an error: every held-out task must have been sampled)."""
@@ -276,9 +283,9 @@ def evaluate(outcomes: Sequence[Outcome], ks: Sequence[int], cost_unit: str = "o
         tasks.append(TaskMetrics(
             task_id=t, n=n, passed=c,
             pass_at={str(k): pass_at_k(n, c, k) for k in ks if k <= n},
-            secure_rate=_mean([1.0 if o.secure else 0.0 for o in passing]),
-            mean_cost=_mean([o.cost for o in passing if o.cost is not None]),
-            mean_tokens=_mean([o.tokens for o in group]) or 0.0))
+            secure_rate=mean([1.0 if o.secure else 0.0 for o in passing]),
+            mean_cost=mean([o.cost for o in passing]),
+            mean_tokens=mean([o.tokens for o in group]) or 0.0))
     every = [o for t in ids for o in by_task[t]]
     passing = [o for o in every if o.passed]
     pass_at = {}
@@ -288,11 +295,11 @@ def evaluate(outcomes: Sequence[Outcome], ks: Sequence[int], cost_unit: str = "o
             pass_at[str(k)] = sum(values) / len(values)
     return EvalReport(
         pass_at=pass_at,
-        secure_rate=_mean([1.0 if o.secure else 0.0 for o in passing]),
+        secure_rate=mean([1.0 if o.secure else 0.0 for o in passing]),
         secure_pass_rate=sum(1 for o in passing if o.secure) / len(every),
-        mean_cost=_mean([o.cost for o in passing if o.cost is not None]),
+        mean_cost=mean([o.cost for o in passing]),
         cost_unit=cost_unit,
-        mean_tokens=_mean([o.tokens for o in every]) or 0.0,
+        mean_tokens=mean([o.tokens for o in every]) or 0.0,
         samples=len(every), passing=len(passing),
         security_unknown=sum(1 for o in passing if o.secure is None),
         tasks=tasks)

@@ -73,6 +73,15 @@ def _verdict(sample: dict, execution: dict, insecure: bool, rank: int, n: int) -
             "execution": execution, "code": sample["code"]}
 
 
+def _pair_side(sample: dict, execution: dict, rank: int, explanation: str) -> dict:
+    """A pair's summary of one side, with the keys `codealign.judges.pairs.Pair.to_dict` writes."""
+    cost = execution["cost"]
+    return {"sample_id": sample["sample_id"], "status": execution["status"],
+            "tests_passed": execution["tests_passed"], "tests_total": execution["tests_total"], "rank": rank,
+            "tampered": False, "efficiency": 1.0, "ops": cost["ops"], "perf_cpu_s": cost["perf_cpu_s"],
+            "security": 0.0, "maintainability": None, "explanation": explanation}
+
+
 def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_samples: int = 4,
                    eval_samples: int = 4, steps: int = 8, seed: int = 0) -> Path:
     """Write a finished run of `rounds` rounds over `tasks` tasks at `path`; return `path`."""
@@ -112,9 +121,9 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
                     pairs.append({"prompt": cs["code"].split("\n")[0], "chosen": cs["completion"], "rejected": rs["completion"],
                                   "task_id": t, "reason": reason, "margin": round(rng.uniform(0.1, 3.0), 3),
                                   "chosen_id": cs["sample_id"], "rejected_id": rs["sample_id"],
-                                  "chosen_verdict": {"sample_id": cs["sample_id"], "status": "passed", "explanation": "rank 1: passed 2/2 tests"},
-                                  "rejected_verdict": {"sample_id": rs["sample_id"], "status": re_["status"],
-                                                       "explanation": f"rank {train_samples}: {re_['status']}"}})
+                                  "chosen_verdict": _pair_side(cs, ce, 1, "rank 1: passed 2/2 tests"),
+                                  "rejected_verdict": _pair_side(rs, re_, train_samples,
+                                                                 f"rank {train_samples}: {re_['status']}")})
             for stage, name, rows in (("sample", "samples", samples), ("execute", "executions", executions),
                                       ("judge", "verdicts", verdicts)):
                 write_jsonl(base / stage / f"{name}.jsonl", rows)
@@ -152,11 +161,12 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
                 s, e, insecure = _sample(t, f"{t}#e{k}#{i}", k, "base" if k == 0 else f"round-{k}", ev_rng, p_of(t))
                 ev_samples.append(s), ev_execs.append(e)
                 passed = e["status"] == "passed"
+                # a cost in seconds as `codealign.judges.efficiency.cost_s` gives (a few µs)
                 outcomes.append(Outcome(t, passed, (not insecure) if passed else None,
-                                        e["cost"]["ops"] if passed else None, s["tokens"]))
+                                        e["cost"]["ops"] * 1e-6 if passed else None, s["tokens"]))
                 rows.append({"task_id": t, "sample_id": s["sample_id"], "status": e["status"], "honest": passed,
                              "secure": outcomes[-1].secure, "cost": outcomes[-1].cost, "tokens": s["tokens"]})
-        report = evaluate(outcomes, [1, 2, 4], "ops", task_ids=heldout)
+        report = evaluate(outcomes, [1, 2, 4], task_ids=heldout)
         write_jsonl(base / "evaluate" / "samples.jsonl", ev_samples)
         write_jsonl(base / "evaluate" / "executions.jsonl", ev_execs)
         write_jsonl(base / "evaluate" / "outcomes.jsonl", rows)

@@ -80,11 +80,11 @@ def test_a_real_tiny_model_run_matches_the_reader(page, service, tiny_run, artif
     page.screenshot(path=str(artifacts / "overview-tiny-run.png"), full_page=True)
     rows = page.locator("#overview-table tbody tr")
     assert [number(rows.nth(i).get_attribute("data-pass1")) for i in range(rows.count())] == \
-        [r["metrics"]["pass@1"] for r in reader.rounds()]
+        [r.metrics.pass_at_1 for r in reader.rounds()]
     for path in ("matrix", "quality", "dpo", "pairs", "flips", "live"):
         open_view(page, service, f"/runs/{name}/{path}")
     open_view(page, service, f"/runs/{name}/dpo")
-    k = max(r["round"] for r in reader.rounds() if (r.get("train") or {}).get("steps"))
+    k = max(r.round for r in reader.rounds() if r.trained)
     last = reader.train_metrics(k)[-1]
     assert number(page.get_attribute("td[data-metric='loss']", "data-value")) == last["loss"]
     assert page.console.errors == []

@@ -56,8 +56,8 @@ def test_the_cache_is_used_until_the_rules_code_changes(run, tmp_path, monkeypat
     cache = tmp_path / "cache"
     true = RunReader(run, cache_dir=cache).task_results(2)
     [(_, entry)] = read_jsonl(cache / "round-2-tasks.json")
-    write_jsonl(cache / "round-2-tasks.json", [entry | {"value": [true[0] | {"passed": -1}]}])
-    assert RunReader(run, cache_dir=cache).task_results(2)[0]["passed"] == -1   # the kept value
+    write_jsonl(cache / "round-2-tasks.json", [entry | {"value": [true[0].to_dict() | {"passed": -1}]}])
+    assert RunReader(run, cache_dir=cache).task_results(2)[0].passed == -1      # the kept value
     monkeypatch.setattr(reader_module, "_rules_key", lambda: "other rules")
     assert RunReader(run, cache_dir=cache).task_results(2) == true
 

@@ -19,28 +19,28 @@ def run(tmp_path_factory):
 
 
 def rates(reader: RunReader, k: int, side: str = "heldout") -> dict[str, float]:
-    return {r["task_id"]: r["passed"] / r["samples"] for r in reader.task_results(k) if r["side"] == side}
+    return {r.task_id: r.passed / r.samples for r in reader.task_results(k) if r.side == side}
 
 
 def test_overview_deltas_are_the_bootstrap_over_held_out_tasks(run):
     reader, view = RunReader(run), RunView(run)
     rows = view.overview["rows"]
-    assert [r["round"] for r in rows] == [r["round"] for r in reader.rounds()]
+    assert [row["record"] for row in rows] == reader.rounds()
     for row, record in zip(rows, reader.rounds()):
-        assert row["pass1"] == record["metrics"]["pass@1"]
-        assert row["status"] == record["status"]
-        if row["round"] == 0:
+        assert row["pass_at_1"] == record.metrics.pass_at_1          # the record's own names
+        assert row["pass_at_k"] == record.metrics.pass_at_k
+        if record.round == 0:
             assert row["delta_prev"] is None and row["delta_base"] is None
             continue
-        incumbent = record["gate"]["incumbent_round"]
-        assert row["incumbent"] == incumbent
-        assert row["delta_prev"] == delta_mean(rates(reader, incumbent), rates(reader, row["round"])).to_dict() \
+        incumbent = record.gate.incumbent_round
+        assert record.incumbent_round == incumbent
+        assert row["delta_prev"] == delta_mean(rates(reader, incumbent), rates(reader, record.round)).to_dict() \
             | {"excludes_zero": row["delta_prev"]["excludes_zero"]}
-        base = delta_mean(rates(reader, 0), rates(reader, row["round"]))
+        base = delta_mean(rates(reader, 0), rates(reader, record.round))
         assert (row["delta_base"]["value"], row["delta_base"]["low"], row["delta_base"]["high"]) == \
             (round(base.value, 6), round(base.low, 6), round(base.high, 6))
         # the task mean of the held-out pass rates is the evaluation's pass@1
-        assert row["pass1"] == pytest.approx(sum(rates(reader, row["round"]).values()) / len(rates(reader, row["round"])))
+        assert row["pass_at_1"] == pytest.approx(sum(rates(reader, record.round).values()) / len(rates(reader, record.round)))
 
 
 def test_flips_partition_the_tasks_regressions_first(run):
@@ -132,8 +132,8 @@ def test_pairs_filters_histogram_and_diff(run):
     assert len(shown["pairs"]) == len(reader.pairs(2, reason="correctness")) < len(every)
     assert list(shown["histograms"]) == ["correctness"]
     assert sum(shown["histograms"]["correctness"]["counts"]) == shown["total"] == len(shown["pairs"])
-    task = every[0]["task_id"]
-    assert {p["task_id"] for p in view.pairs(2, None, task)["pairs"]} == {task}
+    task = every[0].task_id
+    assert {p["pair"].task_id for p in view.pairs(2, None, task)["pairs"]} == {task}
     assert _histogram([1.0, 1.0, 3.0], bins=2) == {"edges": [1.0, 2.0], "counts": [2, 1]}
     assert ("add", "+    return a + b") in _diff("    return a - b\n", "    return a + b\n")
     assert ("del", "-    return a - b") in _diff("    return a - b\n", "    return a + b\n")
@@ -173,14 +173,16 @@ def test_a_changed_run_is_read_again_but_unchanged_rounds_are_not(run, tmp_path)
     (copy / "rounds.jsonl").write_text("\n".join(lines[:-1] + [json.dumps(changed)]) + "\n")
     os.utime(copy / "rounds.jsonl", ns=(1, 1))
     second = run_view(copy)
-    assert second is not first and second.rounds[-1]["reason"] == "edited"
+    assert second is not first and second.rounds[-1].reason == "edited"
     assert set(second._results) == set(first._results) - {changed["round"]}
     assert second.overview["rows"][:-1] == first.overview["rows"][:-1]
     # rows of unchanged rounds are carried over, not computed again; the changed round's is new
     assert all(a is b for a, b in zip(second.overview["rows"][:-1], first.overview["rows"][:-1]))
-    assert second.overview["rows"][-1]["reason"] == "edited"
+    assert second.overview["rows"][-1]["record"].reason == "edited"
     assert second.quality["rows"][0] is first.quality["rows"][0]
-    assert second.quality["rows"][-1] == first.quality["rows"][-1]
+    figures = [{k: v for k, v in row.items() if k != "record"} for row in
+               (second.quality["rows"][-1], first.quality["rows"][-1])]
+    assert figures[0] == figures[1]
 
 
 def test_pairs_come_a_page_at_a_time(run):
@@ -189,7 +191,35 @@ def test_pairs_come_a_page_at_a_time(run):
     first = view.pairs(2, None, None, start=0, limit=5)
     second = view.pairs(2, None, None, start=first["next"], limit=5)
     assert first["total"] == second["total"] == len(every)
-    assert [p["chosen_id"] for p in first["pairs"] + second["pairs"]] == [p["chosen_id"] for p in every[:10]]
+    assert [p["pair"].chosen_id for p in first["pairs"] + second["pairs"]] == [p.chosen_id for p in every[:10]]
     assert sum(sum(h["counts"]) for h in first["histograms"].values()) == len(every)
     last = view.pairs(2, None, None, start=len(every) - 1, limit=5)
     assert last["next"] is None and len(last["pairs"]) == 1
+
+
+def test_flips_compare_round_0_with_the_last_promoted_round_by_default(tmp_path):
+    from codealign.records import last_promoted
+    from codealign.report import write_report
+
+    run = synthesize_run(tmp_path / "syn", rounds=5, tasks=16, seed=5)
+    view = RunView(run)
+    promoted = last_promoted(view.rounds)
+    assert promoted is not None and promoted.round < view.rounds[-1].round     # the last round was rejected
+    assert view.flip_rounds() == (0, promoted.round)
+    html = write_report(run, tmp_path / "report.html").read_text()
+    assert f'<section id="flips" data-a="0" data-b="{promoted.round}">' in html
+
+
+def test_nothing_promoted_flips_show_the_last_round(run):
+    view = RunView(run)
+    assert all(r.status != "promoted" for r in view.rounds)                  # (this seed's run)
+    assert view.flip_rounds() == (0, view.rounds[-1].round)
+
+
+def test_quality_charts_costs_in_microseconds_with_distinct_ticks(run):
+    chart = RunView(run).quality["charts"][1]
+    [series] = chart["series"]
+    rows = RunView(run).quality["rows"]
+    assert series["label"] == "mean cost (µs)"
+    assert series["values"] == [pytest.approx(r["mean_cost"] * 1e6) for r in rows]
+    assert 1 < max(series["values"]) < 100                  # a few µs: not all "0.000"

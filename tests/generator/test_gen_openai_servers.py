@@ -108,7 +108,7 @@ def test_loop_of_two_rounds_follows_each_rounds_adapter(policy, servers, tmp_pat
     recipe["generator"] = {"base_url": [s.url for s in servers], "concurrency": 2}
     config = parse_config(recipe, str(path))
     result = run_loop(config, progress=False)
-    assert [r["round"] for r in result.rounds] == [0, 1, 2]
+    assert [r.round for r in result.rounds] == [0, 1, 2]
     run = result.run_path
     for k in (1, 2):
         samples = (run / f"round-{k}/sample/samples.jsonl").read_text().splitlines()

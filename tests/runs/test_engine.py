@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from codealign.config import load_config
+from codealign.records import Lineage, last_promoted
 from codealign.runs import (RunReader, RunStatus, StageStarted, create_run, execute_run, read_events,
                             read_state, request_cancel)
 from seeded_policy import ROOT, cli_env, comparable_metrics, comparable_rounds, run_cli, seeded_policy, write_recipe
@@ -168,21 +169,20 @@ def test_cancel_in_every_stage_then_resume_gives_the_same_rounds(tmp_path, polic
 
 def test_a_child_run_starts_from_the_parents_promoted_adapter(tmp_path, policy, reference):
     parent = RunReader(reference)
-    promoted = [r for r in parent.rounds() if r["status"] == "promoted"]
-    assert promoted, "the recipe's round 1 must be promoted for this test: " + parent.rounds()[-1]["reason"]
-    last = promoted[-1]
+    last = last_promoted(parent.rounds())
+    assert last, "the recipe's round 1 must be promoted for this test: " + parent.rounds()[-1].reason
     child_recipe = write_recipe(tmp_path, policy, name="child", **RECIPE)
     done = run_cli(child_recipe, None, None, "--parent-run", str(reference))
     assert done.returncode == 0, done.stderr[-3000:]
     child = RunReader(tmp_path / "runs" / "child")
     first = child.round(0)
-    assert first["policy"] == f"t/round-{last['round']}"
+    assert first.policy == f"t/round-{last.round}"
     # the same adapter on the same tasks and seeds (CPU-time costs are measured again)
-    assert comparable_metrics(first["metrics"]) == comparable_metrics(last["metrics"])
-    trained = json.loads((reference / f"round-{last['round']}/train/manifest.json").read_text())
-    assert first["lineage"] == {"parent_run": str(reference.resolve()), "parent_round": last["round"],
-                                "adapter_hash": trained["output_hashes"]["adapter"]}
-    assert child.round(1)["started_from"] == f"t/round-{last['round']}"
+    assert comparable_metrics(first.metrics.to_dict()) == comparable_metrics(last.metrics.to_dict())
+    trained = json.loads((reference / f"round-{last.round}/train/manifest.json").read_text())
+    assert first.lineage == Lineage(parent_run=str(reference.resolve()), parent_round=last.round,
+                                    adapter_hash=trained["output_hashes"]["adapter"])
+    assert child.round(1).started_from == f"t/round-{last.round}"
     assert (child.split()["train"], child.split()["heldout"]) == (parent.split()["train"], parent.split()["heldout"])
     assert child.state().parent_run == str(reference.resolve())
 
@@ -191,33 +191,33 @@ def test_reader_agrees_with_rounds_jsonl(reference):
     reader = RunReader(reference)
     split = reader.split()
     for record in reader.rounds():
-        k, metrics = record["round"], record["metrics"]
+        k, metrics = record.round, record.metrics
         results = reader.task_results(k)
-        held = [r for r in results if r["side"] == "heldout"]
-        assert [r["task_id"] for r in held] == split["heldout"]
-        assert sum(r["samples"] for r in held) == metrics["samples"]
-        assert sum(r["pass_rate"] for r in held) / len(held) == pytest.approx(metrics["pass@1"])
-        passed = sum(r["passed"] for r in held)
+        held = [r for r in results if r.side == "heldout"]
+        assert [r.task_id for r in held] == split["heldout"]
+        assert sum(r.samples for r in held) == metrics.samples
+        assert sum(r.pass_rate for r in held) / len(held) == pytest.approx(metrics.pass_at_1)
+        passed = sum(r.passed for r in held)
         if passed:
-            assert sum(r["secure_passed"] for r in held) / passed == pytest.approx(metrics["secure_rate"])
+            assert sum(r.secure_passed for r in held) / passed == pytest.approx(metrics.secure_rate)
         samples = reader.samples(k, "heldout")
-        assert len(samples) == metrics["samples"] and sum(s["honest"] for s in samples) == passed
-        assert len(reader.samples(k, "heldout", task_id=split["heldout"][0])) == held[0]["samples"]
+        assert len(samples) == metrics.samples and sum(s["honest"] for s in samples) == passed
+        assert len(reader.samples(k, "heldout", task_id=split["heldout"][0])) == held[0].samples
         if k == 0:
-            assert not [r for r in results if r["side"] == "train"]
+            assert not [r for r in results if r.side == "train"]
             continue
-        train = [r for r in results if r["side"] == "train"]
-        assert {r["task_id"] for r in train} <= set(split["train"])
-        assert sum(r["samples"] for r in train) == record["samples"] == len(reader.samples(k, "train"))
+        train = [r for r in results if r.side == "train"]
+        assert {r.task_id for r in train} <= set(split["train"])
+        assert sum(r.samples for r in train) == record.samples == len(reader.samples(k, "train"))
         pairs = reader.pairs(k)
-        assert len(pairs) == record["pairs"]
-        for reason, count in record["pairs_by_reason"].items():
+        assert len(pairs) == record.pairs
+        for reason, count in record.pairs_by_reason.items():
             assert len(reader.pairs(k, reason=reason)) == count
         steps = reader.train_metrics(k)
-        assert len(steps) == record["train"]["steps"]
+        assert len(steps) == record.train.steps
         assert set(steps[0]) == {"step", "loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
                                  "rewards/accuracies", "logps/chosen", "logps/rejected"}
-    assert set(reader.timings()) == {f"round-{r['round']}" for r in reader.rounds()}
+    assert set(reader.timings()) == {f"round-{r.round}" for r in reader.rounds()}
     types = [e["type"] for e in reader.events()]
     assert types[0] == "run_started" and types[-1] == "run_finished"
     assert types.count("round_decided") == len(reader.rounds()) - 1

@@ -35,13 +35,45 @@ def fuzzed(request, tmp_path_factory):
     url = (f"sqlite:///{tmp / 'store.db'}" if request.param == "sqlite"
            else new_pg_database(request.getfixturevalue("postgres_server")))
     # The queue never fills here (503 is tested in test_api_tasks): every 5xx is a fault.
-    with LiveService(make_settings(tmp, url, validation_queue=100_000, validation_workers=1)) as service:
+    settings = make_settings(tmp, url, validation_queue=100_000, validation_workers=1)
+    _runs(settings.runs_dir)
+    with LiveService(settings) as service:
         yield service
+
+
+def _runs(runs_dir) -> None:
+    """A finished run ``syn`` and a lineage ``lin`` of one night: what the typed responses read."""
+    from codealign.jsonl import write_json
+    from tests.dashboard.synthetic_run import synthesize_run
+
+    synthesize_run(runs_dir / "syn", rounds=3, tasks=12, seed=4)
+    night = synthesize_run(runs_dir / "lin-night-0001", rounds=2, tasks=12, seed=5)
+    write_json(night / "night.json", {"schema_version": 1, "lineage": "lin", "night": 1, "run": night.name,
+                                      "trigger": "cli", "started_at": "2026-11-29T01:00:00+00:00",
+                                      "status": "succeeded", "tasks": 12})
 
 
 def test_schema_covers_every_route():
     assert {"POST /v1/tasks", "GET /v1/tasks", "POST /v1/runs", "GET /v1/runs/{name}/events",
             "GET /v1/metrics/pass-rates"} <= set(OPERATIONS)
+
+
+# Operations that read a run's records, with the parameters of the run made by `_runs`.
+RECORD_READS = [("GET /v1/runs/{name}/rounds", {"name": "syn"}, {}),
+                ("GET /v1/runs/{name}/rounds/{k}", {"name": "syn", "k": 0}, {}),
+                ("GET /v1/runs/{name}/rounds/{k}", {"name": "syn", "k": 2}, {}),
+                ("GET /v1/runs/{name}/rounds/{k}/pairs", {"name": "syn", "k": 2}, {"limit": 3}),
+                ("GET /v1/runs/{name}/rounds/{k}/tasks", {"name": "syn", "k": 2}, {}),
+                ("GET /v1/metrics/pass-rates", {}, {"run": "syn", "round": 3, "base": 0}),
+                ("GET /v1/nights", {}, {"lineage": "lin"})]
+
+
+@pytest.mark.parametrize(("label", "path", "query"), RECORD_READS,
+                         ids=[f"{label} {path.get('k', '')}" for label, path, _ in RECORD_READS])
+def test_run_records_conform_to_their_typed_schema(fuzzed, label, path, query):
+    case = SCHEMA.find_operation_by_label(label).Case(path_parameters=path, query=query)
+    response = case.call_and_validate(base_url=fuzzed.url, timeout=30)
+    assert response.status_code == 200 and response.json()
 
 
 def _has_nul(value) -> bool:

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from codealign.errors import RunBusy
-from codealign.runs.lock import BUSY_EXIT, RunLock, RunLockHeld
+from codealign.errors import ExitStatus
+from codealign.runs.lock import RunLock, RunLockHeld
 from tests.service.conftest import ROOT, new_pg_database
 
 HOLD = "import sys, time; sys.stdout.write('held\\n'); sys.stdout.flush(); time.sleep(600)"
@@ -41,7 +42,7 @@ def test_the_lock_dies_with_its_holder_and_survives_exec(tmp_path):
         assert holder.stdout.readline() == "held\n"          # the exec'd program runs ...
         assert RunLock(tmp_path).is_held()                   # ... and holds the lock
         second = trampoline(tmp_path)
-        assert second.wait(60) == BUSY_EXIT
+        assert second.wait(60) == ExitStatus.BUSY
         assert "another run holds the run lock" in second.stderr.read()
     finally:
         holder.kill()

@@ -8,7 +8,8 @@ open, as the API is)::
     /runs/{run}                       overview: pass@1 / pass@k per round, Δ with 95% CIs
     /runs/{run}/matrix                tasks × rounds pass rate, sortable by Δ
     /runs/{run}/tasks/{task}          prompt, tests, samples per round with verdicts
-    /runs/{run}/flips?a=&b=           pass→fail (first), fail→pass, always, never
+    /runs/{run}/flips?a=&b=           pass→fail (first), fail→pass, always, never (default: round 0
+                                      against the last promoted round)
     /runs/{run}/quality               secure rate, cost, radon, tokens per round
     /runs/{run}/dpo?round=            per-step DPO metrics, collapse-guard figures
     /runs/{run}/pairs?round=&reason=&task=&start=   chosen vs rejected, diff, margin histogram
@@ -31,6 +32,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Cookie, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from codealign.config import RUN_NAME
 from codealign.errors import InputError
 from codealign.service.dashboard.render import ASSETS, STATIC, render
 from codealign.service.dashboard.views import DPO_SERIES, PAIR_REASONS, RunView, run_view, runs_index
@@ -39,7 +41,6 @@ __all__ = ["router", "COOKIE"]
 
 COOKIE = "codealign_session"
 LIVE_ROWS = 200                       # events shown on the live page (the newest)
-RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 STATIC_FILES = (*ASSETS, "LICENSE-uPlot.txt")
 
 router = APIRouter(include_in_schema=False)
@@ -76,7 +77,7 @@ def runs_root(request: Request) -> Path:
 
 def the_run(request: Request, run: str, _: Authed) -> RunView:
     path = runs_root(request) / run
-    if not RUN_NAME.fullmatch(run) or not path.is_dir():
+    if not re.fullmatch(RUN_NAME, run) or not path.is_dir():
         raise HTTPException(404, f"no run named {run!r}")
     try:
         return run_view(path, cache_dir=request.app.state.settings.run_cache(run))
@@ -95,7 +96,7 @@ def page(template: str, view: RunView | None = None, **context) -> HTMLResponse:
 
 def round_or_404(view: RunView, k: int | None, default: int) -> int:
     k = default if k is None else k
-    if k not in [r["round"] for r in view.rounds]:
+    if k not in [r.round for r in view.rounds]:
         raise HTTPException(404, f"run {view.name} has no round {k}")
     return k
 
@@ -168,10 +169,11 @@ def task(view: Run, task_id: str) -> HTMLResponse:
 
 @router.get("/runs/{run}/flips", response_class=HTMLResponse)
 def flips(view: Run, a: int | None = None, b: int | None = None) -> HTMLResponse:
-    rounds = [r["round"] for r in view.rounds]
+    rounds = [r.round for r in view.rounds]
     if not rounds:
         raise HTTPException(404, f"run {view.name} has no finished round yet")
-    a, b = round_or_404(view, a, rounds[0]), round_or_404(view, b, rounds[-1])
+    first, last = view.flip_rounds()
+    a, b = round_or_404(view, a, first), round_or_404(view, b, last)
     return page("flips.html", view, fl=view.flips(a, b), rounds=rounds)
 
 
@@ -195,7 +197,7 @@ def dpo(view: Run, round: int | None = None) -> HTMLResponse:
 @router.get("/runs/{run}/pairs", response_class=HTMLResponse)
 def pairs(view: Run, round: int | None = None, reason: str = "", task: str = "",
           start: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
-    rounds = [r["round"] for r in view.rounds if r["round"]]
+    rounds = [r.round for r in view.rounds if r.round]
     if not rounds:
         raise HTTPException(404, f"run {view.name} has no round with pairs yet")
     k = round_or_404(view, round, rounds[-1])

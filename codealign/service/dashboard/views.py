@@ -9,8 +9,12 @@ with the same templates, so a figure is computed once, here. Every Δ with an in
 - train tasks: from round k's own samples, drawn by the policy the round *started from*.
 
 A sample passes when it passed its tests honestly (the tamper judge found nothing). In the
-flips view a task passes in a round when at least one of its samples passes — the API's
-definition (`/v1/metrics/pass-rates`: fixed = fail→pass, broken = pass→fail). Radon's
+flips view a task passes in a round when at least one of its samples passes: the groups are
+`codealign.records.Flip`'s (the API's ``fixed``/``broken`` of `/v1/metrics/pass-rates`, headed
+by their labels fail→pass/pass→fail), with the unchanged tasks split into always and never
+passing. By default flips compare round 0 with the last promoted round (the run's policy;
+the last round when none was promoted). Rows carry the round's `RoundRecord` (``record``)
+and its held-out `RoundMetrics` figures under the record's own field names. Radon's
 figures per round are `codealign.judges.complexity` on the round's passing train samples:
 the score the judge stage recorded in each verdict (what the pipeline ranked with), or, for
 a verdict without one, the judge run here (identical code scored once).
@@ -26,6 +30,7 @@ outlives the process.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import threading
@@ -35,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from codealign.jsonl import file_identity
-from codealign.runs import RunReader, list_runs, read_rounds
 from codealign.judges.complexity import judge_complexity
-from codealign.trainer.evaluate import pass_at_k
+from codealign.records import Flip, RoundMetrics, RoundRecord, TaskResult, TrainSummary, format_cost, last_promoted
+from codealign.runs import RunReader, list_runs, read_rounds
+from codealign.trainer.evaluate import mean, pass_at_k
 from codealign.trainer.stats import delta_mean
 
 __all__ = ["RunView", "run_view", "runs_index", "DPO_SERIES", "PAIR_REASONS"]
@@ -47,9 +53,13 @@ PAIR_REASONS = ("correctness", "efficiency", "security", "maintainability")
 PAIRS_PER_PAGE = 50
 
 
-def _mean(values: list[float]) -> float | None:
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
+def _by_name(cls: type, record: Any) -> dict[str, Any]:
+    """`record`'s fields under their own names (each None when there is no record)."""
+    return {f.name: None if record is None else getattr(record, f.name) for f in dataclasses.fields(cls)}
+
+
+def _pass_rate(result: TaskResult | None) -> float | None:
+    return None if result is None else result.pass_rate
 
 
 def _interval(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None:
@@ -76,16 +86,16 @@ class RunView:
         self._quality_rows: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
         if previous is not None and previous.split == self.split:
-            same = {r["round"] for r in previous.rounds if r in self.rounds}
+            same = {r.round for r in previous.rounds if r in self.rounds}
             self._results = {k: v for k, v in previous._results.items() if k in same}
             self._overview_rows = {k: v for k, v in previous._overview_rows.items()
-                                   if {k, 0, v["incumbent"] or 0} <= same}
+                                   if {k, 0, v["record"].incumbent_round or 0} <= same}
             self._quality_rows = {k: v for k, v in previous._quality_rows.items() if k in same}
 
     # -- what the reader gives, memoised -------------------------------------------------------
 
     @cached_property
-    def rounds(self) -> list[dict[str, Any]]:
+    def rounds(self) -> list[RoundRecord]:
         return self.reader.rounds()
 
     @cached_property
@@ -101,18 +111,18 @@ class RunView:
         """The run's state, read now (it changes while the run works; nothing else here does)."""
         return self.reader.state()
 
-    def results(self, k: int) -> dict[str, dict[str, dict[str, Any]]]:
-        """{"heldout": {task_id: row}, "train": {task_id: row}} of round k (reader.task_results)."""
+    def results(self, k: int) -> dict[str, dict[str, TaskResult]]:
+        """{"heldout": {task_id: result}, "train": {task_id: result}} of round k (reader.task_results)."""
         with self._lock:
             if k not in self._results:
-                out: dict[str, dict[str, dict[str, Any]]] = {"heldout": {}, "train": {}}
+                out: dict[str, dict[str, TaskResult]] = {"heldout": {}, "train": {}}
                 for row in self.reader.task_results(k):
-                    out[row["side"]][row["task_id"]] = row
+                    out[row.side][row.task_id] = row
                 self._results[k] = out
             return self._results[k]
 
     def pass_rates(self, k: int, side: str) -> dict[str, float]:
-        return {t: r["pass_rate"] for t, r in self.results(k)[side].items()}
+        return {t: r.pass_rate for t, r in self.results(k)[side].items()}
 
     # -- overview ------------------------------------------------------------------------------
 
@@ -120,8 +130,8 @@ class RunView:
     def ks(self) -> list[str]:
         """The k of pass@k reported by the evaluation (as strings, ascending)."""
         for r in self.rounds:
-            if r.get("metrics"):
-                return sorted(r["metrics"]["pass@k"], key=int)
+            if r.metrics is not None:
+                return sorted(r.metrics.pass_at_k, key=int)
         return ["1"]
 
     def _train_pass_at(self, k: int) -> dict[str, float | None]:
@@ -130,60 +140,53 @@ class RunView:
             return {}
         out = {}
         for kk in self.ks:
-            values = [pass_at_k(r["samples"], r["passed"], int(kk)) for r in rows if r["samples"] >= int(kk)]
-            out[kk] = _mean(values) if len(values) == len(rows) else None
+            values = [pass_at_k(r.samples, r.passed, int(kk)) for r in rows if r.samples >= int(kk)]
+            out[kk] = mean(values) if len(values) == len(rows) else None
         return out
 
     def _kept_rows(self, kept: dict[int, dict[str, Any]], make) -> list[dict[str, Any]]:
         """`make(record)` for every round record, except the rows in `kept` (kept from an older
         view when unchanged); new rows are kept there too."""
         for r in self.rounds:
-            if r["round"] not in kept:
-                kept[r["round"]] = make(r)
-        return [kept[r["round"]] for r in self.rounds]
+            if r.round not in kept:
+                kept[r.round] = make(r)
+        return [kept[r.round] for r in self.rounds]
 
-    def _overview_row(self, r: dict[str, Any]) -> dict[str, Any]:
-        k, m = r["round"], r.get("metrics") or {}
-        held = self.pass_rates(k, "heldout")
-        incumbent = r.get("gate", {}).get("incumbent_round") if k else None
+    def _overview_row(self, r: RoundRecord) -> dict[str, Any]:
+        """The round's `record`, its held-out figures by their `RoundMetrics` names, its train
+        side's pass@k, and Δ held-out pass@1 against the incumbent and against round 0."""
+        k, held = r.round, self.pass_rates(r.round, "heldout")
         train_at = self._train_pass_at(k)
-        return {
-            "round": k, "status": r["status"], "started_from": r.get("started_from"),
-            "reason": r.get("reason", ""), "incumbent": incumbent,
-            "pass1": m.get("pass@1"), "pass_at": m.get("pass@k", {}),
-            "train_pass1": train_at.get("1") if train_at else None, "train_pass_at": train_at,
-            "secure_rate": m.get("secure_rate"), "mean_cost": m.get("mean_cost"),
-            "cost_unit": m.get("cost_unit", ""), "mean_tokens": m.get("mean_tokens"),
-            "pairs": r.get("pairs"), "pairs_by_reason": r.get("pairs_by_reason", {}),
-            "delta_prev": _interval(self.pass_rates(incumbent, "heldout"), held) if k else None,
-            "delta_base": _interval(self.pass_rates(0, "heldout"), held) if k else None,
-        }
+        return {"record": r, **_by_name(RoundMetrics, r.metrics),
+                "train_pass_at_1": train_at.get("1"), "train_pass_at_k": train_at,
+                "delta_prev": _interval(self.pass_rates(r.incumbent_round or 0, "heldout"), held) if k else None,
+                "delta_base": _interval(self.pass_rates(0, "heldout"), held) if k else None}
 
     @cached_property
     def overview(self) -> dict[str, Any]:
         rows = self._kept_rows(self._overview_rows, self._overview_row)
         kmax = self.ks[-1]
-        series = [{"label": "held-out pass@1", "values": [row["pass1"] for row in rows]},
-                  {"label": f"held-out pass@{kmax}", "values": [row["pass_at"].get(kmax) for row in rows]},
-                  {"label": "train pass@1", "values": [row["train_pass1"] for row in rows]},
-                  {"label": f"train pass@{kmax}", "values": [row["train_pass_at"].get(kmax) for row in rows]}]
+        series = [{"label": "held-out pass@1", "values": [row["pass_at_1"] for row in rows]},
+                  {"label": f"held-out pass@{kmax}", "values": [(row["pass_at_k"] or {}).get(kmax) for row in rows]},
+                  {"label": "train pass@1", "values": [row["train_pass_at_1"] for row in rows]},
+                  {"label": f"train pass@{kmax}", "values": [row["train_pass_at_k"].get(kmax) for row in rows]}]
         # (train pass@k is undefined when the round drew fewer than k samples per train task)
-        chart = {"x": [row["round"] for row in rows], "status": [row["status"] for row in rows],
+        chart = {"x": [r.round for r in self.rounds], "status": [r.status.value for r in self.rounds],
                  "series": series[:1] + [s for s in series[1:] if any(v is not None for v in s["values"])]}
-        last = rows[-1] if rows else None
-        return {"rows": rows, "chart": chart, "kmax": kmax, "last": last,
-                "promoted": [row["round"] for row in rows if row["status"] == "promoted"],
+        promoted = last_promoted(self.rounds)
+        return {"rows": rows, "chart": chart, "kmax": kmax, "last": rows[-1] if rows else None,
+                "last_promoted": promoted.round if promoted else None,
                 "tasks": {"heldout": len(self.split["heldout"]), "train": len(self.split["train"])}}
 
     # -- per-task matrix -----------------------------------------------------------------------
 
     @cached_property
     def matrix(self) -> dict[str, Any]:
-        rounds = [r["round"] for r in self.rounds]
+        rounds = [r.round for r in self.rounds]
         tasks = []
         for side, ids in (("heldout", self.split["heldout"]), ("train", self.split["train"])):
             for t in ids:
-                cells = [self.results(k)[side].get(t, {}).get("pass_rate") for k in rounds]
+                cells = [_pass_rate(self.results(k)[side].get(t)) for k in rounds]
                 known = [c for c in cells if c is not None]
                 delta = known[-1] - known[0] if len(known) >= 2 else None
                 tasks.append({"task_id": t, "heldout": side == "heldout", "cells": cells, "delta": delta})
@@ -201,55 +204,67 @@ class RunView:
         side = "heldout" if task_id in self.heldout else "train"
         per_round = []
         for r in self.rounds:
-            samples = self.reader.samples(r["round"], side, task_id=task_id)
+            samples = self.reader.samples(r.round, side, task_id=task_id)
             if samples:
-                per_round.append({"round": r["round"], "status": r["status"], "samples": samples,
+                per_round.append({"round": r.round, "status": r.status, "samples": samples,
                                   "pass_rate": sum(s["honest"] for s in samples) / len(samples)})
         return {"task": task, "side": side, "rounds": per_round}
 
     # -- flips ---------------------------------------------------------------------------------
 
+    def flip_rounds(self) -> tuple[int, int]:
+        """The rounds flips compare by default: round 0 and the last promoted round (the run's
+        policy), or the last round when none was promoted."""
+        last = last_promoted(self.rounds) or self.rounds[-1]
+        return self.rounds[0].round, last.round
+
     def flips(self, a: int, b: int) -> dict[str, Any]:
-        groups: dict[str, list[dict[str, Any]]] = {"pass→fail": [], "fail→pass": [],
+        """Tasks of both rounds by `Flip` (regressions first), the unchanged ones split into
+        always and never passing."""
+        groups: dict[str, list[dict[str, Any]]] = {Flip.BROKEN.label: [], Flip.FIXED.label: [],
                                                     "always pass": [], "never pass": []}
         for side in ("heldout", "train"):
             ra, rb = self.pass_rates(a, side), self.pass_rates(b, side)
             for t in sorted(set(ra) & set(rb)):
-                was, now = ra[t] > 0, rb[t] > 0
-                group = ("always pass" if was and now else "never pass" if not (was or now)
-                         else "fail→pass" if now else "pass→fail")
+                flip = Flip.between(ra[t], rb[t])
+                group = flip.label if flip is not Flip.NONE else "always pass" if ra[t] > 0 else "never pass"
                 groups[group].append({"task_id": t, "heldout": side == "heldout", "a": ra[t], "b": rb[t]})
         return {"a": a, "b": b, "groups": groups,
                 "counts": {g: len(v) for g, v in groups.items()}}
 
     # -- quality -------------------------------------------------------------------------------
 
-    def _quality_row(self, r: dict[str, Any]) -> dict[str, Any]:
-        k, m = r["round"], r.get("metrics") or {}
-        train = self.reader.samples(k, "train") if k else []
+    def _quality_row(self, r: RoundRecord) -> dict[str, Any]:
+        """The round's `record`, its held-out figures by their `RoundMetrics` names, and its
+        passing train samples' tokens and radon figures."""
+        train = self.reader.samples(r.round, "train") if r.round else []
         radon = [tuple(s["complexity"]) if s["complexity"] is not None else _radon(s["code"])
                  for s in train if s["honest"]]
-        return {"round": k, "status": r["status"], "secure_rate": m.get("secure_rate"),
-                "mean_cost": m.get("mean_cost"), "cost_unit": m.get("cost_unit", ""),
-                "mean_tokens": m.get("mean_tokens"),
-                "train_mean_tokens": _mean([s["tokens"] for s in train]),
-                "maintainability": _mean([mi for mi, _ in radon]),
-                "cc_max": _mean([cc for _, cc in radon])}
+        return {"record": r, **_by_name(RoundMetrics, r.metrics),
+                "train_mean_tokens": mean([s["tokens"] for s in train]),
+                "maintainability": mean([mi for mi, _ in radon]),
+                "cc_max": mean([cc for _, cc in radon])}
 
     @cached_property
     def quality(self) -> dict[str, Any]:
         rows = self._kept_rows(self._quality_rows, self._quality_row)
-        x = [row["round"] for row in rows]
-        charts = [{"x": x, "series": [{"label": label, "values": [row[key] for row in rows]} for label, key in group]}
-                  for group in ((("secure rate", "secure_rate"),), (("mean cost", "mean_cost"),),
-                                (("mean tokens (held-out)", "mean_tokens"), ("mean tokens (train)", "train_mean_tokens")),
-                                (("maintainability index", "maintainability"),))]
+        x = [r.round for r in self.rounds]
+        # Costs in seconds are a few microseconds: charted in µs (as `format_cost` writes them),
+        # so that the axis's ticks are distinct numbers.
+        in_us = all(row["cost_unit"] in ("s", None) for row in rows)
+        costs = [None if row["mean_cost"] is None else row["mean_cost"] * (1e6 if in_us else 1) for row in rows]
+        charts = [{"x": x, "series": [{"label": label, "values": values} for label, values in group]}
+                  for group in ((("secure rate", [row["secure_rate"] for row in rows]),),
+                                (("mean cost (µs)" if in_us else "mean cost", costs),),
+                                (("mean tokens (held-out)", [row["mean_tokens"] for row in rows]),
+                                 ("mean tokens (train)", [row["train_mean_tokens"] for row in rows])),
+                                (("maintainability index", [row["maintainability"] for row in rows]),))]
         return {"rows": rows, "charts": charts}
 
     # -- DPO health ----------------------------------------------------------------------------
 
     def trained_rounds(self) -> list[int]:
-        return [r["round"] for r in self.rounds if r["round"] and (r.get("train") or {}).get("steps")]
+        return [r.round for r in self.rounds if r.trained]
 
     def dpo(self, k: int) -> dict[str, Any]:
         steps = self.reader.train_metrics(k)
@@ -260,20 +275,20 @@ class RunView:
         both_falling = False
         if len(steps) >= 2:
             n = max(1, len(steps) // 4)
-            start = {key: _mean([s[key] for s in steps[:n]]) for key in ("logps/chosen", "logps/rejected")}
-            end = {key: _mean([s[key] for s in steps[-n:]]) for key in ("logps/chosen", "logps/rejected")}
+            start = {key: mean([s[key] for s in steps[:n]]) for key in ("logps/chosen", "logps/rejected")}
+            end = {key: mean([s[key] for s in steps[-n:]]) for key in ("logps/chosen", "logps/rejected")}
             both_falling = all(end[key] < start[key] for key in start)
         return {"round": k, "steps": [s["step"] for s in steps], "series": series,
                 "last": steps[-1] if steps else {}, "both_falling": both_falling}
 
     @cached_property
     def guard(self) -> list[dict[str, Any]]:
-        """Per trained round: steps, early stop, the chosen log-p change and drift at the end."""
-        return [{"round": r["round"], "status": r["status"], **{key: (r.get("train") or {}).get(key)
-                  for key in ("steps", "stopped_early", "stop_reason", "reference", "pairs")},
-                  "chosen_logp_change": ((r.get("train") or {}).get("last") or {}).get("chosen_logp_change"),
-                  "drift": ((r.get("train") or {}).get("last") or {}).get("drift")}
-                for r in self.rounds if r["round"]]
+        """Per round after 0: its `TrainSummary` fields under their names, and the chosen log-p
+        change and drift at the end of training."""
+        return [{"round": r.round, "status": r.status, **_by_name(TrainSummary, r.train),
+                 "chosen_logp_change": r.train.last.get("chosen_logp_change") if r.train else None,
+                 "drift": r.train.last.get("drift") if r.train else None}
+                for r in self.rounds if r.round]
 
     # -- pairs ---------------------------------------------------------------------------------
 
@@ -282,15 +297,15 @@ class RunView:
         """Round k's pairs (filtered), `limit` of them from `start`; a margin histogram per
         reason (margins are in each judge's own unit) over every filtered pair."""
         every = self.reader.pairs(k)
-        shown = [p for p in every if (reason is None or p["reason"] == reason)
-                 and (task_id is None or p["task_id"] == task_id)]
+        shown = [p for p in every if (reason is None or p.reason == reason)
+                 and (task_id is None or p.task_id == task_id)]
         page = shown[start:start + limit]
         return {"round": k, "reason": reason, "task": task_id, "total": len(shown), "start": start,
                 "next": start + limit if start + limit < len(shown) else None,
-                "tasks": sorted({p["task_id"] for p in every}),
-                "pairs": [p | {"diff": _diff(p["rejected"], p["chosen"])} for p in page],
-                "histograms": {reason: _histogram([p["margin"] for p in shown if p["reason"] == reason])
-                               for reason in PAIR_REASONS if any(p["reason"] == reason for p in shown)}}
+                "tasks": sorted({p.task_id for p in every}),
+                "pairs": [{"pair": p, "diff": _diff(p.rejected, p.chosen)} for p in page],
+                "histograms": {reason: _histogram([p.margin for p in shown if p.reason == reason])
+                               for reason in PAIR_REASONS if any(p.reason == reason for p in shown)}}
 
     # -- live progress -------------------------------------------------------------------------
 
@@ -380,18 +395,13 @@ def runs_index(run_dir: str | Path, next_night: datetime | None = None) -> dict[
     return {"runs": rows, "next_night": next_night}
 
 
-def fmt_cost(value: Any, unit: str = "s") -> str:
-    """A cost as it reads on a page: seconds (`codealign.judges.efficiency.cost_s`) in
-    microseconds; other units (runs made before the combined cost) as they are.
+def fmt_cost(value: float | None, unit: str | None = "s") -> str:
+    """A cost as it reads on a page (`codealign.records.format_cost`; "–" for none).
 
     >>> fmt_cost(0.0017615), fmt_cost(None), fmt_cost(491194.0, "ops")
     ('1,761.5 µs', '–', '491,194 ops')
     """
-    if value is None:
-        return "–"
-    if unit == "s":
-        return f"{value * 1e6:,.1f} µs"
-    return f"{fmt(value, 1)} {unit}".strip()
+    return "–" if value is None else format_cost(value, unit or "s")
 
 
 def fmt(value: Any, digits: int = 3) -> str:

@@ -1,18 +1,19 @@
 """``GET /v1/metrics/pass-rates``: per-task and overall pass@1 / pass@k of two rounds of a run,
-with deltas (paired bootstrap over tasks, `codealign.trainer.stats`) and flips — the
-dashboard's data source. JSON, or CSV (one row per task) with ``format=csv`` or
+with deltas (paired bootstrap over tasks, `codealign.trainer.stats`) and flips
+(`codealign.records.Flip`: fixed = fail→pass, broken = pass→fail) — the dashboard's data source. JSON, or CSV (one row per task) with ``format=csv`` or
 ``Accept: text/csv``."""
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from codealign.records import Flip, TaskResult
 from codealign.service.api.deps import ReadCaller, SettingsDep
 from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.routes.runs import NAME, _reader, _round_record
@@ -31,7 +32,7 @@ class TaskRates(BaseModel):
     round_pass_at_1: float | None
     round_pass_at_k: float | None
     delta_pass_at_1: float | None
-    flip: Literal["fixed", "broken", "none"] | None
+    flip: Flip | None
 
 
 class Overall(BaseModel):
@@ -55,30 +56,11 @@ class PassRates(BaseModel):
     overall: Overall
 
 
-def _rates(results: list[dict[str, Any]], side: str, k: int) -> dict[str, tuple[int, float, float]]:
+def _rates(results: list[TaskResult], side: str, k: int) -> dict[str, tuple[int, float, float]]:
     from codealign.trainer.evaluate import pass_at_k
 
-    out = {}
-    for r in results:
-        if r.get("side") != side or not r.get("samples"):
-            continue
-        n, c = int(r["samples"]), int(r["passed"])
-        out[r["task_id"]] = (n, c / n, pass_at_k(n, c, min(k, n)))
-    return out
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _flip(a: tuple | None, b: tuple | None) -> str | None:
-    if a is None or b is None:
-        return None
-    if a[1] == 0 and b[1] > 0:
-        return "fixed"
-    if a[1] > 0 and b[1] == 0:
-        return "broken"
-    return "none"
+    return {r.task_id: (r.samples, r.passed / r.samples, pass_at_k(r.samples, r.passed, min(k, r.samples)))
+            for r in results if r.side == side and r.samples}
 
 
 @router.get("/pass-rates", response_model=PassRates,
@@ -92,6 +74,7 @@ def pass_rates(request: Request, settings: SettingsDep, _: ReadCaller,
                format: Literal["json", "csv"] | None = None):
     """Per-task pass@1/pass@k of rounds `base` and `round`, Δ with 95% bootstrap intervals over
     tasks, and flips (fixed: no pass -> some pass; broken: the reverse)."""
+    from codealign.trainer.evaluate import mean
     from codealign.trainer.stats import delta_mean
 
     reader = _reader(settings, run)
@@ -109,15 +92,16 @@ def pass_rates(request: Request, settings: SettingsDep, _: ReadCaller,
                               base_pass_at_k=ra[2] if ra else None,
                               round_samples=rb[0] if rb else None, round_pass_at_1=rb[1] if rb else None,
                               round_pass_at_k=rb[2] if rb else None,
-                              delta_pass_at_1=rb[1] - ra[1] if ra and rb else None, flip=_flip(ra, rb)))
+                              delta_pass_at_1=rb[1] - ra[1] if ra and rb else None,
+                              flip=Flip.between(ra[1], rb[1]) if ra and rb else None))
     overall = Overall(
-        base_pass_at_1=_mean([v[1] for v in a.values()]), round_pass_at_1=_mean([v[1] for v in b.values()]),
-        base_pass_at_k=_mean([v[2] for v in a.values()]), round_pass_at_k=_mean([v[2] for v in b.values()]),
+        base_pass_at_1=mean([v[1] for v in a.values()]), round_pass_at_1=mean([v[1] for v in b.values()]),
+        base_pass_at_k=mean([v[2] for v in a.values()]), round_pass_at_k=mean([v[2] for v in b.values()]),
         delta_pass_at_1=delta_mean({t: v[1] for t, v in a.items()},
                                                  {t: v[1] for t, v in b.items()}),
         delta_pass_at_k=delta_mean({t: v[2] for t, v in a.items()},
                                                  {t: v[2] for t, v in b.items()}),
-        fixed=sum(r.flip == "fixed" for r in rows), broken=sum(r.flip == "broken" for r in rows))
+        fixed=sum(r.flip is Flip.FIXED for r in rows), broken=sum(r.flip is Flip.BROKEN for r in rows))
     result = PassRates(run=run, base=base, round=round, side=side, k=k, tasks=rows, overall=overall)
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     if not wants_csv:
@@ -126,5 +110,5 @@ def pass_rates(request: Request, settings: SettingsDep, _: ReadCaller,
     writer = csv.DictWriter(buffer, fieldnames=list(TaskRates.model_fields))
     writer.writeheader()
     for row in rows:
-        writer.writerow(row.model_dump())
+        writer.writerow(row.model_dump(mode="json"))
     return Response(buffer.getvalue(), media_type="text/csv")

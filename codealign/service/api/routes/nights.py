@@ -1,10 +1,10 @@
 """``GET /v1/nights``: the nightly lineage's history, oldest first, for the dashboard.
 
-Each night: started, finished, status (a run's, or ``nothing-new``), how many times it was
-resumed, rounds, whether a round was promoted, the held-out pass@1 and secure-rate deltas of
-the promoted round against the previous promoted policy (each an `Interval`: value, 95%
-paired bootstrap bounds over tasks, from `codealign.trainer.stats`), and the tasks added
-since the previous night.
+Each night is a `codealign.records.nights.NightRecord`: started, finished, status (a run's, or
+``nothing-new``), how many times it was resumed, rounds, whether a round was promoted, the
+held-out pass@1 and secure-rate deltas of the promoted round against the previous promoted
+policy (each an `Interval`: value, 95% paired bootstrap bounds over tasks, from
+`codealign.trainer.stats`), and the tasks added since the previous night.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from codealign.records.nights import NightRecord
 from codealign.service.api.deps import ReadCaller, StateDep
 from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
 from codealign.service.errors import NotFound
@@ -22,39 +23,9 @@ NOT_FOUND = {"model": Problem, "description": "No schedule yet"}
 router = APIRouter(tags=["nights"])
 
 
-class Interval(BaseModel):
-    value: float | None
-    low: float | None
-    high: float | None
-    confidence: float
-    tasks: int
-    resamples: int
-
-
-class NightPublic(BaseModel):
-    lineage: str
-    night: int
-    run: str | None
-    parent_run: str | None
-    trigger: str | None
-    slot: str | None
-    started_at: str | None
-    finished_at: str | None
-    status: str | None
-    resumed: int
-    rounds: int
-    promoted: bool
-    promoted_round: int | None
-    pass_at_1_delta: Interval | None
-    secure_rate_delta: Interval | None
-    tasks: int
-    tasks_added: list[str]
-    tasks_removed: list[str]
-
-
 class NightList(BaseModel):
     lineage: str
-    nights: list[NightPublic]
+    nights: list[NightRecord]
 
 
 @router.get("/v1/nights", response_model=NightList,
@@ -69,6 +40,4 @@ def list_nights(_: ReadCaller, state: StateDep,
     lineage = lineage or scheduler.lineage()
     if lineage is None:
         raise NotFound("no nightly schedule, and no lineage given (?lineage=NAME)")
-    records = night_records(scheduler.runtime.run_dir, lineage)
-    return NightList(lineage=lineage, nights=[NightPublic.model_validate(r, from_attributes=False)
-                                              for r in records])
+    return NightList(lineage=lineage, nights=night_records(scheduler.runtime.run_dir, lineage))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,8 +18,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
+from codealign.config import RUN_NAME
 from codealign.errors import ConfigError
 from codealign.jsonl import file_identity
+from codealign.records import PairRow, RoundRecord, TaskResult
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
 from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
@@ -29,7 +32,7 @@ from codealign.service.store.models import RunRow, TaskRow, TaskStatus
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
-NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+NAME = RUN_NAME
 RoundNo = Annotated[int, PathParam(ge=0, le=100_000)]
 _NOT_FOUND = {404: PROBLEM_RESPONSES[404]}
 _BUSY = {409: PROBLEM_RESPONSES[409]}
@@ -89,19 +92,26 @@ class RunList(BaseModel):
 
 class RoundDetail(BaseModel):
     round: int
-    record: dict[str, Any]
-    train_metrics: list[dict[str, Any]]
+    record: RoundRecord
+    train_metrics: list[dict[str, int | float | None]] = Field(description=(
+        "The DPO trainer's logged figures per step (step, loss, rewards/*, logps/*)."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexedPair(PairRow):
+    index: int
+    """The pair's position in the round's pairs (filtered as asked): pass it as `after`."""
 
 
 class PairPage(BaseModel):
-    items: list[dict[str, Any]]
+    items: list[IndexedPair]
     has_more: bool
     next: int | None
 
 
 class TaskResults(BaseModel):
     round: int
-    items: list[dict[str, Any]]
+    items: list[TaskResult]
 
 
 def _run_path(settings: Settings, name: str) -> Path:
@@ -244,19 +254,20 @@ def _rounds_body(path: Path) -> bytes:
     cached = _rounds_json.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    body = json.dumps(RunReader(path).rounds(), ensure_ascii=False, separators=(",", ":")).encode()
+    body = json.dumps([r.to_dict() for r in RunReader(path).rounds()], ensure_ascii=False,
+                      separators=(",", ":")).encode()
     _rounds_json[path] = (stamp, body)
     return body
 
 
-@router.get("/{name}/rounds", response_model=list[dict[str, Any]], responses=_NOT_FOUND)
+@router.get("/{name}/rounds", response_model=list[RoundRecord], responses=_NOT_FOUND)
 def list_rounds(name: str, settings: SettingsDep, _: ReadCaller) -> Response:
     """The run's round records (as rounds.jsonl): status, policy, metrics."""
     return Response(_rounds_body(_run_path(settings, name)), media_type="application/json")
 
 
-def _round_record(reader, name: str, k: int) -> dict[str, Any]:
-    record = next((r for r in reader.rounds() if int(r["round"]) == k), None)
+def _round_record(reader, name: str, k: int) -> RoundRecord:
+    record = next((r for r in reader.rounds() if r.round == k), None)
     if record is None:
         raise NotFound(f"run {name!r} has no round {k}")
     return record
@@ -284,7 +295,7 @@ def list_pairs(name: str, k: RoundNo, settings: SettingsDep, _: ReadCaller,
     start = 0 if after is None else after + 1
     page = pairs[start:start + limit]
     has_more = start + limit < len(pairs)
-    items = [{"index": start + i, **p} for i, p in enumerate(page)]
+    items = [IndexedPair(index=start + i, **vars(p)) for i, p in enumerate(page)]
     return PairPage(items=items, has_more=has_more, next=start + len(page) - 1 if has_more else None)
 
 

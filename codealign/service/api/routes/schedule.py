@@ -78,8 +78,8 @@ def _public(scheduler) -> SchedulePublic:
     last = None
     if nights:
         rec = night_record(nights[-1])
-        last = LastNight(night=rec["night"], run=rec.get("run"), status=rec.get("status"),
-                         started_at=rec.get("started_at"), finished_at=rec.get("finished_at"))
+        last = LastNight(night=rec.night, run=rec.run, status=rec.status, started_at=rec.started_at,
+                         finished_at=rec.finished_at)
     return SchedulePublic(cron=current.cron, paused=current.paused, recipe=Path(current.recipe).stem,
                           overrides=current.overrides, lineage=lineage, next_run=current.next_run,
                           last_run=last, runs_here=scheduler.owner)

@@ -1,0 +1,27 @@
+"""The published records after the judge stage: typed, frozen, versioned, one serializer.
+
+Written by the stages, returned by `codealign.runs.RunReader`, served by the API as its
+response models (so the OpenAPI schema documents them), read by the dashboard, the static
+report and the demo under their own names::
+
+    rounds.jsonl                    RoundRecord  (RoundMetrics, RoundDecision, TrainSummary,
+                                                  RoundArtifacts, Lineage)     records.rounds
+    round-k/evaluate/outcomes.jsonl OutcomeRow                                 records.results
+    RunReader.task_results(k)       TaskResult; Flip between two rounds       records.results
+    round-k/judge/pairs.jsonl       PairRow (PairVerdict)                      records.results
+    night.json, GET /v1/nights      Night, NightRecord                         records.nights
+
+`RoundRecord.to_dict()` is a line of the file and the API's JSON; `from_dict` (or
+`parse_round`, which also reads schema version 1) validates one. `codealign.records.nights`
+is imported on its own (it loads numpy through `codealign.trainer.stats`).
+"""
+
+from codealign.records.codec import Record, load_list
+from codealign.records.results import Flip, OutcomeRow, PairRow, PairVerdict, Side, TaskResult
+from codealign.records.rounds import (ROUNDS_SCHEMA, Lineage, RoundArtifacts, RoundDecision, RoundMetrics,
+                                      RoundRecord, RoundStatus, TrainSummary, format_cost, last_promoted,
+                                      parse_round)
+
+__all__ = ["Record", "load_list", "ROUNDS_SCHEMA", "RoundStatus", "RoundMetrics", "TrainSummary", "Lineage",
+           "RoundArtifacts", "RoundDecision", "RoundRecord", "parse_round", "last_promoted", "format_cost",
+           "Side", "OutcomeRow", "TaskResult", "Flip", "PairVerdict", "PairRow"]
