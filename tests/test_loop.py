@@ -179,6 +179,12 @@ def test_rejected_round_rolls_back_to_the_last_promoted_policy(tmp_path, monkeyp
     assert {s["policy"] for s in samples} == {"round-1"}
     assert str(run / "round-2/train/adapter") not in generator.adapters[-2:]
     assert json.loads((run / "round-2/gate/decision.json").read_text())["status"] == "rejected"
+    # rounds.jsonl embeds the gate's record as decision.json holds it; it reads back whole.
+    from codealign.trainer.gate import GateDecision
+
+    decision = GateDecision.from_dict(rounds[2]["gate"])
+    assert decision.to_dict() == json.loads((run / "round-2/gate/decision.json").read_text())
+    assert decision.incumbent_round == 1 and decision.pass_at_1.value == pytest.approx(-0.5)
 
 
 def test_reference_initial_is_the_lineages_first_policy(tmp_path, monkeypatch):

@@ -3,7 +3,7 @@
 The gate compares the candidate round's held-out outcomes with the incumbent's (the last
 promoted policy; round 0 is the starting policy), task by task: both were evaluated on the
 same tasks with the same sampling seeds. Every figure below is a paired bootstrap over those
-tasks (`codealign.trainer.stats.paired_statistic`, the intervals the service publishes: 95%
+tasks (`codealign.trainer.stats.paired_statistics`, the intervals the service publishes: 95%
 by default, the same draws for every figure):
 
 - ``pass@1``       Δ of the task-mean honest pass rate (higher is better);
@@ -20,24 +20,27 @@ A candidate is promoted when all hold:
 3. **effect** — the lower bound of the objective's gain interval exceeds ``min_improvement``
    (0: the interval excludes no gain).
 
-Noise alone passes rule 3 about (1 - confidence) / 2 of the time at most, where comparing
-point estimates passes it half the time: ``benchmarks/gate_false_promotion.py`` measures the
-false-promotion rate of both in A/A rounds.
+Noise alone passes rule 3 nominally (1 - confidence) / 2 of the time, where comparing point
+estimates passes it half the time: in simulated A/A rounds of the demo (35 held-out tasks, 16
+samples each) this gate promoted 2.8% and the point rule 48%
+(``benchmarks/gate_false_promotion.py``).
 
 **Tags.** For every tag of the held-out tasks (``strings``, a habit ``habit:mktemp``, ...) the
 decision records Δpass@1 and Δsecure rate over that tag's tasks with `stats.two_level`
-intervals: a tag has few tasks (two per habit in the demo), too few for a task-only bootstrap
-to see sampling noise, so each drawn task's samples are redrawn too. A tag *regressed* when the
-upper bound of either Δ is below ``-tag_tolerance``. A regressed tag flags the round; it
-rejects it only with ``reject_tag_regressions``. Many tags are tested at once, so a tag
-tolerance well above the overall ones keeps noise from flagging rounds (the benchmark prints
-the A/A flag rate too).
+intervals: a tag has few tasks (one to four per habit in the demo), too few for a task-only
+bootstrap to see sampling noise, so each drawn task's samples are redrawn too. A tag
+*regressed* when the upper bound of either Δ is below ``-tag_tolerance``. A regressed tag
+flags the round; it rejects it only with ``reject_tag_regressions``. Many tags are tested at
+once, so the tag tolerance is well above the overall ones: 0.15 flags 2-3% of the demo's
+A/A rounds.
 
 **Cost.** The mean cost is measured CPU time: it differs between machines and between runs,
 so a positive ``w_cost`` (or the ``mean_cost`` objective) makes the decision depend on the
-machine. The default weighs it 0 and the decision then holds no measured figure: two runs with
-the same seeds decide the same on any machine. With few held-out tasks (< 10) the task
-bootstrap's intervals are too narrow; one task gives a zero-width interval (the point rule).
+machine. The default weighs it 0, and the decision then holds no measured figure: two runs
+with the same seeds decide the same on any machine.
+
+**Limits.** With few held-out tasks (under ten or so) the task bootstrap's intervals are too
+narrow, and one task gives a zero-width interval (the point rule).
 
 `decide` is a pure function; the gate stage writes its `GateDecision` to ``decision.json``
 and rounds.jsonl embeds it.
@@ -93,7 +96,7 @@ class GateConfig:
     """Reject when Δsecure rate's upper bound is below minus this."""
     tag_tolerance: float = 0.15
     """A tag regressed when the upper bound of its Δpass@1 or Δsecure rate is below minus this
-    (in the demo's A/A rounds 0.15 flags about 3% of rounds, 0.1 about 6%, 0.05 about 19%)."""
+    (in the demo's A/A rounds 0.15 flags 2-3% of rounds, 0.1 about 6%, 0.05 about 19%)."""
     reject_tag_regressions: bool = False
     """Reject a round with a regressed tag (False: flag it in the decision only)."""
     confidence: float = 0.95

@@ -14,9 +14,9 @@ One definition, used everywhere:
 - ``ratio_of_shares(a, b)``: the ratio of two pooled shares, e.g. the insecure share of
   passing samples (insecure passes / passes, pooled over tasks), b / a.
 
-Both are cases of `paired_statistic`: any figure computed from per-task sums (a task-mean, a pooled
-share, a weighted sum of such deltas: the promotion gate's composite) over the same draws.
-Each returns an `Interval` (point estimate, 2.5th and 97.5th percentiles of the bootstrap
+Both are cases of `paired_statistic` (`paired_statistics` for several at once): any figure
+computed from per-task sums (a task-mean, a pooled share, a weighted sum of such deltas: the
+promotion gate's composite) over the same draws. Each returns an `Interval` (point estimate, 2.5th and 97.5th percentiles of the bootstrap
 distribution for 95%, the number of tasks and resamples). Draws come from a seeded generator:
 the same inputs always give the same interval, and every figure over the same n tasks uses
 the same draws.
