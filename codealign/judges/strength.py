@@ -26,6 +26,9 @@ disagree on a strengthened input (None until strengthened inputs are given). A t
 tests kill fewer than `WEAK_TESTS_THRESHOLD` of its non-equivalent mutants has *weak tests*
 (`weak_tests`): the service warns about it, or rejects the task when configured strict.
 
+Every run here is of a task without its reference (the reference only ever runs as a
+candidate, or inside the tester through `agreement_task`), so what kills a mutant is the
+task's tests or the agreement inputs, never checks the sandbox would add from the reference.
 Mutants run with a time limit of `MUTANT_TIMEOUT_FACTOR` times the reference's own wall
 time in the same run (at least `MUTANT_MIN_TIMEOUT_S`, at most the task's): a mutant that
 loops is killed by the limit, as in any mutation tool, and the limit follows this
@@ -35,6 +38,7 @@ machine's speed rather than a constant of it.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,13 +57,13 @@ __all__ = ["WEAK_TESTS_THRESHOLD", "InputKind", "MutantResult", "TaskStrength",
 # are at or above it. Re-derive it when strengthened inputs join the agreement inputs.
 WEAK_TESTS_THRESHOLD = 0.95
 MUTANT_TIMEOUT_FACTOR = 20.0
-MUTANT_MIN_TIMEOUT_S = 1.0
+MUTANT_MIN_TIMEOUT_S = 3.0   # below this, a busy machine can stop the tester before it starts
 MAX_SCALED_INPUTS = 16       # scaled-up test arguments per task, each at most MAX_INPUT_CHARS
 MAX_INPUT_CHARS = 2000
 MAX_STRENGTHENED_INPUTS = 500
 
 
-class InputKind:
+class InputKind(str, enum.Enum):
     """Where an agreement input came from."""
 
     TESTS = "tests"                # a call argument tuple of the task's own tests
@@ -80,7 +84,7 @@ class MutantResult:
 
     mutant: Mutant
     tests: Status
-    disagrees_on: tuple[str, ...] | None = None
+    disagrees_on: tuple[InputKind, ...] | None = None
     detail: str = ""
 
     @property
@@ -101,7 +105,7 @@ class MutantResult:
     def to_dict(self) -> dict[str, Any]:
         return {"operator": self.mutant.operator.value, "description": self.mutant.description,
                 "tests": self.tests.value, "killed": self.killed, "equivalent": self.equivalent,
-                "disagrees_on": None if self.disagrees_on is None else list(self.disagrees_on),
+                "disagrees_on": None if self.disagrees_on is None else [k.value for k in self.disagrees_on],
                 "detail": self.detail}
 
 
@@ -112,7 +116,7 @@ class TaskStrength:
 
     task_id: str
     results: tuple[MutantResult, ...] = ()
-    inputs: dict[str, int] = dataclasses.field(default_factory=dict)  # kept agreement inputs by kind
+    inputs: dict[InputKind, int] = dataclasses.field(default_factory=dict)  # kept agreement inputs
     strengthened: bool = False     # strengthened inputs were given for this task
     why: str = ""
 
@@ -153,7 +157,8 @@ class TaskStrength:
         """The task record's summary (the API and `codealign tasks check`)."""
         return {"task_id": self.task_id, "mutants": self.mutants, "killed": self.killed,
                 "likely_equivalent": self.equivalent, "score": self.score,
-                "strengthened_score": self.strengthened_score, "inputs": dict(self.inputs),
+                "strengthened_score": self.strengthened_score,
+                "inputs": {k.value: n for k, n in self.inputs.items()},
                 "survivors": [r.mutant.description for r in self.survivors], "why": self.why}
 
 
@@ -232,12 +237,12 @@ def agreement_task(task: Task, inputs: Sequence[str]) -> Task:
                                tests=tests or "assert True\n", perf_inputs=())
 
 
-def _inputs(task: Task, strengthened: Sequence[str]) -> list[tuple[str, str]]:
+def _inputs(task: Task, strengthened: Sequence[str]) -> list[tuple[InputKind, str]]:
     """The agreement inputs of a task, (kind, argument-tuple source), without repeats."""
-    found: list[tuple[str, str]] = []
+    found: list[tuple[InputKind, str]] = []
     seen: set[str] = set()
 
-    def add(kind: str, src: str) -> None:
+    def add(kind: InputKind, src: str) -> None:
         if src not in seen:
             seen.add(src)
             found.append((kind, src))
@@ -252,11 +257,17 @@ def _inputs(task: Task, strengthened: Sequence[str]) -> list[tuple[str, str]]:
     return found
 
 
+def _tests_only(task: Task) -> Task:
+    """`task` judged by its tests alone: without the reference, the sandbox adds nothing of
+    its own (differential testing) to what the mutation score measures."""
+    return dataclasses.replace(task, reference=None)
+
+
 def _limited(task: Task, wall_s: float) -> Task:
-    """`task` with the mutants' time limit: a multiple of `wall_s`, the reference's own
-    wall time for the same work in this run."""
+    """`task` by its tests alone, with the mutants' time limit: a multiple of `wall_s`, the
+    reference's own wall time for the same work in this run."""
     timeout = max(MUTANT_MIN_TIMEOUT_S, MUTANT_TIMEOUT_FACTOR * wall_s)
-    return dataclasses.replace(task, timeout_s=min(task.timeout_s, timeout))
+    return dataclasses.replace(_tests_only(task), timeout_s=min(task.timeout_s, timeout))
 
 
 def _script_passed(execution: Execution, n: int) -> list[bool] | None:
@@ -271,7 +282,7 @@ def _script_passed(execution: Execution, n: int) -> list[bool] | None:
 _GROUPS = ((InputKind.TESTS, InputKind.SCALED), (InputKind.STRENGTHENED,))
 
 
-def _validation_groups(offered: list[tuple[str, str]]) -> list[list[int]]:
+def _validation_groups(offered: list[tuple[InputKind, str]]) -> list[list[int]]:
     """How the reference is checked against itself: the tests' own arguments together (the
     tests already run them), every scaled input alone (one that is too slow must not take
     the others with it), the strengthened ones together (differential testing kept only
@@ -306,8 +317,8 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
     # 1. references against their tests: they must pass; their wall time sets the limits
     known = dict(references or {})
     todo = [tid for tid in by_id if tid not in known]
-    known.update(zip(todo, run([Job(f"{tid}::reference", by_id[tid], by_id[tid].reference)
-                                for tid in todo])))
+    known.update(zip(todo, run([Job(f"{tid}::reference", _tests_only(by_id[tid]),
+                                    by_id[tid].reference) for tid in todo])))
     references = {tid: known[tid] for tid in by_id}
     passing = [tid for tid in by_id if references[tid].passed]
     limit_s = {tid: references[tid].cost.wall_s for tid in passing}
@@ -326,7 +337,7 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
     jobs += [Job(f"{tid}::mutant[{k}]", _limited(by_id[tid], limit_s[tid]), mutants[tid][k].code)
              for tid, k in keys]
     second = run(jobs)
-    kept: dict[str, list[tuple[str, str]]] = {tid: [] for tid in by_id}
+    kept: dict[str, list[tuple[InputKind, str]]] = {tid: [] for tid in by_id}
     spent: dict[str, float] = dict(limit_s)
     for (tid, group), check in zip(checks, second):
         passed = _script_passed(check, len(group)) or [False] * len(group)
@@ -370,7 +381,7 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
     return out
 
 
-def _result(mutant: Mutant, tested: Execution, kept: list[tuple[str, str]],
+def _result(mutant: Mutant, tested: Execution, kept: list[tuple[InputKind, str]],
             checks: list[Execution | None]) -> MutantResult:
     """One mutant's outcome from its run against the tests and its agreement runs (one per
     group of `_GROUPS`, None where the group had no input)."""
@@ -379,7 +390,7 @@ def _result(mutant: Mutant, tested: Execution, kept: list[tuple[str, str]],
     if all(run is None for run in checks):
         return MutantResult(mutant, tested.status, None,
                             "no agreement input to compare on: counted as not equivalent")
-    kinds: list[str] = []
+    kinds: list[InputKind] = []
     detail = ""
     for kinds_of_group, run in zip(_GROUPS, checks):
         if run is None:
@@ -393,7 +404,7 @@ def _result(mutant: Mutant, tested: Execution, kept: list[tuple[str, str]],
             bad = [kind for (kind, _), ok in zip(group, passed) if not ok]
             first = next((i for i, ok in enumerate(passed) if not ok), None)
             why = "" if first is None else f"input {group[first][1][:120]}: {run.outcomes[first].detail}"
-        kinds += [k for k in bad if k not in kinds]
+        kinds += [k for k in dict.fromkeys(bad) if k not in kinds]
         detail = detail or why[:300]
     return MutantResult(mutant, tested.status, tuple(kinds), detail)
 

@@ -50,7 +50,7 @@ def by_edit(strength, text):
 def test_survivor_equivalent_and_killed_mutants(strengths):
     tail = strengths[TAIL.task_id]
     lower = by_edit(tail, "`lower 1` -> `lower 1 - 1`")
-    assert not lower.killed and not lower.equivalent and InputKind.SCALED in lower.disagrees_on
+    assert not lower.killed and not lower.equivalent and lower.disagrees_on == (InputKind.SCALED, InputKind.STRENGTHENED)
     assert "differs from the reference" in lower.detail and "input (" in lower.detail
     minus = by_edit(tail, "`+` -> `-`")                  # sum(...) - 0: the same function
     assert minus.equivalent and minus.disagrees_on == ()
