@@ -26,7 +26,8 @@
 
 The mutant set with the oracle's verdicts is kept in ``benchmarks/data/humaneval-mutants.jsonl``
 (small, committed; its first line holds the key of what it was built from: this script's
-oracle, the mutation operators, the data files). A stale or missing file is rebuilt.
+oracle, the mutation operators and `measure_strength`, the data files). A stale or missing
+file is rebuilt.
 
     PYTHONPATH=. .venv/bin/python benchmarks/wrong_but_passing.py [--rebuild] [--workers 0]
         [--mbpp ../shared/data/mbpp/mbpp.jsonl] [--skip-mbpp]
@@ -54,6 +55,7 @@ MBPP = Path(os.environ.get("CODEALIGN_MBPP", "/work/shared/data/mbpp/mbpp.jsonl"
 DATA = ROOT / "benchmarks" / "data" / "humaneval-mutants.jsonl"
 EDGE_SEMANTICS = ("HumanEval/103", "HumanEval/111")   # ENAMEL's experts differ there on purpose
 LEVEL_CASES = ((0, 24), (1, 8))   # (ENAMEL level, cases per level)
+VERSION = 2                       # of the data file's records
 
 # Stand-ins for the three ENAMEL package helpers some generators call (our own code).
 STAND_INS = r'''
@@ -225,8 +227,9 @@ def oracle(row: dict, canonical: str, mutants: list[str], needs_stand_ins: bool)
 
 def _key(paths: list[Path]) -> str:
     h = hashlib.sha256()
-    for part in (ORACLE, STAND_INS, repr(LEVEL_CASES),
-                 (ROOT / "codealign" / "judges" / "mutants.py").read_text()):
+    for part in (str(VERSION), ORACLE, STAND_INS, repr(LEVEL_CASES),
+                 (ROOT / "codealign" / "judges" / "mutants.py").read_text(),
+                 (ROOT / "codealign" / "judges" / "strength.py").read_text()):
         h.update(part.encode())
     for p in paths:
         h.update(p.read_bytes())
@@ -261,8 +264,19 @@ def build(tasks, rows, canonical, config) -> list[dict]:
                                                                           "why": verdicts["error"]}
                 records.append({"task_id": task.task_id, **r.mutant.to_dict(),
                                 "oracle": v, "oracle_cases": verdicts.get("cases", 0),
-                                "stand_ins": stand_ins})
+                                "stand_ins": stand_ins,
+                                # the project's own equivalence check (tests' arguments and
+                                # short scaled-up ones, compared with the reference)
+                                "agreement": None if r.disagrees_on is None
+                                else [k.value for k in r.disagrees_on]})
     return records
+
+
+def _difference(expected: str, got: str) -> str:
+    """Where two reprs part, with a little context."""
+    at = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
+    lo = max(0, at - 15)
+    return f"expected ...{expected[lo:at + 25]}, got ...{got[lo:at + 25]}"
 
 
 def exec_cli(tasks_spec: str, samples: list[dict], workers: int, backend: str) -> list[dict]:
@@ -366,14 +380,21 @@ def main() -> None:
           f"= {(killed + len(caught)) / known:.3f}")
     print(f"time: mutant set and oracle {build_s:.0f}s ({'cached' if build_s < 5 else 'built'}), "
           f"total {elapsed:.0f}s")
-    for m in wrong[:5]:
+    flagged = [m for m in wrong if m["agreement"]]
+    false_alarms = [m for m in mutants if m["oracle"]["verdict"] == "agrees" and m["agreement"]]
+    print(f"the project's equivalence check (the tests' arguments and short scaled-up ones, compared "
+          f"with the reference; benchmarks/mutation_score.py) tells {len(flagged)} of the {n_wrong} "
+          f"wrong ones from the reference, and {len(false_alarms)} of the "
+          f"{verdicts['agrees']} the oracle finds right")
+    for m in wrong[:: max(1, len(wrong) // 5)][:5]:
         o = m["oracle"]
-        print(f"  e.g. {m['task_id']} {m['description']}: {o['why']} on {o.get('input', '')[:80]}"
-              + (f" (expected {o['expected'][:40]}, got {o['got'][:40]})" if "expected" in o else ""))
+        print(f"  e.g. {m['task_id']} {m['description']}: {o['why']} on {o.get('input', '')[:60]}"
+              + (f" ({_difference(o['expected'], o['got'])})" if "expected" in o else ""))
     print(json.dumps({"benchmark": "wrong_but_passing", "mutants": head["mutants_total"],
                       "killed_by_tests": killed, "base_passing": len(mutants),
                       "oracle": dict(verdicts), "wrong_base_passing": n_wrong,
                       "wrong_tasks": len({m["task_id"] for m in wrong}),
+                      "agreement_flags_wrong": len(flagged), "agreement_false_alarms": len(false_alarms),
                       "caught_by_exec": len(caught), "caught_share": round(share, 4),
                       "humaneval_canonical_pass": sum(e["status"] == "passed" for e in canon),
                       "mbpp_reference_pass": None if mbpp is None else sum(e["status"] == "passed" for e in mbpp),
