@@ -54,8 +54,20 @@ def tasks_check(
     spec: TaskSpec,
     backend: SandboxBackend = "bwrap",
     workers: SandboxWorkers = 0,
+    strength: Annotated[bool, typer.Option(
+        "--strength/--no-strength", help="Also measure each task's test strength: the "
+        "mutation score of its tests on its reference's one-edit mutants.")] = True,
+    mutants: Annotated[Optional[int], typer.Option(
+        help="Most mutants per task (default: codealign.judges.mutants.MAX_MUTANTS).", min=1)] = None,
 ) -> None:
-    """Run every task's reference solution through the sandbox; exit 1 if any does not pass."""
+    """Run every task's reference through the sandbox; exit 1 if any does not pass.
+
+    Then (unless --no-strength) the test strength of every task with a passing reference:
+    the share of its reference's non-equivalent mutants its tests kill (mutants that agree
+    with the reference on every input tried count as likely equivalent), per task and in
+    summary; tasks below the weak-tests threshold are named. Weak tests do not change the
+    exit status.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -71,6 +83,9 @@ def tasks_check(
     failing = [(t, r) for t, r in zip(checked, results) if not r.status.passed]
     console.print(f"{len(checked) - len(failing)}/{len(checked)} references pass "
                   f"({len(tasks) - len(checked)} tasks have no reference)")
+    if strength:
+        _print_strength(console, [t for t, r in zip(checked, results) if r.status.passed],
+                        {t.task_id: r for t, r in zip(checked, results)}, config, mutants)
     if failing:
         table = Table(title="references that do not pass")
         for column in ("id", "status", "tests", "detail"):
@@ -80,6 +95,40 @@ def tasks_check(
                           (r.detail or r.stderr or "").strip()[-200:])
         console.print(table)
         raise typer.Exit(ExitStatus.FAILED)
+
+
+def _print_strength(console, tasks, references, config, limit: int | None) -> None:
+    """`tasks check`'s test-strength table and summary."""
+    from rich.table import Table
+
+    from codealign.judges.mutants import MAX_MUTANTS
+    from codealign.judges.strength import WEAK_TESTS_THRESHOLD, measure_strength, summary, weak_tests
+
+    strengths = measure_strength(tasks, config, references=references, limit=limit or MAX_MUTANTS,
+                                 progress=True)
+    table = Table(title="test strength (mutation score of each task's tests)")
+    for column in ("id", "mutants", "killed", "likely equivalent", "score", "with strengthening",
+                   "a surviving mutant"):
+        table.add_column(column, justify="right" if column in ("mutants", "killed", "score") else "left",
+                         overflow="fold")
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    for s in strengths:
+        table.add_row(s.task_id, str(s.mutants), str(s.killed), str(s.equivalent), fmt(s.score),
+                      fmt(s.strengthened_score),
+                      s.survivors[0].mutant.description if s.survivors else (s.why or "-"))
+    console.print(table)
+    total = summary(strengths)
+    console.print(f"test strength: {total['scored']}/{total['tasks']} tasks scored, "
+                  f"{total['mutants']} mutants, {total['killed']} killed, "
+                  f"{total['likely_equivalent']} likely equivalent; mutation score pooled "
+                  f"{fmt(total['pooled_score'] if total['scored'] else None)}, per task median "
+                  f"{fmt(total['tests']['median'])}, min {fmt(total['tests']['min'])}; with "
+                  f"strengthening {fmt(total['strengthened']['median'])}; "
+                  f"{total['weak']} below the weak-tests threshold {WEAK_TESTS_THRESHOLD:.2f}")
+    for s in strengths:
+        warning = weak_tests(s)
+        if warning:
+            console.print(f"  {s.task_id}: {warning}")
 
 
 @app.command("sample")
