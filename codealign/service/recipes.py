@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from codealign.config import RunConfig, check_model, parse_config
 from codealign.errors import ConfigError, InputError
@@ -41,22 +41,37 @@ __all__ = ["NAME", "Overrides", "SamplingOverrides", "DPOOverrides", "Evaluation
 log = logging.getLogger("codealign.service.recipes")
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 HARD_MAX_ROUNDS = 100
-_KNOBS = ConfigDict(extra="forbid", strict=True)
 
 
-class SamplingOverrides(BaseModel):
+_SECTIONS = ("sampling", "dpo", "evaluation")
+
+
+class _Knobs(BaseModel):
+    """Knobs are JSON numbers: ``true`` or ``"5"`` is refused (``5.0`` is the integer 5, as JSON
+    Schema has it); an unknown knob is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_number(cls, value: Any, info) -> Any:
+        section = info.field_name in _SECTIONS
+        if isinstance(value, (bool, str)) and not section:
+            raise ValueError("must be a number")
+        return value
+
+
+class SamplingOverrides(_Knobs):
     """`sampling` knobs (`codealign.generator.SamplingConfig`)."""
 
-    model_config = _KNOBS
 
     n: int | None = Field(None, ge=1, le=64, description="Samples per task per round (≤ CODEALIGN_MAX_SAMPLES).")
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
 
 
-class DPOOverrides(BaseModel):
+class DPOOverrides(_Knobs):
     """`dpo` knobs (`codealign.trainer.TrainConfig`)."""
 
-    model_config = _KNOBS
 
     beta: float | None = Field(None, gt=0, le=10, allow_inf_nan=False)
     learning_rate: float | None = Field(None, gt=0, le=1e-2, allow_inf_nan=False)
@@ -64,10 +79,9 @@ class DPOOverrides(BaseModel):
                                  description="≤ CODEALIGN_MAX_DPO_EPOCHS.")
 
 
-class EvaluationOverrides(BaseModel):
+class EvaluationOverrides(_Knobs):
     """`evaluation` knobs (`codealign.trainer.EvalConfig`)."""
 
-    model_config = _KNOBS
 
     n_samples: int | None = Field(None, ge=1, le=200, description=(
         "Samples per held-out task (≤ CODEALIGN_MAX_EVAL_SAMPLES; at least the recipe's largest k)."))
@@ -79,10 +93,9 @@ _LIMITS = (("rounds", "max_rounds"), ("tasks_per_round", "max_tasks_per_round"),
            ("dpo.epochs", "max_dpo_epochs"))
 
 
-class Overrides(BaseModel):
+class Overrides(_Knobs):
     """The experiment knobs an API caller may change in a recipe; nothing else."""
 
-    model_config = _KNOBS
 
     rounds: int | None = Field(None, ge=1, le=HARD_MAX_ROUNDS, description="≤ CODEALIGN_MAX_ROUNDS.")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Picks each round's train tasks.")

@@ -135,3 +135,52 @@ def operator(tmp_path, database_url):
     configs = write_operator_recipes(tmp_path / "configs", tmp_path)
     with LiveService(make_settings(tmp_path, database_url, configs_dir=configs, max_rounds=3)) as service:
         yield service
+
+
+class ServeProcess:
+    """`codealign serve --home HOME` in its own process (so that SIGKILL really kills the
+    service), with `env` added to this process's environment; up once /healthz answers."""
+
+    def __init__(self, home: Path, env: dict[str, str], *, deadline_s: float = 900.0) -> None:
+        import os
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(home.parent / f"service-{self.port}.log", "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "codealign", "serve", "--port", str(self.port), "--home", str(home)],
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=ROOT, stdout=self.log,
+            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + deadline_s
+        while not self._up():
+            assert time.monotonic() < deadline, "gave up waiting for the service to start"
+            time.sleep(0.2)
+
+    def _up(self) -> bool:
+        import httpx
+
+        assert self.process.poll() is None, f"the service exited ({self.process.returncode})"
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def get(self, path: str):
+        import httpx
+
+        return httpx.get(self.url + path, timeout=30)
+
+    def post(self, path: str, body=None, **kwargs):
+        import httpx
+
+        return httpx.post(self.url + path, json=body, timeout=120, **kwargs)
+
+    def stop(self, sig: int | None = None) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(sig or signal.SIGTERM)
+            self.process.wait(120)
+        self.log.close()

@@ -48,6 +48,7 @@ def fuzzed(request, tmp_path_factory):
 
 def test_schema_covers_every_route():
     assert {"POST /v1/tasks", "GET /v1/tasks", "POST /v1/runs", "GET /v1/runs/{name}/events",
+            "GET /v1/keys", "POST /v1/keys", "DELETE /v1/keys/{key_id}", "PUT /v1/schedule",
             "GET /v1/metrics/pass-rates"} <= set(OPERATIONS)
 
 

@@ -244,3 +244,21 @@ def test_resuming_a_finished_run_only_extends_it(operator):
         over = c.http.post("/v1/runs/done/resume", json={"rounds": 4})
         assert over.status_code == 422 and over.json()["errors"][0]["loc"] == "rounds"
     assert not operator.app.state.workers.active()
+
+
+def test_a_key_named_by_the_recipe_never_lands_on_disk(tmp_path, monkeypatch):
+    from tests.service.conftest import LiveService
+
+    monkeypatch.setenv("CODEALIGN_TEST_OPENAI_KEY", "sk-env-secret-456")
+    configs = write_operator_recipes(tmp_path / "configs", tmp_path)
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 's.db'}", configs_dir=configs)
+    with LiveService(settings) as service, service.client() as c:
+        assert c.http.post("/v1/runs", json={"config": "envkey", "name": "e1"}).status_code == 202
+        c.wait_run("e1", timeout=120)                   # the operator's server is not there: it fails
+        shown = [c.http.get(p).text for p in ("/v1/runs", "/v1/runs/e1", "/v1/runs/e1/events")]
+    run = settings.runs_dir / "e1"
+    assert json.loads((run / "config.json").read_text())["generator"]["api_key_env"] == "CODEALIGN_TEST_OPENAI_KEY"
+    for path in [*run.rglob("*"), *settings.home.rglob("*.log")]:
+        if path.is_file():
+            assert b"sk-env-secret-456" not in path.read_bytes(), path
+    assert not any("sk-env-secret-456" in text for text in shown)

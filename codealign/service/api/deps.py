@@ -15,6 +15,7 @@ revoked -> 401, too small -> 403.
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections import OrderedDict
@@ -28,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from codealign.service.errors import Forbidden, Unauthorized
 from codealign.service.settings import Settings, is_loopback
-from codealign.service.store.keys import any_keys, key_hash, split_key, touch_key, verify_key
+from codealign.service.store.keys import any_keys, find_key, key_hash, split_key, touch_key
 from codealign.service.store.models import Scope, utcnow
 
 __all__ = ["SessionDep", "SettingsDep", "StateDep", "Caller", "ReadCaller", "WriteCaller",
@@ -66,9 +67,9 @@ OPEN = Caller("open", Scope.ADMIN)
 
 
 def bearer_token(header: str) -> str | None:
-    """The token of ``Bearer <token>`` (any case, any spaces around), or None."""
-    scheme, _, token = header.strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    """The token of ``Bearer <token>`` (any case, any whitespace around), or None."""
+    parts = header.split(None, 1)
+    return parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else None
 
 
 @dataclass
@@ -108,7 +109,7 @@ class KeyCache:
             if entry is None or time.monotonic() - entry.checked > self.ttl_s:
                 return None
             self._entries.move_to_end(key_id)
-        if key_hash(token) != entry.key_hash:
+        if not hmac.compare_digest(key_hash(token), entry.key_hash):
             raise Unauthorized("unknown API key")
         return entry.caller
 
@@ -116,11 +117,15 @@ class KeyCache:
         """Ask the store (blocking: call it in a thread); `Unauthorized` for an unknown or
         revoked key."""
         key_id = split_key(token)
+        if key_id is None:
+            raise Unauthorized("unknown API key")
         with db.session() as session:
-            row = verify_key(session, token)
-            if row is None:
-                self.forget(key_id or "")
+            row = find_key(session, key_id)
+            if row is None or row.revoked_at is not None:
+                self.forget(key_id)
                 raise Unauthorized("unknown API key")
+            if not hmac.compare_digest(row.key_hash, key_hash(token)):
+                raise Unauthorized("unknown API key")     # a guess: the real key stays cached
             now = time.monotonic()
             with self._lock:
                 previous = self._entries.get(row.prefix)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from codealign.service.store.models import ApiKey, Scope, utcnow
 
-__all__ = ["create_key", "verify_key", "any_keys", "list_keys", "revoke_key", "touch_key",
+__all__ = ["create_key", "find_key", "verify_key", "any_keys", "list_keys", "revoke_key", "touch_key",
            "key_hash", "split_key", "KEY_ID", "MAX_KEY_CHARS"]
 
 KEY_ID = r"^[0-9a-f]{12}$"
@@ -44,12 +44,15 @@ def create_key(session: Session, scope: Scope, name: str = "") -> str:
     return key
 
 
+def find_key(session: Session, key_id: str) -> ApiKey | None:
+    """The stored key with id `key_id` (revoked or not), or None."""
+    return session.scalar(select(ApiKey).where(ApiKey.prefix == key_id))
+
+
 def verify_key(session: Session, key: str) -> ApiKey | None:
     """The stored, unrevoked key matching `key`, or None."""
     prefix = split_key(key)
-    if prefix is None:
-        return None
-    row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    row = find_key(session, prefix) if prefix is not None else None
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, key_hash(key)):
         return None
     return row
@@ -70,7 +73,7 @@ def list_keys(session: Session) -> list[ApiKey]:
 
 def revoke_key(session: Session, key_id: str) -> ApiKey | None:
     """Revoke the key with id `key_id` (idempotent); None when there is no such key."""
-    row = session.scalar(select(ApiKey).where(ApiKey.prefix == key_id))
+    row = find_key(session, key_id)
     if row is None:
         return None
     if row.revoked_at is None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from codealign.service.api.deps import AdminCaller, SessionDep
 from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.errors import NotFound
-from codealign.service.store.keys import KEY_ID, create_key, list_keys, revoke_key
+from codealign.service.store.keys import KEY_ID, create_key, find_key, list_keys, revoke_key, split_key
 from codealign.service.store.models import ApiKey, Scope
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -61,11 +61,11 @@ def get_keys(session: SessionDep, _: AdminCaller) -> KeyList:
 
 
 @router.post("", status_code=201, response_model=KeyCreated)
-def post_key(body: KeyCreate, session: SessionDep, _: AdminCaller) -> KeyCreated:
+def post_key(body: KeyCreate, request: Request, session: SessionDep, _: AdminCaller) -> KeyCreated:
     """Create a key (201); the answer holds the key, which is never shown again."""
     key = create_key(session, body.scope, body.name)
-    row = next(r for r in list_keys(session) if r.prefix == key.split("_")[1])
-    return KeyCreated(**key_public(row).model_dump(), key=key)
+    request.app.state.keys.keyed = True            # the open mode ends with the first key
+    return KeyCreated(**key_public(find_key(session, split_key(key))).model_dump(), key=key)
 
 
 @router.delete("/{key_id}", response_model=KeyPublic, responses={404: PROBLEM_RESPONSES[404]})

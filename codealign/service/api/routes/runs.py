@@ -166,10 +166,10 @@ def start_run(body: RunCreate, request: Request, session: SessionDep, settings: 
         from codealign.service.recipes import load_recipe, recipe_path
         from codealign.service.runindex import index_run
 
+        recipe = recipe_path(settings, body.config)
         if body.tags and body.tasks is not TaskSelection.ACTIVE:
             raise ConfigError("tags select among the store's active tasks: give them with tasks: active",
                               field="tags")
-        recipe = recipe_path(settings, body.config)
         body.overrides.check_limits(settings)
         workers = request.app.state.workers
         if workers.lock().is_held():

@@ -185,7 +185,7 @@ def submit_batch(body: TaskBatch, request: Request, session: SessionDep,
 
 @router.get("", response_model=TaskPage)
 def list_tasks(session: SessionDep, _: ReadCaller,
-               after: Annotated[int | None, Query(ge=0, description="Cursor: the `next` of the previous page.")] = None,
+               after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Cursor: the `next` of the previous page.")] = None,
                limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
                status: TaskStatus | None = None,
                tag: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,
