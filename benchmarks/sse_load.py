@@ -161,9 +161,10 @@ def bench(mode: str, args) -> dict:
             time.sleep(0.05)
 
     port = free_port()
+    log = open(home / "service.log", "w")
     proc = subprocess.Popen([sys.executable, __file__, "--serve", "--mode", mode, "--home", str(home),
                              "--port", str(port)], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=log, stderr=subprocess.STDOUT)
     thread = threading.Thread(target=writer, daemon=True)
     try:
         import httpx
@@ -176,7 +177,7 @@ def bench(mode: str, args) -> dict:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the service did not start: {proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"the service did not start: {(home / 'service.log').read_text()[-2000:]}")
             time.sleep(0.2)
         thread.start()
         base = f"http://127.0.0.1:{port}"
@@ -187,7 +188,11 @@ def bench(mode: str, args) -> dict:
         writing.set()
         proc.terminate()
         proc.wait(60)
+        log.close()
         lease.release()
+        errors = [line for line in (home / "service.log").read_text().splitlines() if "Error" in line]
+        if errors:
+            print(f"{mode}: the service logged {len(errors)} error lines, e.g. {errors[0][:300]}", file=sys.stderr)
 
 
 def main() -> None:

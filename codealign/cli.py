@@ -484,8 +484,6 @@ def serve(
              "For a trusted debugging box only; logged at start. Never selectable by the API.")] = False,
 ) -> None:
     """Run the service: the API, task validation and run workers, in one process."""
-    import logging
-
     import uvicorn
 
     from codealign.errors import ConfigError
@@ -509,11 +507,6 @@ def serve(
         raise ConfigError(f"refusing to bind {host}: the API would be open to the network with no "
                           "API key configured; create one first (codealign keys create --scope admin"
                           f"{' --home ' + str(home) if home else ''}) or bind 127.0.0.1", field="host")
-    if settings.allow_unsafe_no_isolation:
-        logging.basicConfig(level=logging.INFO)
-        logging.getLogger("codealign.service").warning(
-            "--allow-unsafe-no-isolation: recipes using the unsafe-no-isolation sandbox will run "
-            "candidate code on this host without isolation")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5)
 

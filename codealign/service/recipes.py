@@ -41,8 +41,6 @@ __all__ = ["NAME", "Overrides", "SamplingOverrides", "DPOOverrides", "Evaluation
 log = logging.getLogger("codealign.service.recipes")
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 HARD_MAX_ROUNDS = 100
-
-
 _SECTIONS = ("sampling", "dpo", "evaluation")
 
 
@@ -64,14 +62,12 @@ class _Knobs(BaseModel):
 class SamplingOverrides(_Knobs):
     """`sampling` knobs (`codealign.generator.SamplingConfig`)."""
 
-
     n: int | None = Field(None, ge=1, le=64, description="Samples per task per round (≤ CODEALIGN_MAX_SAMPLES).")
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
 
 
 class DPOOverrides(_Knobs):
     """`dpo` knobs (`codealign.trainer.TrainConfig`)."""
-
 
     beta: float | None = Field(None, gt=0, le=10, allow_inf_nan=False)
     learning_rate: float | None = Field(None, gt=0, le=1e-2, allow_inf_nan=False)
@@ -81,7 +77,6 @@ class DPOOverrides(_Knobs):
 
 class EvaluationOverrides(_Knobs):
     """`evaluation` knobs (`codealign.trainer.EvalConfig`)."""
-
 
     n_samples: int | None = Field(None, ge=1, le=200, description=(
         "Samples per held-out task (≤ CODEALIGN_MAX_EVAL_SAMPLES; at least the recipe's largest k)."))
@@ -95,7 +90,6 @@ _LIMITS = (("rounds", "max_rounds"), ("tasks_per_round", "max_tasks_per_round"),
 
 class Overrides(_Knobs):
     """The experiment knobs an API caller may change in a recipe; nothing else."""
-
 
     rounds: int | None = Field(None, ge=1, le=HARD_MAX_ROUNDS, description="≤ CODEALIGN_MAX_ROUNDS.")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Picks each round's train tasks.")

@@ -73,3 +73,29 @@ def test_many_subscribers_share_one_read(live, monkeypatch):
     with live.client() as c:
         later = c.http.get("/v1/runs/syn/events", headers={"Last-Event-ID": str(expected[-2]["seq"])})
         assert later.text.count("id: ") == 1 and f"id: {expected[-1]['seq']}" in later.text
+
+
+def test_an_open_stream_holds_no_database_connection(live, monkeypatch):
+    """Open mode asks the store whether a key exists; that must not pin a pooled connection while
+    the stream lasts (50 subscribers would exhaust the pool of 40)."""
+    import httpx
+
+    from codealign.runs.state import RunLease, RunStatus, holder_info
+
+    held: list[int] = []
+    refresh = RunTail.refresh
+
+    async def counting(self):
+        held.append(live.db().engine.pool.checkedout())     # inside the streaming response
+        await refresh(self)
+
+    monkeypatch.setattr(RunTail, "refresh", counting)
+    run = synthesize_run(live.settings.runs_dir / "going", rounds=1, tasks=4)
+    lease = RunLease(run).acquire()
+    try:
+        lease.update(status=RunStatus.RUNNING, holder=holder_info())
+        with httpx.stream("GET", f"{live.url}/v1/runs/going/events", timeout=30) as r:
+            assert next(r.iter_lines()).startswith("id: ")
+    finally:
+        lease.release()
+    assert held and set(held) == {0}

@@ -153,3 +153,11 @@ def test_malformed_authorization_is_401(live):
     with live.client() as c:
         for header in ("", "Bearer", "Bearer ca_", "Token x", "Bearer " + "x" * 5000):
             assert c.http.get("/v1/tasks", headers={"Authorization": header} if header else {}).status_code == 401
+
+
+def test_the_operator_flag_is_logged_at_start(tmp_path, caplog):
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 's.db'}", allow_unsafe_no_isolation=True,
+                             sandbox_backend="unsafe-no-isolation")
+    with caplog.at_level("WARNING", logger="codealign.service"), LiveService(settings):
+        pass
+    assert any("unsafe-no-isolation" in r.getMessage() for r in caplog.records if r.name == "codealign.service")

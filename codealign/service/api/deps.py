@@ -4,8 +4,8 @@ caller (`Caller`) checked against the scope a route needs.
 They are all ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool, one
 thread hand-off (and GIL hand-over) each, which cost more CPU than the rest of a small request.
 A session opens no connection until its first query; the scope check asks the store only in
-open mode, or when a key's cached verification has expired (`Settings.key_cache_ttl_s`), and
-then in the thread pool.
+open mode (in a session of its own), or when a key's cached verification has expired
+(`Settings.key_cache_ttl_s`), and then in the thread pool.
 
 Auth: ``Authorization: Bearer ca_...``. While the store has never held a key the API is open
 (as admin) to loopback clients only (`codealign serve` then binds only to loopback); once one
@@ -168,12 +168,17 @@ def open_caller(request: Request) -> Caller:
 def require(needed: Scope):
     """A dependency that returns the Caller if its key's scope allows `needed`."""
 
-    async def check(request: Request, session: SessionDep) -> Caller:
+    async def check(request: Request) -> Caller:
         keys: KeyCache = request.app.state.keys
         header = request.headers.get("authorization", "")
         if not header:
-            if keys.is_open(session):
-                return open_caller(request)
+            if not keys.keyed:
+                # A session of its own: the request's would hold its connection as long as the
+                # response lasts (an event stream: hours).
+                with request.app.state.db.session() as session:
+                    is_open = keys.is_open(session)
+                if is_open:
+                    return open_caller(request)
             raise Unauthorized("this endpoint needs an API key: Authorization: Bearer <key>")
         token = bearer_token(header)
         if token is None:
