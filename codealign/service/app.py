@@ -18,9 +18,7 @@ Other parts of the service mount their routers in `include_routers` (marked belo
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
