@@ -535,6 +535,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback unless keys exist).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     home: ServiceHome = None,
+    allow_unsafe_no_isolation: Annotated[bool, typer.Option(
+        "--allow-unsafe-no-isolation",
+        help="Let recipes (and CODEALIGN_SANDBOX_BACKEND) use the unsafe-no-isolation sandbox, "
+             "which runs candidate code and submitted tests on this host without isolation. "
+             "For a trusted debugging box only; logged at start. Never selectable by the API.")] = False,
 ) -> None:
     """Run the service: the API, task validation and run workers, in one process."""
     import uvicorn
@@ -545,7 +550,10 @@ def serve(
     from codealign.service.store import Database, upgrade
     from codealign.service.store.keys import any_keys
 
-    settings = _service_settings(home, host=host, port=port)
+    fields = {"host": host, "port": port}
+    if allow_unsafe_no_isolation:
+        fields["allow_unsafe_no_isolation"] = True
+    settings = _service_settings(home, **fields)
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
@@ -561,6 +569,14 @@ def serve(
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5)
 
 
+def _keys_db(home: Optional[Path]):
+    from codealign.service.store import Database, upgrade
+
+    settings = _service_settings(home)
+    upgrade(settings.database_url)
+    return Database(settings.database_url)
+
+
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[str, typer.Option(help="read, write or admin (each includes the ones before).")],
@@ -569,7 +585,6 @@ def keys_create(
 ) -> None:
     """Create an API key and print it (once: only its hash is stored)."""
     from codealign.errors import ConfigError
-    from codealign.service.store import Database, upgrade
     from codealign.service.store.keys import create_key
     from codealign.service.store.models import Scope
 
@@ -577,9 +592,7 @@ def keys_create(
         chosen = Scope(scope)
     except ValueError:
         raise ConfigError(f"must be read, write or admin, got {scope!r}", field="scope") from None
-    settings = _service_settings(home)
-    upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = _keys_db(home)
     try:
         with db.session() as session:
             key = create_key(session, chosen, name)
@@ -587,6 +600,48 @@ def keys_create(
         db.close()
     typer.echo(key)
     typer.secho(f"({chosen.value} key; shown once, store it now)", err=True, fg=typer.colors.YELLOW)
+
+
+@keys_app.command("list")
+def keys_list(home: ServiceHome = None) -> None:
+    """Every key: id, scope, name, created, last used, revoked (never a secret)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from codealign.service.store.keys import list_keys
+
+    db = _keys_db(home)
+    try:
+        with db.session() as session:
+            rows = list_keys(session)
+    finally:
+        db.close()
+    table = Table("id", "scope", "name", "created", "last used", "revoked")
+    when = lambda t: t.strftime("%Y-%m-%d %H:%M:%S") if t else "-"      # noqa: E731
+    for row in rows:
+        table.add_row(row.prefix, row.scope, row.name, when(row.created_at), when(row.last_used_at),
+                      when(row.revoked_at))
+    Console(width=200).print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (`keys list`; the 12 hex digits after ca_).")],
+    home: ServiceHome = None,
+) -> None:
+    """Revoke a key: a running service refuses it within CODEALIGN_KEY_CACHE_TTL_S (2 s)."""
+    from codealign.errors import ConfigError
+    from codealign.service.store.keys import revoke_key
+
+    db = _keys_db(home)
+    try:
+        with db.session() as session:
+            row = revoke_key(session, key_id)
+    finally:
+        db.close()
+    if row is None:
+        raise ConfigError(f"no key with id {key_id!r} (codealign keys list shows them)", field="key_id")
+    typer.echo(f"revoked {row.prefix} ({row.scope}{', ' + row.name if row.name else ''})")
 
 
 @tasks_app.command("submit")
