@@ -34,6 +34,7 @@ profile then measures its tests' own calls.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 import os
@@ -46,7 +47,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codealign.sandbox.config import SandboxConfig
+from codealign.sandbox.config import Job, SandboxConfig
+from codealign.sandbox.testcases import TestPlan
+from codealign.sandbox.wire import HOST_MARGIN_S, ProbeReply, job_frame
+from codealign.sandbox.zygote import JobKey
 from codealign.tasks.task import Task
 
 __all__ = ["SCALES", "Synthesis", "call_arguments", "candidates", "synthesise"]
@@ -182,18 +186,16 @@ def _cache_dir(config: SandboxConfig) -> Path:
     return Path(base) / "codealign" / "perf-inputs"
 
 
-def _choose(task: Task, sources: list[str], groups: list[int], runs: list[list[dict]],
+def _choose(task: Task, sources: list[str], groups: list[int], runs: list[list[ProbeReply]],
             budget_s: float) -> Synthesis:
     """Keep, per group, the largest input on which a majority of the programs probed (the
     reference alone, or the passing samples) returned the same answer, their median CPU
     time within budget."""
     votes: dict[int, list[tuple[str, float]]] = {}
-    for frames in runs:
-        for f in frames:
-            i = f.get("probe")
-            if isinstance(i, int) and 0 <= i < len(sources) and f.get("ok") \
-                    and isinstance(f.get("cpu_s"), (int, float)):
-                votes.setdefault(i, []).append((str(f.get("digest")), float(f["cpu_s"])))
+    for replies in runs:
+        for r in replies:
+            if 0 <= r.index < len(sources) and r.ok and r.cpu_s is not None:
+                votes.setdefault(r.index, []).append((str(r.digest), r.cpu_s))
     best: dict[int, tuple[float, int]] = {}
     for i in sorted(votes):
         answers = Counter(d for d, _ in votes[i])
@@ -205,31 +207,27 @@ def _choose(task: Task, sources: list[str], groups: list[int], runs: list[list[d
             best[groups[i]] = (cpu, i)   # later = larger within the group
     kept = sorted(best.values(), reverse=True)[:MAX_KEPT]
     if not kept:
-        why = next((f.get("error") or f.get("probe_error") for frames in runs for f in frames
-                    if f.get("error") or f.get("probe_error")), "no candidate within budget")
+        why = next((r.error for replies in runs for r in replies if r.error), "no candidate within budget")
         return Synthesis(task.task_id, (), len(votes), str(why)[:200])
     return Synthesis(task.task_id, tuple(sources[i] for _, i in sorted(kept, key=lambda x: x[1])),
                      len(votes))
 
 
 def _probe(session, task: Task, code: str, sources: list[str], groups: list[int],
-           config: SandboxConfig, budget_s: float) -> list[dict] | None:
-    """Run `code` on every candidate input (inside the sandbox); the probe frames."""
-    from codealign.sandbox.runner import _HOST_MARGIN_S, _payload
-    from codealign.sandbox.config import Job
-    from codealign.sandbox.testcases import TestPlan
-    import dataclasses
-
+           config: SandboxConfig, budget_s: float) -> list[ProbeReply] | None:
+    """Run `code` on every candidate input (inside the sandbox); what each probe gave."""
     probed = dataclasses.replace(task, perf_inputs=tuple(sources))
     job = Job(f"{task.task_id}::probe", probed, code, profile=True)
-    payload = _payload(job, TestPlan((), ()), config)
+    frame = job_frame(job, TestPlan((), ()), config)
     limit = min(config.task_timeout(task), 2.0 + budget_s * len(sources))
-    payload.update(probe=True, probe_groups=groups, probe_budget_s=budget_s,
-                   perf_timeout_s=limit, cpu_s=limit + 1)
-    response = session.run(payload, limit + config.task_timeout(task) + _HOST_MARGIN_S)
-    if response is None or "frames" not in response:
+    frame.update({JobKey.PROBE: True, JobKey.PROBE_GROUPS: groups, JobKey.PROBE_BUDGET_S: budget_s,
+                  JobKey.PERF_TIMEOUT_S: limit, JobKey.CPU_S: limit + 1})
+    response = session.run(frame, limit + config.task_timeout(task) + HOST_MARGIN_S)
+    if response is None:
         return None
-    return [f for f in response["frames"] if "probe" in f or "probe_error" in f]
+    if response.probe_error:
+        return [ProbeReply(-1, False, error=response.probe_error)]
+    return list(response.probes)
 
 
 def synthesise(tasks: Sequence[Task], config: SandboxConfig = SandboxConfig(),

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from codealign.errors import SandboxUnavailable
 from codealign.sandbox.config import Job, SandboxConfig
-from codealign.sandbox.execution import INFRASTRUCTURE_FLAG, Execution, Status
+from codealign.sandbox.execution import Execution, Flag, Status
 
 __all__ = ["run_many_ray", "KILL_ENV", "RESOURCE"]
 
@@ -86,7 +86,7 @@ def _connect(config: SandboxConfig) -> int:
 
 def _infrastructure_error(job: Job, why: str, backend: str) -> Execution:
     return Execution(sample_id=job.sample_id, task_id=job.task.task_id, status=Status.ERROR,
-                     tests_passed=0, tests_total=0, backend=backend, flags=(INFRASTRUCTURE_FLAG,),
+                     tests_passed=0, tests_total=0, backend=backend, flags=(Flag.INFRASTRUCTURE.text(),),
                      detail=f"infrastructure: the Ray worker failed twice ({why[:500]})")
 
 

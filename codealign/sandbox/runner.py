@@ -16,16 +16,15 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from codealign.errors import Canceled, InputError, SandboxFault, SandboxUnavailable
+from codealign.errors import Canceled, InputError, SandboxUnavailable
 from codealign.sandbox.config import UNSAFE_BACKEND, Job, SandboxConfig
 from codealign.sandbox.execution import Cost, Execution, Flag, Status, TestOutcome
-from codealign.sandbox.plain import decode
 from codealign.sandbox.session import ZYGOTE_PATH, ZygoteSession
-from codealign.sandbox.testcases import TestPlan, plan_tests
+from codealign.sandbox.testcases import CallCase, TestPlan, plan_tests
+from codealign.sandbox.wire import CallReply, Response, host_timeout, job_frame, secrets_frame
+from codealign.sandbox.zygote import Event
 
 __all__ = ["run_many", "run_one", "start_session", "assess"]
-
-_HOST_MARGIN_S = 10.0
 
 
 def start_session(config: SandboxConfig) -> ZygoteSession:
@@ -46,28 +45,7 @@ def start_session(config: SandboxConfig) -> ZygoteSession:
     raise SandboxUnavailable(f"unknown backend {config.backend!r}")
 
 
-def _payload(job: Job, plan: TestPlan, config: SandboxConfig, *,
-             measure_only: bool = False) -> dict[str, Any]:
-    """The zygote's job frame. `measure_only`: a profiling run of a sample already known to
-    pass (the tests are skipped when there is something else to measure)."""
-    task = job.task
-    timeout = config.task_timeout(task)
-    perf_budget = timeout * config.perf_timeout_factor if job.profile else 0.0
-    return {"code": job.code, "entry": task.entry_point, "setup": task.trusted_setup(),
-            "calls": [c.args_src for c in plan.calls], "script_count": len(plan.scripts),
-            "profile": job.profile, "measure_only": measure_only, "probe": False,
-            "perf": list(task.perf_inputs), "repeats": job.repeats or config.repeats,
-            "timeout_s": timeout, "perf_timeout_s": perf_budget,
-            "cpu_s": timeout + perf_budget, "memory_mb": task.memory_mb,
-            "nproc": config.nproc, "fsize_mb": config.fsize_mb, "output_limit": config.output_limit}
-
-
-def _host_timeout(job: Job, config: SandboxConfig) -> float:
-    factor = 1 + (config.perf_timeout_factor if job.profile else 0)
-    return config.task_timeout(job.task) * factor + _HOST_MARGIN_S
-
-
-def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: str,
+def assess(job: Job, plan: TestPlan, response: Response | None, backend: str,
            timeout_s: float | None = None) -> Execution:
     """The trusted verdict on one zygote response (None: the sandbox stopped answering).
     `timeout_s`: the limit the run had (for the message; default the task's)."""
@@ -77,77 +55,54 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
     if response is None:
         return Execution(status=Status.TIMEOUT, tests_passed=0, detail="the sandbox stopped answering "
                          "and was replaced", flags=(Flag.SANDBOX_UNRESPONSIVE.text(),), **base)
-    if "fault" in response:   # our machinery, not the candidate (which cannot cause a desync)
-        raise SandboxFault(f"{backend} zygote failed: {response['fault']}")
-    frames = response["frames"]
-    record = next((f for f in frames if f.get("complete") is True), None)
-    perf = next((f["perf"] for f in frames if "perf" in f), None)
-    final = next((f for f in frames if f.get("final") is True), {})
-    out = dict(stdout=response["stdout"], stderr=response["stderr"])
-    events = list(record.get("events", [])) if record else []
-    flags = list(dict.fromkeys(events))
-    if response["stdout_bytes"] > len(response["stdout"].encode()):
+    record, perf, final, tester = response.record, response.perf, response.final, response.tester
+    out = dict(stdout=response.stdout, stderr=response.stderr)
+    events = record.events if record is not None else ()
+    flags = [Flag(e).text() for e in events]
+    if response.stdout_truncated:
         flags.append(Flag.STDOUT_TRUNCATED.text())
-    if response["stderr_bytes"] > len(response["stderr"].encode()):
+    if response.stderr_truncated:
         flags.append(Flag.STDERR_TRUNCATED.text())
 
-    cost = Cost(cpu_s=float(final.get("cpu_s", 0.0)), peak_kb=int(final.get("peak_kb", 0)),
-                wall_s=float(response["wall_s"]),
-                ops=perf.get("ops") if perf and "error" not in perf else None,
-                perf_cpu_s=perf.get("cpu_s") if perf and "error" not in perf else None)
-    if perf and "error" in perf:
-        flags.append(Flag.PERF_ERROR.text(str(perf["error"])[:200]))
-    if response.get("perf_timed_out"):
+    measured = perf is not None and not perf.error
+    cost = Cost(cpu_s=final.cpu_s if final else 0.0, peak_kb=final.peak_kb if final else 0,
+                wall_s=response.wall_s, ops=perf.ops if measured else None,
+                perf_cpu_s=perf.cpu_s if measured else None)
+    if perf is not None and perf.error:
+        flags.append(Flag.PERF_ERROR.text(perf.error[:200]))
+    if response.perf_timed_out:
         flags.append(Flag.PERF_TIMEOUT.text())
 
-    if response["timed_out"]:
+    if response.timed_out:
         return Execution(status=Status.TIMEOUT, tests_passed=0, cost=cost,
                          detail=f"wall-clock limit of {config_timeout:g}s reached",
                          flags=tuple(flags), **out, **base)
-    tester = response["tester"]
     if record is None:
-        if "signal" in tester:
+        if tester.signal is not None:
             flags.append(Flag.HARNESS_KILLED.text())
             return Execution(status=Status.TAMPERED, tests_passed=0, cost=cost, flags=tuple(flags),
-                             detail=f"the trusted tester was killed by signal {tester['signal']} "
+                             detail=f"the trusted tester was killed by signal {tester.signal} "
                                     "before writing its record", **out, **base)
         return Execution(status=Status.ERROR, tests_passed=0, cost=cost, flags=tuple(flags),
                          detail=f"the tester ended without a record ({tester})", **out, **base)
 
-    load = record["load"]
-    if not load["ok"]:
+    exited_clean = final is not None and final.clean
+    if not record.loaded:
         status = Status.ERROR
-        if "memory" in events:
+        if record.saw(Event.MEMORY):
             status = Status.MEMORY
-        elif "exit-at-load" in events or ("ended-at-load" in events and final.get("exit") == 0):
+        elif record.saw(Event.EXIT_AT_LOAD) or (record.saw(Event.ENDED_AT_LOAD) and exited_clean):
             status = Status.TAMPERED
             flags.append(Flag.EXIT_AT_LOAD.text())
         return Execution(status=status, tests_passed=0, cost=cost, flags=tuple(dict.fromkeys(flags)),
-                         detail=load["error"], **out, **base)
+                         detail=record.load_error, **out, **base)
 
-    outcomes = []
-    for case, got in zip(plan.calls, record["calls"]):
-        if "value" in got:
-            try:
-                passed, why = case.check(decode(got["value"]))
-            except (ValueError, TypeError, KeyError) as exc:
-                passed, why = False, f"undecodable result: {exc}"
-        elif "opaque" in got and case.op in ("truthy", "falsy") and type(got.get("truth")) is bool:
-            # `assert f(x)` asks only for truthiness, which the object's own bool() decides in
-            # the original harness too; returning True/False directly would do the same.
-            passed = got["truth"] is (case.op == "truthy")
-            why = "" if passed else f"expected a {'true' if case.op == 'truthy' else 'false'} value, got {got['opaque']}"
-        elif "opaque" in got:
-            passed, why = False, f"returned a non-plain {got.get('type')} object: {got['opaque']}"
-        else:
-            passed, why = False, str(got.get("error", "no result"))
-        outcomes.append(TestOutcome(case.name, passed, why))
-    for i, got in enumerate(record["scripts"]):
-        outcomes.append(TestOutcome(f"script[{i}]", bool(got.get("passed")) is True, str(got.get("error", ""))))
-    accounted = len(record["calls"]) == len(plan.calls) and len(record["scripts"]) == len(plan.scripts)
+    outcomes = [_outcome(case, got) for case, got in zip(plan.calls, record.calls)]
+    outcomes += [TestOutcome(f"script[{i}]", got.passed, got.error) for i, got in enumerate(record.scripts)]
+    accounted = len(record.calls) == len(plan.calls) and len(record.scripts) == len(plan.scripts)
     passed_count = sum(o.passed for o in outcomes)
-    worker_signal = final.get("signal")
-    clean_exit = final.get("exit") == 0 and worker_signal is None and tester.get("exit") == 0
+    worker_signal = final.signal if final is not None else None
+    clean_exit = exited_clean and tester.exit == 0
     if worker_signal is not None:
         name = (signal.Signals(worker_signal).name
                 if worker_signal in signal.Signals._value2member_map_ else str(worker_signal))
@@ -155,8 +110,7 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
 
     # Ending the process with status 0 while tests are still running is a bid for a pass
     # (sys.exit(0), os._exit(0), exec of /bin/true, an exiting thread or timer).
-    exited_early = "exit-in-call" in events or (
-        "ended-in-call" in events and final.get("exit") == 0 and worker_signal is None)
+    exited_early = record.saw(Event.EXIT_IN_CALL) or (record.saw(Event.ENDED_IN_CALL) and exited_clean)
     if accounted and clean_exit and passed_count == plan.total and not exited_early:
         status = Status.PASSED
     elif exited_early:
@@ -164,34 +118,48 @@ def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: s
         flags.append(Flag.EXIT_BEFORE_COMPLETION.text())
     elif worker_signal == signal.SIGXCPU:
         status = Status.TIMEOUT
-    elif "memory" in events:
+    elif record.saw(Event.MEMORY):
         status = Status.MEMORY
-    elif worker_signal is not None or not accounted or not final:
+    elif worker_signal is not None or not accounted or final is None:
         status = Status.ERROR
     else:
         status = Status.FAILED
     detail = "" if status is Status.PASSED else next((f"{o.name}: {o.detail}" for o in outcomes if not o.passed), "")
     if not accounted:
-        detail = f"only {len(record['calls']) + len(record['scripts'])} of {plan.total} tests reported"
+        detail = f"only {len(record.calls) + len(record.scripts)} of {plan.total} tests reported"
     return Execution(status=status, tests_passed=passed_count, outcomes=tuple(outcomes), cost=cost,
                      flags=tuple(dict.fromkeys(flags)), detail=detail, **out, **base)
 
 
-def _with_profile(verdict: Execution, response: dict[str, Any] | None) -> Execution:
+def _outcome(case: CallCase, got: CallReply) -> TestOutcome:
+    """One literal call judged on the host against its expected value."""
+    if got.returned:
+        passed, why = case.check(got.value)
+    elif got.opaque is not None and case.op in ("truthy", "falsy") and got.truth is not None:
+        # `assert f(x)` asks only for truthiness, which the object's own bool() decides in
+        # the original harness too; returning True/False directly would do the same.
+        passed = got.truth is (case.op == "truthy")
+        why = "" if passed else f"expected a {'true' if case.op == 'truthy' else 'false'} value, got {got.opaque}"
+    elif got.opaque is not None:
+        passed, why = False, f"returned a non-plain {got.type_name} object: {got.opaque}"
+    else:
+        passed, why = False, got.error
+    return TestOutcome(case.name, passed, why)
+
+
+def _with_profile(verdict: Execution, response: Response | None) -> Execution:
     """The verdict run's record with the figures of the measuring run (`response`). A
     measuring run that gave none (it failed, timed out, or the sandbox stopped answering)
     leaves the figures empty and says why in a diagnostic flag."""
-    perf = None
-    if response is not None and "frames" in response:
-        perf = next((f["perf"] for f in response["frames"] if "perf" in f), None)
-    if response is None or perf is None or "error" in perf:
+    perf = response.perf if response is not None else None
+    if response is None or perf is None or perf.error:
         why = ("the sandbox stopped answering" if response is None
-               else "the measuring run timed out" if response.get("perf_timed_out") or response.get("timed_out")
-               else str(perf["error"])[:200] if perf else "the measuring run gave no figures")
-        flag = (Flag.PERF_TIMEOUT if response is not None and response.get("perf_timed_out")
-                else Flag.PERF_ERROR if perf and "error" in perf else Flag.PERF_UNAVAILABLE)
+               else "the measuring run timed out" if response.perf_timed_out or response.timed_out
+               else perf.error[:200] if perf else "the measuring run gave no figures")
+        flag = (Flag.PERF_TIMEOUT if response is not None and response.perf_timed_out
+                else Flag.PERF_ERROR if perf and perf.error else Flag.PERF_UNAVAILABLE)
         return dataclasses.replace(verdict, flags=verdict.flags + (flag.text(why),))
-    cost = dataclasses.replace(verdict.cost, ops=int(perf["ops"]), perf_cpu_s=float(perf["cpu_s"]))
+    cost = dataclasses.replace(verdict.cost, ops=perf.ops, perf_cpu_s=perf.cpu_s)
     return dataclasses.replace(verdict, cost=cost)
 
 
@@ -243,11 +211,9 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
         their own calls are the workload."""
         job, plan = jobs[i], planned[i]
         needs_tests = not (job.task.perf_inputs or plan.calls)
-        secrets = {"scripts": list(plan.scripts)} if plan.scripts and needs_tests else None
-        response = session.run(_payload(job, plan, config, measure_only=True),
-                               _host_timeout(job, config), secrets=secrets)
-        if response is not None and "fault" in response:
-            raise SandboxFault(f"{config.backend} zygote failed: {response['fault']}")
+        secrets = secrets_frame(plan.scripts) if needs_tests else None
+        response = session.run(job_frame(job, plan, config, measure_only=True),
+                               host_timeout(job, config), secrets=secrets)
         return (session if response is not None else None), _with_profile(execution, response)
 
     def work() -> None:
@@ -267,10 +233,10 @@ def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progr
                 if measuring:
                     session, execution = measure(session, i, held[i])
                 else:
-                    secrets = {"scripts": list(plan.scripts)} if plan.scripts else None
                     verdict_job = dataclasses.replace(job, profile=False)
-                    response = session.run(_payload(verdict_job, plan, config),
-                                           _host_timeout(verdict_job, config), secrets=secrets)
+                    response = session.run(job_frame(verdict_job, plan, config),
+                                           host_timeout(verdict_job, config),
+                                           secrets=secrets_frame(plan.scripts))
                     if response is None:
                         session = None
                     execution = assess(job, plan, response, config.backend, config.task_timeout(job.task))

@@ -8,7 +8,8 @@ import pytest
 
 from codealign.errors import SandboxUnavailable
 from codealign.sandbox import Job, SandboxConfig, Status, plan_tests, run_many
-from codealign.sandbox.runner import _payload
+from codealign.sandbox.wire import job_frame
+from codealign.sandbox.zygote import JobKey
 from codealign.tasks.task import Task
 
 BIG = Task(task_id="m/first", prompt="def first(xs):\n", entry_point="first",
@@ -60,9 +61,9 @@ def test_without_perf_inputs_or_literal_calls_the_tests_own_calls_are_measured()
 def test_repeats_and_test_timeout_come_from_the_sandbox_config():
     job = Job("s", BIG, CONSTANT, profile=True)
     plan = plan_tests(BIG.tests, BIG.entry_point)
-    assert _payload(job, plan, SandboxConfig(repeats=3))["repeats"] == 3
-    assert _payload(job, plan, SandboxConfig(timeout_s=1.5))["timeout_s"] == 1.5
-    assert _payload(job, plan, SandboxConfig())["timeout_s"] == BIG.timeout_s
+    assert job_frame(job, plan, SandboxConfig(repeats=3))[JobKey.REPEATS] == 3
+    assert job_frame(job, plan, SandboxConfig(timeout_s=1.5))[JobKey.TIMEOUT_S] == 1.5
+    assert job_frame(job, plan, SandboxConfig())[JobKey.TIMEOUT_S] == BIG.timeout_s
     sleeper = "def first(xs):\n    import time\n    time.sleep(5)\n    return xs[0]\n"
     (slow,) = _run([Job("z", BIG, sleeper)], SandboxConfig(workers=1, timeout_s=0.5))
     assert slow.status is Status.TIMEOUT and "0.5s" in slow.detail
