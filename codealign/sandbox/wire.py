@@ -3,7 +3,7 @@
 Every name on the wire is defined once, in `codealign.sandbox.zygote` (`JobKey`,
 `ResponseKey`, `RecordKey`, `Event`, ...): this module builds job frames with those keys and
 parses each response exactly once into the frozen records below, which is all the verdict
-(`codealign.sandbox.runner.assess`) and the input synthesis read. A response that does not
+(`codealign.sandbox.assess`) and the input synthesis read. A response that does not
 parse (a key missing, a value of the wrong type, an event no harness version writes) is a
 `SandboxFault` that names what was wrong: evidence is never dropped silently. The zygote
 is trusted, but the values inside a record are the candidate's (plain data, decoded here by
@@ -23,7 +23,7 @@ from codealign.sandbox.zygote import (EVENTS, CallKey, FinalKey, HelloKey, JobKe
                                       RecordKey, ResponseKey, ScriptKey, SecretsKey, TesterKey)
 
 __all__ = ["HOST_MARGIN_S", "CallReply", "ScriptReply", "TestRecord", "PerfFigures", "ProbeReply",
-           "WorkerEnd", "TesterEnd", "Response", "Hello", "job_frame", "secrets_frame",
+           "WorkerEnd", "TesterEnd", "Response", "Hello", "job_frame", "probe_frame", "secrets_frame",
            "host_timeout", "parse_hello", "parse_response"]
 
 HOST_MARGIN_S = 10.0   # the host waits this much longer than the zygote's own clocks
@@ -48,6 +48,18 @@ def job_frame(job: Job, plan: TestPlan, config: SandboxConfig, *,
             JobKey.CPU_S: timeout + perf_budget, JobKey.MEMORY_MB: task.memory_mb,
             JobKey.NPROC: config.nproc, JobKey.FSIZE_MB: config.fsize_mb,
             JobKey.OUTPUT_LIMIT: config.output_limit}
+
+
+def probe_frame(job: Job, config: SandboxConfig, groups: tuple[int, ...], budget_ops: int) -> dict[str, Any]:
+    """A probe of `job.code` on `job.task.perf_inputs` (input synthesis): each input run once,
+    traced, stopped past `budget_ops` line events; larger inputs of a group (`groups`, one
+    per input) only while the smaller ones finished."""
+    frame = job_frame(job, TestPlan((), ()), config)
+    limit = config.task_timeout(job.task)   # a safety net only: the budget decides
+    frame.update({JobKey.PROBE: True, JobKey.PROBE_GROUPS: list(groups),
+                  JobKey.PROBE_BUDGET_OPS: budget_ops, JobKey.PERF_TIMEOUT_S: limit,
+                  JobKey.CPU_S: 2 * limit + 1})
+    return frame
 
 
 def secrets_frame(scripts: tuple[str, ...]) -> dict[str, Any] | None:
@@ -110,12 +122,14 @@ class PerfFigures:
 
 @dataclass(frozen=True)
 class ProbeReply:
-    """One probed input: its index and, when the call returned, its CPU time and a digest
-    of the result; else the error."""
+    """One probed input: its index, the line events the call took (as far as it got when it
+    ran past the budget) and, when it returned within the budget, a digest of the result;
+    else what it raised."""
 
     index: int
     ok: bool
-    cpu_s: float | None = None
+    ops: int | None = None
+    over_budget: bool = False
     digest: str | None = None
     error: str = ""
 
@@ -285,9 +299,9 @@ def _final(frame: _Reader) -> WorkerEnd:
 
 
 def _probe(frame: _Reader) -> ProbeReply:
-    ok = frame.get(ProbeKey.OK, bool)
-    return ProbeReply(index=frame.get(ProbeKey.PROBE, int), ok=ok,
-                      cpu_s=float(frame.get(ProbeKey.CPU_S, _NUMBER)) if ok else None,
+    return ProbeReply(index=frame.get(ProbeKey.PROBE, int), ok=frame.get(ProbeKey.OK, bool),
+                      ops=frame.get(ProbeKey.OPS, (int, type(None)), None),
+                      over_budget=frame.get(ProbeKey.OVER_BUDGET, bool, False),
                       digest=frame.get(ProbeKey.DIGEST, (str, type(None)), None),
                       error=frame.get(ProbeKey.ERROR, str, ""))
 

@@ -84,7 +84,8 @@ class Op:
     STR = "str"
     PERF_LOAD = "perf-load"      # (PERF_LOAD, [(blob, wired), ...]): the perf inputs, once
     PERF_STAGE = "perf-stage"    # (PERF_STAGE, index, copies): decode fresh copies of one
-    PERF_RUN = "perf-run"        # (PERF_RUN, ref, trace, want_digest): call on the staged copies
+    PERF_RUN = "perf-run"        # (PERF_RUN, ref, trace, want_digest, budget): call on the staged
+                                 # copies; a traced call with a budget stops past that many ops
     NOOP = "noop"
     EXIT = "exit"
 
@@ -97,6 +98,7 @@ class Reply:
     STOP = "stop"                # NEXT: the iterator is exhausted
     LOADED = "loaded"            # (LOADED, [callable names])
     LOAD_ERROR = "load-error"    # (LOAD_ERROR, type name, message)
+    OVER_BUDGET = "over-budget"  # (OVER_BUDGET, ops): a budgeted call ran past its line events
 
 
 class Event:
@@ -122,9 +124,9 @@ class JobKey:
     SCRIPT_COUNT = "script_count"  # how many test scripts follow in the secrets frame
     PROFILE = "profile"            # measure the candidate after the tests
     MEASURE_ONLY = "measure_only"  # skip the tests (a sample already known to pass)
-    PROBE = "probe"                # perf-input synthesis: time each perf input once
+    PROBE = "probe"                # input synthesis: run the entry point once on each perf input
     PROBE_GROUPS = "probe_groups"  # PROBE: each input's group
-    PROBE_BUDGET_S = "probe_budget_s"
+    PROBE_BUDGET_OPS = "probe_budget_ops"  # PROBE: line events a call may take
     PERF = "perf"                  # perf input sources (argument tuples)
     REPEATS = "repeats"
     TIMEOUT_S = "timeout_s"        # wall clock of the tests
@@ -213,10 +215,11 @@ class PerfKey:
 class ProbeKey:
     """A probe frame (one per probed input), or PROBE_ERROR once when none could run."""
     PROBE = "probe"                # the input's index
-    OK = "ok"
-    CPU_S = "cpu_s"
-    DIGEST = "digest"
-    ERROR = "error"
+    OK = "ok"                      # the call returned within its budget
+    OPS = "ops"                    # line events it took (when over budget: as far as it got)
+    OVER_BUDGET = "over_budget"
+    DIGEST = "digest"              # of the result (OK)
+    ERROR = "error"                # what it raised
     PROBE_ERROR = "probe_error"
 
 
@@ -342,6 +345,11 @@ def check_plain(value, depth=0):
 
 # ---------------------------------------------------------------- the worker (untrusted)
 
+class OverBudget(BaseException):
+    """Raised into a budgeted call at its last allowed line event. A BaseException, so that
+    no ``except Exception`` of the code under test swallows it (the count decides anyway)."""
+
+
 def to_plain(value, table, depth=0):
     """Worker side: the result as marshal-able plain data, or a handle for other objects.
 
@@ -417,7 +425,7 @@ def worker_main(code, req_fd, resp_fd):
         return
     names = [k for k, v in list(module.items()) if callable(v) and not k.startswith("__")]
     reply((Reply.LOADED, names))
-    table, counter = [], [0]
+    table, counter, limit = [], [0], [OPS_CAP, False]   # limit: [count, abort the call there]
 
     def tracer(frame, event, arg):
         """Global trace function: trace line events in the candidate's own frames only."""
@@ -426,10 +434,28 @@ def worker_main(code, req_fd, resp_fd):
     def count_lines(frame, event, arg):
         if event == "line":
             counter[0] += 1
-            if counter[0] >= OPS_CAP:   # enough to rank it: the rest runs untraced
+            if counter[0] >= limit[0]:
                 sys.settrace(None)
-                return None
+                if limit[1]:   # a budgeted call: stop it here
+                    raise OverBudget()
+                return None    # OPS_CAP: enough to rank it, the rest runs untraced
         return count_lines
+
+    def traced(fn, args, budget):
+        """fn(*args) with its line events counted; with a `budget`, stopped past it: then
+        the OVER_BUDGET reply (decided by the count, whatever the call did about it)."""
+        counter[0] = 0
+        limit[:] = [budget, True] if budget is not None else [OPS_CAP, False]
+        sys.settrace(tracer)
+        try:
+            result = fn(*args)
+        except BaseException:
+            if budget is not None and counter[0] >= budget:
+                return True, None
+            raise
+        finally:
+            sys.settrace(None)
+        return budget is not None and counter[0] >= budget, result
 
     def resolve(ref):
         return module[ref] if type(ref) is str else table[ref]
@@ -442,15 +468,12 @@ def worker_main(code, req_fd, resp_fd):
     def handle(msg):
         op = msg[0]
         if op == Op.PERF_RUN:
-            _, ref, trace, want_digest = msg
+            _, ref, trace, want_digest, budget = msg
             fn, copies = resolve(ref), staged[0]   # freed at the next stage, not in the window
             if trace:
-                counter[0] = 0
-                sys.settrace(tracer)
-                try:
-                    staged[1] = fn(*copies[0])
-                finally:
-                    sys.settrace(None)
+                over, staged[1] = traced(fn, copies[0], budget)
+                if over:
+                    return (Reply.OVER_BUDGET, counter[0])
             elif len(copies) == 1:
                 staged[1] = fn(*copies[0])
             else:   # a tiny call, timed over many fresh copies of its input at once
@@ -479,12 +502,7 @@ def worker_main(code, req_fd, resp_fd):
             fn, args = resolve(ref), from_wire(args, table)
             if not trace:
                 return (Reply.OK, to_plain(fn(*args), table), None)
-            counter[0] = 0
-            sys.settrace(tracer)
-            try:
-                result = fn(*args)
-            finally:
-                sys.settrace(None)
+            _, result = traced(fn, args, None)
             return (Reply.OK, to_plain(result, table), counter[0])
         if op == Op.GETATTR:
             return (Reply.OK, to_plain(getattr(resolve(msg[1]), msg[2]), table), None)
@@ -939,17 +957,17 @@ def load_perf_inputs(job, worker):
     return [len(blob) for blob, _ in blobs]
 
 
-def timed_call(job, worker, index, trace=False, digest=False, copies=1):
+def timed_call(job, worker, index, trace=False, digest=False, copies=1, budget=None):
     """Stage input `index` (`copies` fresh decodings of it), then run the entry point on
     each; returns (reply, CPU seconds of the candidate's process over the calls alone,
-    read from the kernel)."""
+    read from the kernel). An OVER_BUDGET reply is returned as it is."""
     unwrap(worker, worker.request((Op.PERF_STAGE, index, copies)))
     start = worker.cpu_seconds()
-    reply = worker.request((Op.PERF_RUN, job[JobKey.ENTRY], trace, digest))
+    reply = worker.request((Op.PERF_RUN, job[JobKey.ENTRY], trace, digest, budget))
     end = worker.cpu_seconds()
     if start is None or end is None:
         raise WorkerGone("cannot read the candidate's CPU clock")
-    if reply[0] != Reply.OK:
+    if reply[0] not in (Reply.OK, Reply.OVER_BUDGET):
         unwrap(worker, reply)
     return reply, end - start
 
@@ -1009,9 +1027,10 @@ def profile(job, worker):
 
 
 def probe(job, worker, emit):
-    """Perf-input synthesis: time each candidate input once, in order, and report it with
-    a digest of the result. Inputs of a group come smallest first; once one exceeds the
-    budget (or fails), the larger ones of its group are skipped."""
+    """Input synthesis: run the entry point once on each candidate input, in order, traced
+    and stopped past the operation budget (a machine-independent limit), and report the
+    count and a digest of the result. Inputs of a group come smallest first; once one
+    runs past the budget (or fails), the larger ones of its group are skipped."""
     try:
         n = len(load_perf_inputs(job, worker))
     except Exception as exc:
@@ -1023,15 +1042,21 @@ def probe(job, worker, emit):
         if group in dead:
             continue
         try:
-            reply, cpu = timed_call(job, worker, i, digest=True)
-            frame = {ProbeKey.PROBE: i, ProbeKey.OK: True, ProbeKey.CPU_S: cpu, ProbeKey.DIGEST: reply[3]}
+            reply, _ = timed_call(job, worker, i, trace=True, digest=True,
+                                  budget=job[JobKey.PROBE_BUDGET_OPS])
+            if reply[0] == Reply.OVER_BUDGET:
+                frame = {ProbeKey.PROBE: i, ProbeKey.OK: False, ProbeKey.OVER_BUDGET: True,
+                         ProbeKey.OPS: reply[1]}
+            else:
+                frame = {ProbeKey.PROBE: i, ProbeKey.OK: True, ProbeKey.OPS: reply[2],
+                         ProbeKey.DIGEST: reply[3]}
         except WorkerGone as exc:
             emit({ProbeKey.PROBE: i, ProbeKey.OK: False, ProbeKey.ERROR: str(exc)})
             return
         except Exception as exc:
             frame = {ProbeKey.PROBE: i, ProbeKey.OK: False, ProbeKey.ERROR: describe(exc)}
         emit(frame)
-        if not frame[ProbeKey.OK] or frame[ProbeKey.CPU_S] > job[JobKey.PROBE_BUDGET_S]:
+        if not frame[ProbeKey.OK]:
             dead.add(group)
 
 

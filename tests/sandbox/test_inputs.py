@@ -1,0 +1,57 @@
+"""Input synthesis: decided by operation counts (so two machines keep the same inputs),
+cached by content only, and written as one artifact."""
+
+from __future__ import annotations
+
+import pytest
+
+from codealign.errors import InputError, SandboxUnavailable
+from codealign.sandbox import SandboxConfig
+from codealign.sandbox.inputs import InputSet, TaskInputs, synthesise_inputs
+from codealign.sandbox.perfinputs import BUDGET_OPS, candidates, choose
+from codealign.sandbox.wire import ProbeReply
+from codealign.tasks.task import Task
+
+PAIRS = Task(task_id="in/pairs", prompt="def pair_sum(xs):\n", entry_point="pair_sum",
+             tests="assert pair_sum([1, 2, 3, 4, 5]) == 225\nassert pair_sum([]) == 0\n",
+             reference="def pair_sum(xs):\n    s = 0\n    for a in xs:\n        for b in xs:\n"
+                       "            s += a * b\n    return s\n")
+
+
+def _synthesise(tmp_path, name: str = "cache") -> TaskInputs:
+    try:
+        return synthesise_inputs([PAIRS], SandboxConfig(workers=1, inputs_cache_dir=str(tmp_path / name)))\
+            .tasks[PAIRS.task_id]
+    except SandboxUnavailable as exc:
+        pytest.skip(f"bwrap sandbox unavailable: {exc}")
+
+
+def test_perf_inputs_are_the_largest_within_the_operation_budget(tmp_path):
+    found = _synthesise(tmp_path)
+    sources, _ = candidates(PAIRS)
+    # ×10 (50 elements: ~2 x 2,500 line events) fits the budget, ×100 (~500,000) does not
+    assert found.perf_inputs and all(len(eval(src)[0]) == 50 for src in found.perf_inputs)
+    assert any(len(eval(src)[0]) == 500 for src in sources)
+    assert found.perf_source == "reference" and found.probed > 0
+    # A fresh cache (another machine) derives exactly the same inputs: nothing timed decides.
+    assert _synthesise(tmp_path, "elsewhere") == found
+
+
+def test_the_choice_reads_counts_and_digests_only():
+    sources, groups = ["(1,)", "(2,)", "(3,)"], [0, 0, 0]
+    replies = [ProbeReply(0, True, ops=10, digest="a"), ProbeReply(1, True, ops=BUDGET_OPS, digest="b"),
+               ProbeReply(2, False, ops=BUDGET_OPS + 1, over_budget=True)]
+    assert choose(PAIRS, sources, groups, [replies]).perf_inputs == ("(2,)",)
+    # two voters out of three disagree on input 1: only input 0 has a majority
+    other = [ProbeReply(0, True, ops=12, digest="a"), ProbeReply(1, True, ops=9, digest="c")]
+    third = [ProbeReply(0, True, ops=11, digest="a"), ProbeReply(1, True, ops=9, digest="d")]
+    assert choose(PAIRS, sources, groups, [replies, other, third]).perf_inputs == ("(1,)",)
+
+
+def test_the_artifact_round_trips_and_refuses_another_version(tmp_path):
+    inputs = InputSet({"t": TaskInputs("t", ("(1,)",), "reference", 3, "", "k")})
+    inputs.write(tmp_path / "inputs.json")
+    assert InputSet.read(tmp_path / "inputs.json") == inputs
+    (tmp_path / "old.json").write_text('{"version": 0, "tasks": []}')
+    with pytest.raises(InputError, match="version"):
+        InputSet.read(tmp_path / "old.json")
