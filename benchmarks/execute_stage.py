@@ -48,7 +48,7 @@ def main() -> None:
     start = time.monotonic()
     results = run_many(jobs, config)
     elapsed = time.monotonic() - start
-    passed = [r for r in results if r.passed]
+    passed = [r for r in results if r.sandbox_passed]
     search = [r.cost.perf_cpu_s for r in results
               if r.sample_id.startswith("bank/binary_search::reference") and r.cost.perf_cpu_s]
     profiled = [r.cost.perf_cpu_s for r in passed if r.cost.perf_cpu_s is not None]

@@ -67,7 +67,7 @@ class Baseline:
 
 
 def _measured(execution: Execution) -> bool:
-    return execution.passed and execution.cost.ops is not None and execution.cost.ops >= 0
+    return execution.sandbox_passed and execution.cost.ops is not None and execution.cost.ops >= 0
 
 
 def efficiency_baseline(executions: Sequence[Execution],
@@ -101,7 +101,7 @@ def judge_efficiency(execution: Execution, baseline: Baseline | None) -> JudgeSc
     'error'
     """
     cost = execution.cost
-    if not execution.passed:
+    if not execution.sandbox_passed:
         return JudgeScore.error(NAME, f"efficiency is measured on passing samples only "
                                       f"(status {execution.status.value})")
     if cost.ops is None:
@@ -132,4 +132,4 @@ def judge_efficiency_group(executions: Sequence[Execution],
     Samples that did not pass get no efficiency score at all (correctness decides them).
     """
     baseline = efficiency_baseline(executions, reference)
-    return {e.sample_id: judge_efficiency(e, baseline) for e in executions if e.passed}
+    return {e.sample_id: judge_efficiency(e, baseline) for e in executions if e.sandbox_passed}

@@ -297,19 +297,29 @@ def sample_stage(ctx: Context, round_no: int, task_ids: list[str], policy: Polic
 
 
 def execute_stage(ctx: Context, round_no: int, sampled: StageManifest) -> StageManifest:
+    """Every sample and reference run in the sandbox. The summary's ``passed`` counts honest
+    passes (`rules.passed_honestly` with the tamper judge): a sandbox pass with tamper
+    evidence is counted in ``tampered_passes`` instead."""
     from codealign.generator import Sample
+    from codealign.judges.rules import passed_honestly
+    from codealign.judges.tamper import judge_tamper
+
+    def honest(code: str, e) -> bool:
+        return e.sandbox_passed and passed_honestly(e, judge_tamper(code, e))
 
     def work(d: Path) -> StageRun:
-        executions, references = ctx.execute(_load(Sample, sampled.output(ctx.run_path, "samples")),
-                                             references=True, stage_dir=d)
+        samples = _load(Sample, sampled.output(ctx.run_path, "samples"))
+        executions, references = ctx.execute(samples, references=True, stage_dir=d)
         write_jsonl(d / "executions.jsonl", (e.to_dict() for e in executions))
         write_jsonl(d / "references.jsonl", (e.to_dict() for e in references))
+        passed = sum(honest(s.code, e) for s, e in zip(samples, executions))
+        references_passed = sum(honest(ctx.tasks[e.task_id].reference, e) for e in references)
         return StageRun({"executions": "executions.jsonl", "references": "references.jsonl",
                          "inputs": INPUTS_FILE},
-                        {"executions": len(executions),
-                         "passed": sum(1 for e in executions if e.passed),
+                        {"executions": len(executions), "passed": passed,
+                         "tampered_passes": sum(e.sandbox_passed for e in executions) - passed,
                          "statuses": dict(sorted(Counter(e.status.value for e in executions).items())),
-                         "references_passed": f"{sum(e.passed for e in references)}/{len(references)}"})
+                         "references_passed": f"{references_passed}/{len(references)}"})
 
     inputs = {"samples": sampled.output_hashes["samples"], "sandbox": plain_data(ctx.config.sandbox)}
     return ctx.run_stage(round_no, "execute", inputs, work)
@@ -397,7 +407,7 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
         write_jsonl(d / "samples.jsonl", (s.to_dict() for s in samples))
         executions, _ = ctx.execute(samples, references=False, stage_dir=d)
         write_jsonl(d / "executions.jsonl", (e.to_dict() for e in executions))
-        passing = [(s, e) for s, e in zip(samples, executions) if e.passed]
+        passing = [(s, e) for s, e in zip(samples, executions) if e.sandbox_passed]
         # Security (bandit) and tamper judges on the passing samples: a tampered pass is no pass.
         static = dict(zip((s.sample_id for s, _ in passing),
                           judge_static([s.code for s, _ in passing], [e for _, e in passing],

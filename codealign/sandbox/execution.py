@@ -141,7 +141,10 @@ class Execution:
     backend: str = ""
 
     @property
-    def passed(self) -> bool:
+    def sandbox_passed(self) -> bool:
+        """The sandbox's status is ``passed``: every test accounted for and passed, clean
+        exit. Not yet an honest pass: only `codealign.judges.rules.passed_honestly` (and
+        `Verdict.passed`) also rule out tamper evidence and the tamper judge's findings."""
         return self.status is Status.PASSED
 
     @property

@@ -257,7 +257,7 @@ def test_lost_sandbox_is_never_the_rejected_side_and_is_counted():
 
     names = ("fast", "crash")
     lost = Execution("lost", TASK.task_id, Status.ERROR, 0, 0, flags=(Flag.INFRASTRUCTURE.text(),))
-    assert lost.infrastructure_error and not lost.passed
+    assert lost.infrastructure_error and not lost.sandbox_passed
     verdicts, pairs, summary = judge_executions(
         [TASK], samples(names) + [Sample(TASK.task_id, "lost", PROGRAMS["hog"])],
         executions(names) + [lost], {TASK.task_id: REFERENCE}, JudgeConfig(),

@@ -45,7 +45,7 @@ def test_humaneval_references_and_broken_variants_same_verdicts_through_ray(ray_
     remote = run_many(jobs, RAY)
     assert [e.sample_id for e in remote] == [j.sample_id for j in jobs]  # input order kept
     assert [_verdict(e) for e in remote] == [_verdict(e) for e in local]
-    assert sum(e.passed for e in remote) == len(humaneval)
+    assert sum(e.sandbox_passed for e in remote) == len(humaneval)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_worker_that_dies_every_time_is_an_infrastructure_error_not_a_failure(
     assert dead.status is Status.ERROR and dead.infrastructure_error
     assert "failed twice" in dead.detail and "WorkerCrashedError" in dead.detail
     # Every other job of its chunk was retried on its own and got its real verdict.
-    assert all(e.passed and not e.infrastructure_error for i, e in enumerate(out) if i != 3)
+    assert all(e.sandbox_passed and not e.infrastructure_error for i, e in enumerate(out) if i != 3)
 
 
 def test_worker_that_dies_once_is_retried_and_the_sample_gets_its_verdict(
@@ -104,7 +104,7 @@ def test_worker_that_dies_once_is_retried_and_the_sample_gets_its_verdict(
     out = run_many(jobs, RAY)
     assert marker.exists()  # the worker did die once
     assert [e.sample_id for e in out] == [j.sample_id for j in jobs]
-    assert all(e.passed for e in out)
+    assert all(e.sandbox_passed for e in out)
 
 
 def test_our_own_fault_in_the_task_is_raised_as_itself(ray_local, humaneval):
