@@ -13,6 +13,7 @@ import signal
 
 from codealign.sandbox.config import Job
 from codealign.sandbox.execution import Cost, Execution, Flag, Status, TestOutcome
+from codealign.sandbox.strengthen import DiffCase
 from codealign.sandbox.testcases import CallCase, TestPlan
 from codealign.sandbox.wire import CallReply, Response
 from codealign.sandbox.zygote import Event
@@ -107,8 +108,11 @@ def assess(job: Job, plan: TestPlan, response: Response | None, backend: str,
 
 
 def _outcome(case: CallCase, got: CallReply) -> TestOutcome:
-    """One literal call judged on the host against its expected value."""
-    if got.returned:
+    """One literal call judged on the host against its expected value (a differential
+    case: against the reference's output, `strengthen.DiffCase`)."""
+    if got.over_budget is not None and isinstance(case, DiffCase):
+        passed, why = False, case.over_budget(got.over_budget)
+    elif got.returned:
         passed, why = case.check(got.value)
     elif got.opaque is not None and case.op in ("truthy", "falsy") and got.truth is not None:
         # `assert f(x)` asks only for truthiness, which the object's own bool() decides in

@@ -44,6 +44,9 @@ class SandboxConfig:
         synthesise_perf_inputs: profile tasks without ``perf_inputs`` on inputs scaled up
             from their tests' call arguments (`codealign.sandbox.perfinputs`), kept where the
             task's reference finishes within an operation budget.
+        differential: check every sample of a task with a reference against the reference
+            on inputs mutated from its tests' own (`codealign.sandbox.strengthen`): a sample
+            passes only if it passes the tests and agrees on every such input.
         inputs_cache_dir: where synthesised inputs are cached by content
             (`codealign.sandbox.inputs`; "" = the user cache, ``~/.cache/codealign/inputs``).
         executor: ``"local"`` (a pool of `workers` sandboxes on this machine) or ``"ray"``
@@ -66,6 +69,7 @@ class SandboxConfig:
     repeats: int = 5
     timeout_s: float | None = None
     synthesise_perf_inputs: bool = True
+    differential: bool = True
     inputs_cache_dir: str = ""
     executor: str = "local"
     ray_address: str | None = None

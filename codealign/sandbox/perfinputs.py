@@ -45,7 +45,7 @@ from codealign.sandbox.wire import ProbeReply
 from codealign.tasks.task import Task
 
 __all__ = ["RULES", "SCALES", "BUDGET_OPS", "MAX_VOTERS", "Synthesis", "call_arguments",
-           "candidates", "choose"]
+           "candidates", "choose", "grown"]
 
 SCALES = (10, 100, 1000)
 MAX_INT = 10 ** 6
@@ -128,6 +128,16 @@ def _scale(value: Any, k: int, ints: bool, descending: bool = False) -> Any:
         if all(type(x) is str for x in keys):
             return {(key if j == 0 else f"{key}{j}"): v for j in range(k) for key, v in value.items()}
     return value
+
+
+def grown(args: tuple, k: int, descending: bool = False) -> tuple:
+    """`args` with every sequence, string and dict grown `k` times (see the module
+    docstring; integers stay as they are).
+
+    >>> grown(([1, 2], "ab", 7), 2)
+    ([1, 2, 3, 4], 'abab', 7)
+    """
+    return tuple(_scale(a, k, False, descending) for a in args)
 
 
 def candidates(task: Task) -> tuple[list[str], list[int]]:

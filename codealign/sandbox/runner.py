@@ -6,7 +6,8 @@ returns their `Execution` records in job order, with the inputs they ran on:
 
 1. **inputs**: the `InputSet` the caller brings (the execute stage synthesises it as a step
    of its own and keeps it in the round), or else synthesised here (cached by content);
-2. **plans**: each task's tests split once (`plan_tests`), shared by its jobs;
+2. **plans**: each task's tests split once (`plan_tests`) plus its differential cases (the
+   reference's outputs on mutated inputs, `codealign.sandbox.strengthen`), shared by its jobs;
 3. **verdicts**: one `work.Run` per job: its verdict run and, for a profiled job that
    passed, its measuring run on the same sandbox;
 4. **votes**: a task with neither perf inputs nor a reference gets perf inputs from the
@@ -108,21 +109,23 @@ def _tasks(jobs: Sequence[Job]) -> list[Task]:
 
 
 def _prepare(jobs: list[Job], inputs: InputSet) -> tuple[list[Job], list[TestPlan]]:
-    """The jobs with their tasks' synthesised inputs, and each job's test plan (one replaced
-    Task and one plan per original task, shared by its jobs)."""
+    """The jobs with their tasks' synthesised perf inputs, and each job's test plan with its
+    task's differential cases (one replaced Task and one plan per original task, shared by
+    its jobs). The task's reference itself is not compared with its own outputs."""
     tasks: dict[int, Task] = {}
-    plans: dict[int, TestPlan] = {}
+    plans: dict[int, tuple[TestPlan, TestPlan]] = {}     # (own tests, with the diff cases)
     out_jobs, out_plans = [], []
     for job in jobs:
         key = id(job.task)
         if key not in tasks:
             tasks[key] = inputs.apply(job.task)
             try:
-                plans[key] = plan_tests(job.task.tests, job.task.entry_point)
+                own = plan_tests(job.task.tests, job.task.entry_point)
             except InputError as exc:
                 raise InputError(f"task {job.task.task_id}: {exc}") from exc
+            plans[key] = (own, inputs.plan(job.task, own))
         out_jobs.append(job if tasks[key] is job.task else dataclasses.replace(job, task=tasks[key]))
-        out_plans.append(plans[key])
+        out_plans.append(plans[key][0] if job.code == job.task.reference else plans[key][1])
     return out_jobs, out_plans
 
 

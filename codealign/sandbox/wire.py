@@ -12,6 +12,7 @@ is trusted, but the values inside a record are the candidate's (plain data, deco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,16 +34,24 @@ HOST_MARGIN_S = 10.0   # the host waits this much longer than the zygote's own c
 # Job frames (host to zygote)
 
 
-def job_frame(job: Job, plan: TestPlan, config: SandboxConfig, *,
-              measure_only: bool = False) -> dict[str, Any]:
+def job_frame(job: Job, plan: TestPlan, config: SandboxConfig, *, measure_only: bool = False,
+              budgets: Sequence[int | None] | None = None) -> dict[str, Any]:
     """The zygote's job frame for `job`. `measure_only`: a profiling run of a sample already
-    known to pass (the tests are skipped when there is something else to measure)."""
+    known to pass (the tests are skipped when there is something else to measure).
+    `budgets`: each literal call's line-event budget (None: not traced; the default for
+    every call)."""
+    budgets = list(budgets) if budgets is not None else [None] * len(plan.calls)
+    if len(budgets) != len(plan.calls):
+        raise ValueError(f"{len(budgets)} budgets for {len(plan.calls)} calls")
     task = job.task
     timeout = config.task_timeout(task)
     perf_budget = timeout * config.perf_timeout_factor if job.profile else 0.0
-    return {JobKey.CODE: job.code, JobKey.ENTRY: task.entry_point, JobKey.SETUP: task.trusted_setup(),
-            JobKey.CALLS: [c.args_src for c in plan.calls], JobKey.SCRIPT_COUNT: len(plan.scripts),
+    return {JobKey.CODE: job.code, JobKey.CHECK: None, JobKey.ENTRY: task.entry_point,
+            JobKey.SETUP: task.trusted_setup(), JobKey.CALLS: [c.args_src for c in plan.calls],
+            JobKey.CALL_BUDGETS: budgets,
+            JobKey.SCRIPT_COUNT: len(plan.scripts),
             JobKey.PROFILE: job.profile, JobKey.MEASURE_ONLY: measure_only, JobKey.PROBE: False,
+            JobKey.PROBE_VALUES: False,
             JobKey.PERF: list(task.perf_inputs), JobKey.REPEATS: job.repeats or config.repeats,
             JobKey.TIMEOUT_S: timeout, JobKey.PERF_TIMEOUT_S: perf_budget,
             JobKey.CPU_S: timeout + perf_budget, JobKey.MEMORY_MB: task.memory_mb,
@@ -50,15 +59,17 @@ def job_frame(job: Job, plan: TestPlan, config: SandboxConfig, *,
             JobKey.OUTPUT_LIMIT: config.output_limit}
 
 
-def probe_frame(job: Job, config: SandboxConfig, groups: tuple[int, ...], budget_ops: int) -> dict[str, Any]:
+def probe_frame(job: Job, config: SandboxConfig, groups: tuple[int, ...], budget_ops: int, *,
+                values: bool = False, check: str | None = None) -> dict[str, Any]:
     """A probe of `job.code` on `job.task.perf_inputs` (input synthesis): each input run once,
     traced, stopped past `budget_ops` line events; larger inputs of a group (`groups`, one
-    per input) only while the smaller ones finished."""
+    per input) only while the smaller ones finished. `values`: report each result (else a
+    digest); `check`: the input contract (source of ``input_check``), asked first."""
     frame = job_frame(job, TestPlan((), ()), config)
     limit = config.task_timeout(job.task)   # a safety net only: the budget decides
-    frame.update({JobKey.PROBE: True, JobKey.PROBE_GROUPS: list(groups),
-                  JobKey.PROBE_BUDGET_OPS: budget_ops, JobKey.PERF_TIMEOUT_S: limit,
-                  JobKey.CPU_S: 2 * limit + 1})
+    frame.update({JobKey.PROBE: True, JobKey.PROBE_GROUPS: list(groups), JobKey.CHECK: check,
+                  JobKey.PROBE_BUDGET_OPS: budget_ops, JobKey.PROBE_VALUES: values,
+                  JobKey.PERF_TIMEOUT_S: limit, JobKey.CPU_S: 2 * limit + 1})
     return frame
 
 
@@ -80,13 +91,15 @@ def host_timeout(job: Job, config: SandboxConfig) -> float:
 @dataclass(frozen=True)
 class CallReply:
     """One literal call's result: a plain `value` (`returned`), an `opaque` non-plain object
-    (its repr, type name and truth value when bool() worked), or an `error`."""
+    (its repr, type name and truth value when bool() worked), a budgeted call's count when
+    it ran past its budget (`over_budget`), or an `error`."""
 
     returned: bool = False
     value: Any = None
     opaque: str | None = None
     type_name: str = ""
     truth: bool | None = None
+    over_budget: int | None = None
     error: str = ""
 
 
@@ -131,6 +144,8 @@ class ProbeReply:
     ops: int | None = None
     over_budget: bool = False
     digest: str | None = None
+    value: Any = None               # the result as tagged JSON (a probe for values)
+    rejected: bool = False          # the input contract did not accept the input
     error: str = ""
 
 
@@ -276,6 +291,8 @@ def _call(got: _Reader) -> CallReply:
             return CallReply(returned=True, value=decode(got.obj[CallKey.VALUE]))
         except (ValueError, TypeError, KeyError) as exc:
             return CallReply(error=f"undecodable result: {exc}")
+    if got.has(CallKey.OVER_BUDGET):
+        return CallReply(over_budget=got.get(CallKey.OVER_BUDGET, int))
     if got.has(CallKey.OPAQUE):
         return CallReply(opaque=got.get(CallKey.OPAQUE, str), type_name=got.get(CallKey.TYPE, str, ""),
                          truth=got.get(CallKey.TRUTH, (bool, type(None)), None))
@@ -303,5 +320,6 @@ def _probe(frame: _Reader) -> ProbeReply:
                       ops=frame.get(ProbeKey.OPS, (int, type(None)), None),
                       over_budget=frame.get(ProbeKey.OVER_BUDGET, bool, False),
                       digest=frame.get(ProbeKey.DIGEST, (str, type(None)), None),
+                      value=frame.obj.get(ProbeKey.VALUE), rejected=frame.get(ProbeKey.REJECTED, bool, False),
                       error=frame.get(ProbeKey.ERROR, str, ""))
 

@@ -29,6 +29,7 @@ from codealign.sandbox.assess import assess, with_profile
 from codealign.sandbox.config import UNSAFE_BACKEND, Job, SandboxConfig
 from codealign.sandbox.execution import Execution, Flag, Status
 from codealign.sandbox.session import ZYGOTE_PATH, ZygoteSession
+from codealign.sandbox.strengthen import DiffCase
 from codealign.sandbox.testcases import TestPlan
 from codealign.sandbox.wire import ProbeReply, host_timeout, job_frame, probe_frame, secrets_frame
 from codealign.tasks.task import Task
@@ -59,7 +60,9 @@ class Measure:
 class Probe:
     """`code` (a task's reference, or a passing sample) run once on each of `sources`
     (argument-tuple sources, evaluated in the task's trusted setup), traced and stopped past
-    `budget_ops` line events; `groups[i]` is the group of input i (smallest first)."""
+    `budget_ops` line events; `groups[i]` is the group of input i (smallest first).
+    `values`: report each result itself (else a digest); `check`: the task's input contract,
+    asked before each input."""
 
     task: Task
     code: str
@@ -67,6 +70,8 @@ class Probe:
     groups: tuple[int, ...]
     budget_ops: int
     label: str = "probe"
+    values: bool = False
+    check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,9 @@ def perform(session: ZygoteSession, item: Work, config: SandboxConfig) -> tuple[
         return _measure(session, item.job, item.plan, item.execution, config)
     job, plan = item.job, item.plan
     verdict_job = dataclasses.replace(job, profile=False)
-    response = session.run(job_frame(verdict_job, plan, config), host_timeout(verdict_job, config),
-                           secrets=secrets_frame(plan.scripts))
+    budgets = [c.budget_ops if isinstance(c, DiffCase) else None for c in plan.calls]
+    response = session.run(job_frame(verdict_job, plan, config, budgets=budgets),
+                           host_timeout(verdict_job, config), secrets=secrets_frame(plan.scripts))
     execution = assess(job, plan, response, config.backend, config.task_timeout(job.task))
     if response is None:
         return execution, False
@@ -133,8 +139,8 @@ def _measure(session: ZygoteSession, job: Job, plan: TestPlan, execution: Execut
 def _probe(session: ZygoteSession, item: Probe, config: SandboxConfig) -> tuple[ProbeResult, bool]:
     task = dataclasses.replace(item.task, perf_inputs=item.sources)
     job = Job(f"{task.task_id}::{item.label}", task, item.code, profile=True)
-    response = session.run(probe_frame(job, config, item.groups, item.budget_ops),
-                           host_timeout(job, config))
+    response = session.run(probe_frame(job, config, item.groups, item.budget_ops, values=item.values,
+                                       check=item.check), host_timeout(job, config))
     if response is None:
         return ProbeResult(error="the sandbox stopped answering"), False
     if response.record is not None and not response.record.loaded:

@@ -73,7 +73,8 @@ PIPE_CHUNK = 4096   # a pipe reported writable takes at least this much without 
 class Op:
     """Requests from the tester to the worker: the first item of each tuple."""
     LOAD = "load"                # the go-ahead: load the candidate's module
-    CALLS = "calls"              # (CALLS, ref, [args, ...]): one reply per call, streamed
+    CALLS = "calls"              # (CALLS, ref, [args, ...], [budget, ...]): one reply per call,
+                                 # streamed; a call with a budget is traced and stopped past it
     CALL = "call"                # (CALL, ref, args, trace)
     GETATTR = "getattr"
     SETATTR = "setattr"
@@ -84,21 +85,27 @@ class Op:
     STR = "str"
     PERF_LOAD = "perf-load"      # (PERF_LOAD, [(blob, wired), ...]): the perf inputs, once
     PERF_STAGE = "perf-stage"    # (PERF_STAGE, index, copies): decode fresh copies of one
-    PERF_RUN = "perf-run"        # (PERF_RUN, ref, trace, want_digest, budget): call on the staged
-                                 # copies; a traced call with a budget stops past that many ops
+    PERF_RUN = "perf-run"        # (PERF_RUN, ref, trace, want, budget): call on the staged copies
+                                 # (want: "", DIGEST or VALUE); a traced call with a budget
+                                 # stops past that many line events
     NOOP = "noop"
     EXIT = "exit"
 
 
 class Reply:
     """The worker's replies: the first item of each tuple."""
-    OK = "ok"                    # (OK, value, ops) ; PERF_RUN: (OK, None, ops, digest)
+    OK = "ok"                    # (OK, value, ops); PERF_RUN: (OK, value if VALUE, ops, digest)
     EXC = "exc"                  # (EXC, type name, message)
     EXIT = "exit"                # (EXIT, repr of the exit code): the candidate called exit
     STOP = "stop"                # NEXT: the iterator is exhausted
     LOADED = "loaded"            # (LOADED, [callable names])
     LOAD_ERROR = "load-error"    # (LOAD_ERROR, type name, message)
     OVER_BUDGET = "over-budget"  # (OVER_BUDGET, ops): a budgeted call ran past its line events
+
+
+DIGEST = "digest"                # PERF_RUN's want: a digest of the result
+VALUE = "value"                  # ... or the result itself (plain data)
+CHECK_REF = "\0input_check"      # the ref of the task's input contract (never a Python name)
 
 
 class Event:
@@ -118,15 +125,19 @@ EVENTS = tuple(v for k, v in vars(Event).items() if k.isupper())
 class JobKey:
     """The job frame (host to zygote, JSON)."""
     CODE = "code"                  # the candidate's module source
+    CHECK = "check"                # PROBE: the task's input contract, source defining
+                                   # input_check(*args) -> bool (loaded beside CODE)
     ENTRY = "entry"                # the entry point's name
     SETUP = "setup"                # trusted source run beside the tests (and perf inputs)
     CALLS = "calls"                # literal calls: argument-tuple sources
+    CALL_BUDGETS = "call_budgets"  # each call's line-event budget, or None: not traced
     SCRIPT_COUNT = "script_count"  # how many test scripts follow in the secrets frame
     PROFILE = "profile"            # measure the candidate after the tests
     MEASURE_ONLY = "measure_only"  # skip the tests (a sample already known to pass)
     PROBE = "probe"                # input synthesis: run the entry point once on each perf input
     PROBE_GROUPS = "probe_groups"  # PROBE: each input's group
     PROBE_BUDGET_OPS = "probe_budget_ops"  # PROBE: line events a call may take
+    PROBE_VALUES = "probe_values"  # PROBE: report each result itself, not a digest
     PERF = "perf"                  # perf input sources (argument tuples)
     REPEATS = "repeats"
     TIMEOUT_S = "timeout_s"        # wall clock of the tests
@@ -184,8 +195,10 @@ class RecordKey:
 
 
 class CallKey:
-    """One literal call's result: VALUE, or OPAQUE (+ TYPE, TRUTH), or ERROR."""
+    """One literal call's result: VALUE, or OPAQUE (+ TYPE, TRUTH), or OVER_BUDGET, or ERROR."""
     VALUE = "value"                # the result as tagged JSON (encode_plain)
+    OPS = "ops"                    # a budgeted call's line events
+    OVER_BUDGET = "over_budget"    # a budgeted call ran past its budget: the count reached
     OPAQUE = "opaque"              # a non-plain result's repr
     TYPE = "type"
     TRUTH = "truth"                # its bool(), when that worked
@@ -219,6 +232,8 @@ class ProbeKey:
     OPS = "ops"                    # line events it took (when over budget: as far as it got)
     OVER_BUDGET = "over_budget"
     DIGEST = "digest"              # of the result (OK)
+    VALUE = "value"                # the result as tagged JSON (OK, PROBE_VALUES)
+    REJECTED = "rejected"          # the input contract said no (or raised: ERROR)
     ERROR = "error"                # what it raised
     PROBE_ERROR = "probe_error"
 
@@ -399,8 +414,9 @@ def from_wire(value, table):
     return value
 
 
-def worker_main(code, req_fd, resp_fd):
-    """Load the candidate module, then serve call requests until told to exit."""
+def worker_main(code, check_code, req_fd, resp_fd):
+    """Load the candidate module (and, for a probe, the task's input contract beside it, in
+    a namespace of its own), then serve call requests until told to exit."""
     def reply(msg):
         try:
             data = marshal.dumps(msg)
@@ -424,6 +440,15 @@ def worker_main(code, req_fd, resp_fd):
         reply((Reply.LOAD_ERROR, type(exc).__name__, repr_short(exc)))
         return
     names = [k for k, v in list(module.items()) if callable(v) and not k.startswith("__")]
+    contract = {"__name__": "input_check", "__builtins__": builtins}
+    if check_code:
+        try:
+            exec(compile(check_code, "input_check.py", "exec"), contract)
+            if not callable(contract.get("input_check")):
+                raise NameError("the input contract defines no function input_check")
+        except BaseException as exc:
+            reply((Reply.LOAD_ERROR, type(exc).__name__, "input_check: " + repr_short(exc)))
+            return
     reply((Reply.LOADED, names))
     table, counter, limit = [], [0], [OPS_CAP, False]   # limit: [count, abort the call there]
 
@@ -458,6 +483,8 @@ def worker_main(code, req_fd, resp_fd):
         return budget is not None and counter[0] >= budget, result
 
     def resolve(ref):
+        if ref == CHECK_REF:
+            return contract["input_check"]
         return module[ref] if type(ref) is str else table[ref]
 
     # Profiling: the perf inputs arrive once as marshal blobs; each timed call is staged
@@ -468,7 +495,7 @@ def worker_main(code, req_fd, resp_fd):
     def handle(msg):
         op = msg[0]
         if op == Op.PERF_RUN:
-            _, ref, trace, want_digest, budget = msg
+            _, ref, trace, want, budget = msg
             fn, copies = resolve(ref), staged[0]   # freed at the next stage, not in the window
             if trace:
                 over, staged[1] = traced(fn, copies[0], budget)
@@ -480,8 +507,10 @@ def worker_main(code, req_fd, resp_fd):
                 results = staged[1] = []
                 for args in copies:
                     results.append(fn(*args))
+            if want == VALUE:
+                return (Reply.OK, to_plain(staged[1], table), counter[0] if trace else None, None)
             digest = None
-            if want_digest:
+            if want == DIGEST:
                 plain = marshal.dumps(to_plain(staged[1], []))
                 digest = "%d:%08x" % (len(plain), zlib.crc32(plain))
             return (Reply.OK, None, counter[0] if trace else None, digest)
@@ -498,11 +527,13 @@ def worker_main(code, req_fd, resp_fd):
         if op == Op.NOOP:
             return (Reply.OK, None, None)
         if op == Op.CALL:
-            _, ref, args, trace = msg
+            _, ref, args, trace, budget = msg
             fn, args = resolve(ref), from_wire(args, table)
             if not trace:
                 return (Reply.OK, to_plain(fn(*args), table), None)
-            _, result = traced(fn, args, None)
+            over, result = traced(fn, args, budget)
+            if over:
+                return (Reply.OVER_BUDGET, counter[0])
             return (Reply.OK, to_plain(result, table), counter[0])
         if op == Op.GETATTR:
             return (Reply.OK, to_plain(getattr(resolve(msg[1]), msg[2]), table), None)
@@ -532,7 +563,8 @@ def worker_main(code, req_fd, resp_fd):
         if msg[0] == Op.EXIT:
             return
         # CALLS streams one reply per call without waiting for more requests.
-        batch = [(Op.CALL, msg[1], args, False) for args in msg[2]] if msg[0] == Op.CALLS else [msg]
+        batch = ([(Op.CALL, msg[1], args, budget is not None, budget) for args, budget in zip(msg[2], msg[3])]
+                 if msg[0] == Op.CALLS else [msg])
         for one in batch:
             try:
                 reply(handle(one))
@@ -680,10 +712,10 @@ class Remote:
     def __call__(self, *args):
         meter = self._worker.meter
         if meter is None:
-            return self._ask(Op.CALL, self._ref, to_wire(args), False)
+            return self._ask(Op.CALL, self._ref, to_wire(args), False, None)
         # Profiling over the tests' own calls: count and time only the candidate's side.
         start = self._worker.cpu_seconds()
-        reply = self._worker.request((Op.CALL, self._ref, to_wire(args), True))
+        reply = self._worker.request((Op.CALL, self._ref, to_wire(args), True, None))
         end = self._worker.cpu_seconds()
         if start is not None and end is not None:
             meter[PerfKey.CPU_S] += end - start
@@ -809,7 +841,7 @@ def spawn_worker(job, stdio, waiter):
             req, resp = os.dup2(high_req, 3), os.dup2(high_resp, 4)
             os.closerange(5, 4096)
             set_limits(job)
-            worker_main(job[JobKey.CODE], req, resp)
+            worker_main(job[JobKey.CODE], job[JobKey.CHECK], req, resp)
         finally:
             os._exit(0)
     os.close(req_r)
@@ -852,21 +884,26 @@ def load_record(job, worker):
 
 def run_calls(job, worker, record):
     """The literal calls: only the arguments go in, plain results come out for the host.
-    They go as one batch; the worker streams back one reply per call."""
+    They go as one batch; the worker streams back one reply per call. A call with a budget
+    (a differential test) is traced and stopped past that many line events."""
     if not job[JobKey.CALLS]:
         return
+    budgets = job[JobKey.CALL_BUDGETS]
     try:
-        worker.send((Op.CALLS, job[JobKey.ENTRY], [ast.literal_eval(src) for src in job[JobKey.CALLS]]))
+        worker.send((Op.CALLS, job[JobKey.ENTRY], [ast.literal_eval(src) for src in job[JobKey.CALLS]],
+                     budgets))
     except WorkerGone as exc:
         record[RecordKey.CALLS].extend({CallKey.ERROR: str(exc)} for _ in job[JobKey.CALLS])
         return
     reported = 0
-    for _ in job[JobKey.CALLS]:
+    for budget in budgets:
         try:
             reply = worker.reply()
             reported += worker.last_size
             if worker.last_size > MAX_CALL_RESULT_BYTES or reported > MAX_RECORD_RESULT_BYTES:
                 record[RecordKey.CALLS].append({CallKey.ERROR: "result too large to report (%d bytes)" % worker.last_size})
+            elif reply[0] == Reply.OVER_BUDGET and budget is not None:
+                record[RecordKey.CALLS].append({CallKey.OVER_BUDGET: reply[1]})
             elif reply[0] == Reply.OK:
                 value = reply[1]
                 if type(value) is tuple and len(value) == 5 and value[0] == HANDLE_TAG:
@@ -957,13 +994,13 @@ def load_perf_inputs(job, worker):
     return [len(blob) for blob, _ in blobs]
 
 
-def timed_call(job, worker, index, trace=False, digest=False, copies=1, budget=None):
-    """Stage input `index` (`copies` fresh decodings of it), then run the entry point on
-    each; returns (reply, CPU seconds of the candidate's process over the calls alone,
-    read from the kernel). An OVER_BUDGET reply is returned as it is."""
+def timed_call(job, worker, index, trace=False, want="", copies=1, budget=None, ref=None):
+    """Stage input `index` (`copies` fresh decodings of it), then run the entry point (or
+    `ref`) on each; returns (reply, CPU seconds of the candidate's process over the calls
+    alone, read from the kernel). An OVER_BUDGET reply is returned as it is."""
     unwrap(worker, worker.request((Op.PERF_STAGE, index, copies)))
     start = worker.cpu_seconds()
-    reply = worker.request((Op.PERF_RUN, job[JobKey.ENTRY], trace, digest, budget))
+    reply = worker.request((Op.PERF_RUN, job[JobKey.ENTRY] if ref is None else ref, trace, want, budget))
     end = worker.cpu_seconds()
     if start is None or end is None:
         raise WorkerGone("cannot read the candidate's CPU clock")
@@ -1029,24 +1066,45 @@ def profile(job, worker):
 def probe(job, worker, emit):
     """Input synthesis: run the entry point once on each candidate input, in order, traced
     and stopped past the operation budget (a machine-independent limit), and report the
-    count and a digest of the result. Inputs of a group come smallest first; once one
-    runs past the budget (or fails), the larger ones of its group are skipped."""
+    count and a digest of the result, or the result itself (PROBE_VALUES). With an input
+    contract (CHECK), an input it does not accept is not run. Inputs of a group come
+    smallest first; once one runs past the budget (or fails), the larger ones of its group
+    are skipped."""
     try:
         n = len(load_perf_inputs(job, worker))
     except Exception as exc:
         emit({ProbeKey.PROBE_ERROR: describe(exc)})
         return
-    dead = set()
+    dead, reported = set(), 0
+    want = VALUE if job[JobKey.PROBE_VALUES] else DIGEST
     for i in range(n):
         group = job[JobKey.PROBE_GROUPS][i]
         if group in dead:
             continue
         try:
-            reply, _ = timed_call(job, worker, i, trace=True, digest=True,
+            if job[JobKey.CHECK]:
+                reply, _ = timed_call(job, worker, i, want=VALUE, ref=CHECK_REF)
+                if reply[1] is not True:
+                    emit({ProbeKey.PROBE: i, ProbeKey.OK: False, ProbeKey.REJECTED: True})
+                    continue
+            reply, _ = timed_call(job, worker, i, trace=True, want=want,
                                   budget=job[JobKey.PROBE_BUDGET_OPS])
+            reported += worker.last_size
             if reply[0] == Reply.OVER_BUDGET:
                 frame = {ProbeKey.PROBE: i, ProbeKey.OK: False, ProbeKey.OVER_BUDGET: True,
                          ProbeKey.OPS: reply[1]}
+            elif want == VALUE and (worker.last_size > MAX_CALL_RESULT_BYTES
+                                    or reported > MAX_RECORD_RESULT_BYTES):
+                frame = {ProbeKey.PROBE: i, ProbeKey.OK: False,
+                         ProbeKey.ERROR: "result too large to report (%d bytes)" % worker.last_size}
+            elif want == VALUE:
+                value = reply[1]
+                if type(value) is tuple and len(value) == 5 and value[0] == HANDLE_TAG:
+                    frame = {ProbeKey.PROBE: i, ProbeKey.OK: False,
+                             ProbeKey.ERROR: "returned a non-plain %s object" % value[2]}
+                else:
+                    frame = {ProbeKey.PROBE: i, ProbeKey.OK: True, ProbeKey.OPS: reply[2],
+                             ProbeKey.VALUE: encode_plain(value)}
             else:
                 frame = {ProbeKey.PROBE: i, ProbeKey.OK: True, ProbeKey.OPS: reply[2],
                          ProbeKey.DIGEST: reply[3]}

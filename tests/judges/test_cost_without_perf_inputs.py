@@ -67,8 +67,8 @@ def judged(tmp_path_factory):
 def test_inputs_are_synthesised_and_cached(judged):
     config = judged[0]
     found = synthesise_inputs([SORT, DISTINCT], config, executor=_NoSandbox())   # all cached now
-    assert all(s.perf_inputs and s.perf_source == "reference" for s in found.tasks.values()), found
-    assert all(len(src) > 1000 for s in found.tasks.values() for src in s.perf_inputs)
+    assert all(s.perf.inputs and s.perf.source == "reference" for s in found.tasks.values()), found
+    assert all(len(src) > 1000 for s in found.tasks.values() for src in s.perf.inputs)
 
 
 class _NoSandbox:
@@ -110,8 +110,8 @@ def test_without_a_reference_the_passing_samples_majority_vouches_for_the_inputs
     by_id = {r.sample_id: r for r in runs}
     assert all(r.sandbox_passed for r in runs)
     found = vote_perf_inputs([task], {task.task_id: list(codes.values())}, config,
-                             executor=_NoSandbox()).tasks[task.task_id]
-    assert found.perf_inputs and found.perf_source == "votes"   # cached by the run above
+                             executor=_NoSandbox()).tasks[task.task_id].perf
+    assert found.inputs and found.source == "votes"   # cached by the run above
     fast, slow = by_id["set-loop"].cost, by_id["one-liner"].cost
     assert fast.ops > slow.ops   # the op count alone would prefer the one-liner
     assert fast.perf_cpu_s * 2 < slow.perf_cpu_s

@@ -51,8 +51,10 @@ def test_the_inputs_are_in_the_round_and_hashed_in_the_manifest(executed):
     path = manifest.output(run, "inputs")
     assert path == run / "round-1" / "execute" / "inputs.json"
     assert manifest.output_hashes["inputs"] == sha_path(path)
-    inputs = InputSet.read(path)
-    assert inputs.tasks[SQUARES.task_id].perf_inputs        # synthesised from the tests
+    inputs = InputSet.read(path).tasks[SQUARES.task_id]
+    assert inputs.perf.inputs and inputs.perf.source == "reference"    # scaled from the tests
+    assert inputs.diff.cases and inputs.diff.comparison is not None    # the reference's outputs
+    assert all(c.expected for c in inputs.diff.cases if c.args != "([],)")
     on_disk = json.loads((run / "round-1" / "execute" / "manifest.json").read_text())
     assert on_disk["outputs"]["inputs"] == "inputs.json"
 
@@ -61,5 +63,7 @@ def test_the_summary_counts_honest_passes_only(executed):
     _, manifest = executed
     result = manifest.result
     assert result["statuses"] == {"failed": 1, "passed": 2}
+    # the wrong sample failed on a test and disagrees with the reference besides
+    assert result["executions"] == 3
     assert result["passed"] == 1 and result["tampered_passes"] == 1
     assert result["references_passed"] == "1/1"

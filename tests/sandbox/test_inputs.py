@@ -7,7 +7,7 @@ import pytest
 
 from codealign.errors import InputError, SandboxUnavailable
 from codealign.sandbox import SandboxConfig
-from codealign.sandbox.inputs import InputSet, TaskInputs, synthesise_inputs
+from codealign.sandbox.inputs import InputSet, PerfInputs, TaskInputs, synthesise_inputs
 from codealign.sandbox.perfinputs import BUDGET_OPS, candidates, choose
 from codealign.sandbox.wire import ProbeReply
 from codealign.tasks.task import Task
@@ -18,10 +18,10 @@ PAIRS = Task(task_id="in/pairs", prompt="def pair_sum(xs):\n", entry_point="pair
                        "            s += a * b\n    return s\n")
 
 
-def _synthesise(tmp_path, name: str = "cache") -> TaskInputs:
+def _synthesise(tmp_path, name: str = "cache") -> PerfInputs:
     try:
         return synthesise_inputs([PAIRS], SandboxConfig(workers=1, inputs_cache_dir=str(tmp_path / name)))\
-            .tasks[PAIRS.task_id]
+            .tasks[PAIRS.task_id].perf
     except SandboxUnavailable as exc:
         pytest.skip(f"bwrap sandbox unavailable: {exc}")
 
@@ -30,9 +30,9 @@ def test_perf_inputs_are_the_largest_within_the_operation_budget(tmp_path):
     found = _synthesise(tmp_path)
     sources, _ = candidates(PAIRS)
     # ×10 (50 elements: ~2 x 2,500 line events) fits the budget, ×100 (~500,000) does not
-    assert found.perf_inputs and all(len(eval(src)[0]) == 50 for src in found.perf_inputs)
+    assert found.inputs and all(len(eval(src)[0]) == 50 for src in found.inputs)
     assert any(len(eval(src)[0]) == 500 for src in sources)
-    assert found.perf_source == "reference" and found.probed > 0
+    assert found.source == "reference" and found.probed > 0
     # A fresh cache (another machine) derives exactly the same inputs: nothing timed decides.
     assert _synthesise(tmp_path, "elsewhere") == found
 
@@ -49,7 +49,7 @@ def test_the_choice_reads_counts_and_digests_only():
 
 
 def test_the_artifact_round_trips_and_refuses_another_version(tmp_path):
-    inputs = InputSet({"t": TaskInputs("t", ("(1,)",), "reference", 3, "", "k")})
+    inputs = InputSet({"t": TaskInputs("t", PerfInputs(("(1,)",), "reference", 3, "", "k"))})
     inputs.write(tmp_path / "inputs.json")
     assert InputSet.read(tmp_path / "inputs.json") == inputs
     (tmp_path / "old.json").write_text('{"version": 0, "tasks": []}')

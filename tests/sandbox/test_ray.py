@@ -38,6 +38,7 @@ def test_config_rejects_an_unknown_executor():
 
 
 def test_humaneval_references_and_broken_variants_same_verdicts_through_ray(ray_local, humaneval):
+    """With differential testing on: the same cases reach the Ray workers as the local pool."""
     jobs = [Job(t.task_id, t, t.reference) for t in humaneval]
     jobs += [Job(t.task_id + "#broken", t, t.reference + f"\n{t.entry_point} = lambda *a, **k: None\n")
              for t in humaneval]
@@ -46,6 +47,8 @@ def test_humaneval_references_and_broken_variants_same_verdicts_through_ray(ray_
     assert [e.sample_id for e in remote] == [j.sample_id for j in jobs]  # input order kept
     assert [_verdict(e) for e in remote] == [_verdict(e) for e in local]
     assert sum(e.sandbox_passed for e in remote) == len(humaneval)
+    # differential testing is on by default: the verdicts compared include its cases
+    assert sum(o.name.startswith("diff[") for e in remote for o in e.outcomes) > 1000
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +138,7 @@ def test_both_executors_report_each_job_once_and_measure_the_same_inputs(ray_loc
     assert all(e.cost.ops is not None for e in out["ray"])
     # the inputs were found (by the reference on the driver; by votes for noref/0)
     found = synthesise_inputs(humaneval[:5], dataclasses.replace(LOCAL, inputs_cache_dir=str(tmp_path / "ray")))
-    assert found.tasks["HumanEval/0"].perf_inputs and found.tasks["HumanEval/0"].perf_source == "reference"
+    assert found.tasks["HumanEval/0"].perf.inputs and found.tasks["HumanEval/0"].perf.source == "reference"
 
 
 def test_a_cancel_through_ray_drops_the_queued_chunks_and_raises(ray_local, humaneval):
