@@ -56,6 +56,8 @@ Not covered
     the candidate's process by copy).
   * A submitted task's reference decides its own task's expected values: a hostile one can
     make its task meaningless (never anything beyond it), as its own tests could.
+  * Profiling's lower bound (`Cost.lower_bound`) is read from the kernel's CPU clock; the
+    line events counted by then are the candidate's own report, like every operation count.
   * The ``unsafe-no-isolation`` backend covers the verdict (forged passes) but nothing
     else: it is for machines where neither bwrap nor Docker runs, and says so loudly.
 """

@@ -128,8 +128,10 @@ def _outcome(case: CallCase, got: CallReply) -> TestOutcome:
 
 def with_profile(verdict: Execution, response: Response | None) -> Execution:
     """The verdict run's record with the figures of the measuring run (`response`). A
-    measuring run that gave none (it failed, timed out, or the sandbox stopped answering)
-    leaves the figures empty and says why in a diagnostic flag."""
+    profile stopped at its CPU budget gives figures that are a lower bound
+    (`Cost.lower_bound`, and the diagnostic `Flag.PERF_TIMEOUT`). A measuring run that gave
+    none (it failed, ran out of wall clock before its budget, or the sandbox stopped
+    answering) leaves the figures empty and says why in a diagnostic flag."""
     perf = response.perf if response is not None else None
     if response is None or perf is None or perf.error:
         why = ("the sandbox stopped answering" if response is None
@@ -138,5 +140,10 @@ def with_profile(verdict: Execution, response: Response | None) -> Execution:
         flag = (Flag.PERF_TIMEOUT if response is not None and response.perf_timed_out
                 else Flag.PERF_ERROR if perf and perf.error else Flag.PERF_UNAVAILABLE)
         return dataclasses.replace(verdict, flags=verdict.flags + (flag.text(why),))
-    cost = dataclasses.replace(verdict.cost, ops=perf.ops, perf_cpu_s=perf.cpu_s)
-    return dataclasses.replace(verdict, cost=cost)
+    cost = dataclasses.replace(verdict.cost, ops=perf.ops, perf_cpu_s=perf.cpu_s,
+                               lower_bound=perf.lower_bound)
+    flags = verdict.flags
+    if perf.lower_bound:
+        flags += (Flag.PERF_TIMEOUT.text(f"profiling stopped at its CPU budget of {perf.budget_s:g}s; "
+                                         "the cost is a lower bound"),)
+    return dataclasses.replace(verdict, cost=cost, flags=flags)

@@ -113,7 +113,13 @@ class Cost:
 
     `cpu_s` and `peak_kb` come from the kernel's accounting of the candidate's process
     (wait4 rusage); `ops` is a deterministic count of executed Python line events in
-    the entry point during the perf calls (only when profiling was asked for, else None).
+    the entry point during the perf calls (only when profiling was asked for, else None);
+    `perf_cpu_s` the candidate's CPU time per pass over them.
+
+    `lower_bound`: profiling ran past its CPU budget (one task timeout of CPU per pass) and
+    was stopped: `perf_cpu_s` is the CPU that pass had used when stopped (at least the
+    budget) and `ops` the line events counted by then (never None then). The true cost is at
+    least these figures (the diagnostic flag ``perf-timeout`` says so too).
     """
 
     cpu_s: float = 0.0
@@ -121,6 +127,7 @@ class Cost:
     wall_s: float = 0.0
     ops: int | None = None
     perf_cpu_s: float | None = None
+    lower_bound: bool = False
 
 
 @dataclass(frozen=True)

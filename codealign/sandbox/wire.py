@@ -54,6 +54,7 @@ def job_frame(job: Job, plan: TestPlan, config: SandboxConfig, *, measure_only: 
             JobKey.PROBE_VALUES: False,
             JobKey.PERF: list(task.perf_inputs), JobKey.REPEATS: job.repeats or config.repeats,
             JobKey.TIMEOUT_S: timeout, JobKey.PERF_TIMEOUT_S: perf_budget,
+            JobKey.PERF_BUDGET_S: timeout if job.profile else 0.0,
             JobKey.CPU_S: timeout + perf_budget, JobKey.MEMORY_MB: task.memory_mb,
             JobKey.NPROC: config.nproc, JobKey.FSIZE_MB: config.fsize_mb,
             JobKey.OUTPUT_LIMIT: config.output_limit}
@@ -126,10 +127,14 @@ class TestRecord:
 
 @dataclass(frozen=True)
 class PerfFigures:
-    """The profile of a passing sample, or the `error` that stopped it."""
+    """The profile of a passing sample, or the `error` that stopped it. `lower_bound`: a
+    pass ran past its CPU budget (`budget_s`) and was stopped; `cpu_s` is the CPU it had
+    used (at least the budget) and `ops` the line events counted by then."""
 
     ops: int | None = None
     cpu_s: float | None = None
+    lower_bound: bool = False
+    budget_s: float = 0.0
     error: str = ""
 
 
@@ -306,7 +311,9 @@ def _script(got: _Reader) -> ScriptReply:
 def _perf(perf: _Reader) -> PerfFigures:
     if perf.has(PerfKey.ERROR):
         return PerfFigures(error=perf.get(PerfKey.ERROR, str))
-    return PerfFigures(ops=perf.get(PerfKey.OPS, int), cpu_s=float(perf.get(PerfKey.CPU_S, _NUMBER)))
+    return PerfFigures(ops=perf.get(PerfKey.OPS, int), cpu_s=float(perf.get(PerfKey.CPU_S, _NUMBER)),
+                       lower_bound=perf.get(PerfKey.LOWER_BOUND, bool, False),
+                       budget_s=float(perf.get(PerfKey.BUDGET_S, _NUMBER, 0.0)))
 
 
 def _final(frame: _Reader) -> WorkerEnd:

@@ -31,8 +31,10 @@ import ctypes
 import fcntl
 import json
 import marshal
+import mmap
 import os
 import resource
+import select
 import selectors
 import signal
 import struct
@@ -59,7 +61,9 @@ TINY_CALL_S = 2e-3       # calls faster than this are timed over many copies of 
 MAX_COPIES = 2000
 MAX_COPY_BYTES = 1 << 20   # ... as long as the copies stay this small in all (marshal size)
 REPEAT_BUDGET_S = 1.0   # timed passes stop once they have used this much CPU in all
+WATCH_POLL_S = 0.05     # how often a profiling pass looks at the candidate's CPU clock
 PIPE_CHUNK = 4096   # a pipe reported writable takes at least this much without blocking
+PROGRESS = struct.Struct("<q")   # a traced call's count so far, in the page the worker shares
 
 
 # ---------------------------------------------------------------- the wire: its only definition
@@ -142,6 +146,8 @@ class JobKey:
     REPEATS = "repeats"
     TIMEOUT_S = "timeout_s"        # wall clock of the tests
     PERF_TIMEOUT_S = "perf_timeout_s"  # wall clock of the profiling, after the record
+    PERF_BUDGET_S = "perf_budget_s"    # CPU seconds one profiling pass may take: past it the
+                                       # profile stops and its figures are a lower bound
     CPU_S = "cpu_s"                # RLIMIT_CPU of the candidate's process
     MEMORY_MB = "memory_mb"
     NPROC = "nproc"
@@ -211,11 +217,15 @@ class ScriptKey:
 
 
 class PerfKey:
-    """The profile frame: {PERF: {...figures}}; ERROR instead of figures when it failed."""
+    """The profile frame: {PERF: {...figures}}; ERROR instead of figures when it failed.
+    LOWER_BOUND: a pass ran past PERF_BUDGET_S of CPU and was stopped; then CPU_S is the CPU
+    that pass had used (at least the budget) and OPS the line events counted by then."""
     PERF = "perf"
     OPS = "ops"
     OPS_CAPPED = "ops_capped"
     CPU_S = "cpu_s"
+    LOWER_BOUND = "lower_bound"
+    BUDGET_S = "budget_s"
     MEDIAN_S = "median_s"
     REPEATS = "repeats"
     OVERHEAD_S = "overhead_s"
@@ -414,9 +424,11 @@ def from_wire(value, table):
     return value
 
 
-def worker_main(code, check_code, req_fd, resp_fd):
+def worker_main(code, check_code, req_fd, resp_fd, progress):
     """Load the candidate module (and, for a probe, the task's input contract beside it, in
-    a namespace of its own), then serve call requests until told to exit."""
+    a namespace of its own), then serve call requests until told to exit. `progress`: a
+    page shared with the tester, where a traced call's count so far is written now and
+    then (read if the call has to be stopped)."""
     def reply(msg):
         try:
             data = marshal.dumps(msg)
@@ -459,6 +471,8 @@ def worker_main(code, check_code, req_fd, resp_fd):
     def count_lines(frame, event, arg):
         if event == "line":
             counter[0] += 1
+            if not counter[0] & 1023:
+                PROGRESS.pack_into(progress, 0, counter[0])
             if counter[0] >= limit[0]:
                 sys.settrace(None)
                 if limit[1]:   # a budgeted call: stop it here
@@ -470,6 +484,7 @@ def worker_main(code, check_code, req_fd, resp_fd):
         """fn(*args) with its line events counted; with a `budget`, stopped past it: then
         the OVER_BUDGET reply (decided by the count, whatever the call did about it)."""
         counter[0] = 0
+        PROGRESS.pack_into(progress, 0, 0)
         limit[:] = [budget, True] if budget is not None else [OPS_CAP, False]
         sys.settrace(tracer)
         try:
@@ -593,6 +608,46 @@ class CandidateException(Exception):
     """An exception of a non-builtin type raised by candidate code."""
 
 
+class OverCpu(Exception):
+    """A profiling pass used more than its CPU budget (`used`: the CPU seconds it used)."""
+
+    def __init__(self, used):
+        super().__init__("used %.3f s of CPU" % used)
+        self.used = used
+
+
+class CpuWatch:
+    """A forked tester's wait while a profiling pass runs: block on the worker's pipe as
+    usual, but stop the pass (OverCpu) once the candidate's process has used `budget_s` of
+    CPU in it, read from the kernel. Set as the worker's waiter for one pass at a time."""
+
+    def __init__(self, worker, budget_s):
+        self.worker, self.budget_s, self.start = worker, budget_s, 0.0
+
+    def begin(self):
+        self.start = self.used(0.0)
+        self.worker.waiter = self
+
+    def end(self):
+        self.worker.waiter = None
+
+    def used(self, since):
+        now = self.worker.cpu_seconds()
+        if now is None:
+            raise WorkerGone("cannot read the candidate's CPU clock")
+        return now - since
+
+    def wait(self, fd, events=selectors.EVENT_READ):
+        readers, writers = ([fd], []) if events == selectors.EVENT_READ else ([], [fd])
+        while True:
+            ready = select.select(readers, writers, [], WATCH_POLL_S)
+            if ready[0] or ready[1]:
+                return
+            used = self.used(self.start)
+            if used > self.budget_s:
+                raise OverCpu(used)
+
+
 class Waiter:
     """Blocks until a descriptor is readable, meanwhile draining the candidate's stdout and
     stderr into capped tails, and enforcing the wall clock. Used when the zygote itself
@@ -628,8 +683,9 @@ class Waiter:
 class Worker:
     """The trusted end of the pipes to the candidate's process."""
 
-    def __init__(self, pid, req_fd, resp_fd, waiter):
+    def __init__(self, pid, req_fd, resp_fd, waiter, progress):
         self.pid, self.req_fd, self.resp_fd, self.waiter = pid, req_fd, resp_fd, waiter
+        self.progress = progress
         self.clock = cpu_clock_of(pid)
         self.alive = True
         self.events = []
@@ -686,6 +742,11 @@ class Worker:
             return time.clock_gettime(self.clock)
         except OSError:
             return None
+
+    def counted(self):
+        """The line events of the traced call in flight, as far as the worker last wrote
+        them (at most 1023 short; the candidate's own process writes it, like every count)."""
+        return max(0, PROGRESS.unpack_from(self.progress, 0)[0])
 
 
 def builtin_exception(name, message):
@@ -828,6 +889,7 @@ def spawn_worker(job, stdio, waiter):
     reading the test scripts, happens while no candidate code runs."""
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
+    progress = mmap.mmap(-1, PROGRESS.size)   # anonymous and shared: it survives the fork
     pid = os.fork()
     if pid == 0:
         try:
@@ -841,12 +903,12 @@ def spawn_worker(job, stdio, waiter):
             req, resp = os.dup2(high_req, 3), os.dup2(high_resp, 4)
             os.closerange(5, 4096)
             set_limits(job)
-            worker_main(job[JobKey.CODE], job[JobKey.CHECK], req, resp)
+            worker_main(job[JobKey.CODE], job[JobKey.CHECK], req, resp, progress)
         finally:
             os._exit(0)
     os.close(req_r)
     os.close(resp_w)
-    return Worker(pid, req_w, resp_r, waiter)
+    return Worker(pid, req_w, resp_r, waiter, progress)
 
 
 def load_record(job, worker):
@@ -1010,12 +1072,16 @@ def timed_call(job, worker, index, trace=False, want="", copies=1, budget=None, 
 
 
 def profile(job, worker):
-    """Deterministic line-event count (one traced pass) and the candidate's CPU time per
-    pass over the perf inputs (or else the literal calls): `repeats` untraced passes (fewer
-    once they used REPEAT_BUDGET_S), each call timed alone (decoding its arguments is not in
-    the window), less the round trip of an empty request; a call under TINY_CALL_S is timed
-    over enough fresh copies of its input to fill that window, and divided. The fastest
-    pass is the figure (a busy machine only ever adds time)."""
+    """Deterministic line-event count (one traced pass, each call stopped at OPS_CAP) and the
+    candidate's CPU time per pass over the perf inputs (or else the literal calls):
+    `repeats` untraced passes (fewer once they used REPEAT_BUDGET_S), each call timed alone
+    (decoding its arguments is not in the window), less the round trip of an empty request;
+    a call under TINY_CALL_S is timed over enough fresh copies of its input to fill that
+    window, and divided. The fastest pass is the figure (a busy machine only ever adds time).
+
+    Every pass runs under a CPU budget (PERF_BUDGET_S, `CpuWatch`): a candidate that uses
+    more in one pass is stopped there (its process is killed) and its figures are a lower
+    bound: the CPU that pass used and the line events counted by then."""
     if worker.meter is not None:
         m = worker.meter
         return {PerfKey.OPS: m[PerfKey.OPS], PerfKey.CPU_S: m[PerfKey.CPU_S],
@@ -1029,6 +1095,30 @@ def profile(job, worker):
         return {PerfKey.ERROR: "perf input failed: " + describe(exc)}
     if not sizes:
         return {PerfKey.ERROR: "no perf inputs and no test calls to measure"}
+    source = "perf" if job[JobKey.PERF] else "calls"
+    watch = CpuWatch(worker, job[JobKey.PERF_BUDGET_S])
+    ops, capped, counting = 0, False, False
+
+    def watched(one_pass):
+        watch.begin()
+        try:
+            return one_pass()
+        finally:
+            watch.end()
+
+    def count():
+        nonlocal ops, capped, counting
+        counting = True
+        for i in range(len(sizes)):
+            reply, _ = timed_call(job, worker, i, trace=True, budget=OPS_CAP)
+            if reply[0] == Reply.OVER_BUDGET:
+                ops, capped = ops + reply[1], True
+            elif type(reply[2]) is int:
+                ops += reply[2]
+            else:
+                raise WorkerGone("the traced perf call gave no count")
+        counting = False
+
     try:
         overhead = []
         for _ in range(3):
@@ -1036,31 +1126,35 @@ def profile(job, worker):
             unwrap(worker, worker.request((Op.NOOP,)))
             overhead.append(worker.cpu_seconds() - start)
         base = min(overhead)
-        ops, copies = 0, []
-        for i, size in enumerate(sizes):
-            reply, spent = timed_call(job, worker, i, trace=True)
-            if type(reply[2]) is not int:
-                return {PerfKey.ERROR: "the traced perf call gave no count"}
-            ops += reply[2]
-            _, spent = timed_call(job, worker, i)
-            spent = max(spent - base, 1e-7)
-            fit = int(TINY_CALL_S / spent) if spent < TINY_CALL_S else 1
-            copies.append(max(1, min(fit, MAX_COPIES, MAX_COPY_BYTES // max(size, 1))))
+        watched(count)
+        spent = watched(lambda: [max(timed_call(job, worker, i)[1] - base, 1e-7) for i in range(len(sizes))])
+        copies = [max(1, min(int(TINY_CALL_S / t) if t < TINY_CALL_S else 1, MAX_COPIES,
+                             MAX_COPY_BYTES // max(size, 1))) for t, size in zip(spent, sizes)]
         times = []
         for _ in range(job[JobKey.REPEATS]):
-            times.append(sum(max(timed_call(job, worker, i, copies=n)[1] - base, 0.0) / n
-                             for i, n in enumerate(copies)))
+            times.append(watched(lambda: sum(max(timed_call(job, worker, i, copies=n)[1] - base, 0.0) / n
+                                             for i, n in enumerate(copies))))
             if sum(times) > REPEAT_BUDGET_S:   # a slow candidate is clearly slow already
                 break
+    except OverCpu as stop:
+        try:
+            os.kill(worker.pid, signal.SIGKILL)   # it is mid-call: there is no other way to stop it
+        except ProcessLookupError:
+            pass
+        worker.alive = False
+        if counting:   # stopped inside a traced call: what it had counted so far
+            ops += worker.counted()
+        return {PerfKey.LOWER_BOUND: True, PerfKey.CPU_S: stop.used, PerfKey.OPS: ops,
+                PerfKey.OPS_CAPPED: capped, PerfKey.BUDGET_S: job[JobKey.PERF_BUDGET_S],
+                PerfKey.SOURCE: source}
     except WorkerGone as exc:
         return {PerfKey.ERROR: str(exc)}
     except Exception as exc:
         return {PerfKey.ERROR: "perf call raised " + describe(exc)}
     times.sort()
-    return {PerfKey.OPS: ops, PerfKey.OPS_CAPPED: ops >= OPS_CAP, PerfKey.CPU_S: times[0],
+    return {PerfKey.OPS: ops, PerfKey.OPS_CAPPED: capped, PerfKey.CPU_S: times[0],
             PerfKey.MEDIAN_S: times[len(times) // 2], PerfKey.REPEATS: times,
-            PerfKey.OVERHEAD_S: base, PerfKey.COPIES: copies,
-            PerfKey.SOURCE: "perf" if job[JobKey.PERF] else "calls"}
+            PerfKey.OVERHEAD_S: base, PerfKey.COPIES: copies, PerfKey.SOURCE: source}
 
 
 def probe(job, worker, emit):
