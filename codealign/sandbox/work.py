@@ -129,7 +129,9 @@ def _measure(session: ZygoteSession, job: Job, plan: TestPlan, execution: Execut
              config: SandboxConfig) -> tuple[Execution, bool]:
     """Only a sample that passed is worth measuring: the tester cannot know (the expected
     values stay on the host), so a second run measures it. It skips the tests unless their
-    own calls are the workload."""
+    own calls are the workload (the task's own calls: the differential cases check, they
+    are no workload)."""
+    plan = TestPlan(tuple(c for c in plan.calls if not isinstance(c, DiffCase)), plan.scripts)
     needs_tests = not (job.task.perf_inputs or plan.calls)
     response = session.run(job_frame(job, plan, config, measure_only=True), host_timeout(job, config),
                            secrets=secrets_frame(plan.scripts) if needs_tests else None)
