@@ -233,8 +233,11 @@ def _run(parts: list[tuple[str, _Part]], config: SandboxConfig, executor: Execut
     probes = [p for _, part in todo for p in part.probes]
     results = iter((executor or executor_for(config)).run(probes, cancel=cancel) if probes else [])
     for kind, part in todo:
-        made = part.finish([next(results) for _ in part.probes])
-        found.setdefault(part.task.task_id, {})[kind] = cache.put(kind, part.key, made)
+        runs = [next(results) for _ in part.probes]
+        made = part.finish(runs)
+        if not any(r.transient for r in runs):   # a lost worker says nothing worth keeping
+            cache.put(kind, part.key, made)
+        found.setdefault(part.task.task_id, {})[kind] = made
     return InputSet({t: TaskInputs(t, got.get("perf"), got.get("diff")) for t, got in found.items()})
 
 
@@ -245,13 +248,14 @@ def _perf_part(task: Task, codes: list[str], source: str) -> _Part:
         return _Part(task, key, [], lambda _: PerfInputs(why="no literal call in the tests", key=key))
 
     def finish(runs: list[ProbeResult]) -> PerfInputs:
-        chosen = perfinputs.choose(task, sources, groups, [r.replies for r in runs])
+        chosen = perfinputs.choose(task, sources, groups, [r.replies for r in runs], [r.op_s for r in runs])
         why = chosen.why and next((r.error for r in runs if r.error), chosen.why)
         return PerfInputs(chosen.perf_inputs, source if chosen.perf_inputs else "", chosen.probed,
                           why, key)
 
     return _Part(task, key, [Probe(task, code, tuple(sources), tuple(groups), perfinputs.BUDGET_OPS,
-                                   label=f"probe{i}") for i, code in enumerate(codes)], finish)
+                                   label=f"probe{i}", work_factor=perfinputs.WORK_FACTOR)
+                             for i, code in enumerate(codes)], finish)
 
 
 def _diff_part(task: Task) -> _Part:

@@ -18,8 +18,12 @@ So, for a task with a reference solution:
    group only after the smaller one finished within that budget;
 4. it **keeps** the largest input of each group on which the reference returned within
    ``BUDGET_OPS`` (at most ``MAX_KEPT``, the dearest first: `choose`). The budget is an
-   operation count, not a time, so two machines keep the same inputs; the probe's wall clock
-   (the task's timeout) is only a safety net for work the count cannot see (C builtins).
+   operation count, not a time, so two machines keep the same inputs. Work the count cannot
+   see (inside C builtins: ``lst.remove(min(lst))`` in a loop is two line events per element
+   and quadratic) is bounded too: the call's untraced CPU, in units of this machine's own
+   line events (timed in the same probe, `zygote.calibration_loop`), may be at most
+   ``WORK_FACTOR`` budgets. That unit scales with the machine, so a faster one keeps the
+   same inputs (up to timing noise, for inputs whose C work sits at the bound).
 
 A task without a reference is judged instead by the samples that passed its tests (up to
 ``MAX_VOTERS`` distinct programs): an input is kept where more than half of them return
@@ -54,6 +58,7 @@ MAX_BASES = 6
 MAX_KEPT = 3
 MAX_VOTERS = 5
 BUDGET_OPS = 200_000   # line events of the reference (or the voters' median) per kept input
+WORK_FACTOR = 10       # ... and its untraced CPU at most this many budgets of this machine's line events
 
 
 @dataclass(frozen=True)
@@ -177,26 +182,31 @@ def candidates(task: Task) -> tuple[list[str], list[int]]:
 # Everything the choice depends on besides the task: part of the cache key (inputs.py).
 RULES = {"version": 3, "scales": SCALES, "max_int": MAX_INT, "max_chars": MAX_CHARS,
          "max_bases": MAX_BASES, "max_kept": MAX_KEPT, "max_voters": MAX_VOTERS,
-         "budget_ops": BUDGET_OPS}
+         "budget_ops": BUDGET_OPS, "work_factor": WORK_FACTOR}
 
 
 def choose(task: Task, sources: Sequence[str], groups: Sequence[int],
-           runs: Sequence[Sequence[ProbeReply]]) -> Synthesis:
+           runs: Sequence[Sequence[ProbeReply]], op_s: Sequence[float | None] = ()) -> Synthesis:
     """Keep, per group, the largest input on which a majority of the programs probed (the
     reference alone, or the passing samples) returned the same answer within the budget
-    (their median count); at most ``MAX_KEPT``, the dearest first."""
-    votes: dict[int, list[tuple[str, int]]] = {}
-    for replies in runs:
+    (their median count), and whose untraced CPU (their median), in units of this machine's
+    own line events (`op_s[k]`: run k's CPU seconds per line event), is within
+    ``WORK_FACTOR`` budgets; at most ``MAX_KEPT``, the dearest first."""
+    votes: dict[int, list[tuple[str, int, float]]] = {}
+    for k, replies in enumerate(runs):
+        unit = op_s[k] if k < len(op_s) else None
         for r in replies:
             if 0 <= r.index < len(sources) and r.ok and r.ops is not None:
-                votes.setdefault(r.index, []).append((str(r.digest), r.ops))
+                work = r.cpu_s / unit if r.cpu_s is not None and unit else 0.0
+                votes.setdefault(r.index, []).append((str(r.digest), r.ops, work))
     best: dict[int, tuple[float, int]] = {}
     for i in sorted(votes):
-        answer, count = Counter(d for d, _ in votes[i]).most_common(1)[0]
+        answer, count = Counter(d for d, _, _ in votes[i]).most_common(1)[0]
         if 2 * count <= len(runs):
             continue
-        ops = statistics.median(n for d, n in votes[i] if d == answer)
-        if ops <= BUDGET_OPS:
+        ops = statistics.median(n for d, n, _ in votes[i] if d == answer)
+        work = statistics.median(w for d, _, w in votes[i] if d == answer)
+        if ops <= BUDGET_OPS and work <= WORK_FACTOR * BUDGET_OPS:
             best[groups[i]] = (ops, i)   # later = larger within the group
     kept = sorted(best.values(), reverse=True)[:MAX_KEPT]
     if not kept:

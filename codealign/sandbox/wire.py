@@ -51,7 +51,7 @@ def job_frame(job: Job, plan: TestPlan, config: SandboxConfig, *, measure_only: 
             JobKey.CALL_BUDGETS: budgets,
             JobKey.SCRIPT_COUNT: len(plan.scripts),
             JobKey.PROFILE: job.profile, JobKey.MEASURE_ONLY: measure_only, JobKey.PROBE: False,
-            JobKey.PROBE_VALUES: False,
+            JobKey.PROBE_VALUES: False, JobKey.PROBE_WORK_FACTOR: 0,
             JobKey.PERF: list(task.perf_inputs), JobKey.REPEATS: job.repeats or config.repeats,
             JobKey.TIMEOUT_S: timeout, JobKey.PERF_TIMEOUT_S: perf_budget,
             JobKey.PERF_BUDGET_S: timeout if job.profile else 0.0,
@@ -61,15 +61,18 @@ def job_frame(job: Job, plan: TestPlan, config: SandboxConfig, *, measure_only: 
 
 
 def probe_frame(job: Job, config: SandboxConfig, groups: tuple[int, ...], budget_ops: int, *,
-                values: bool = False, check: str | None = None) -> dict[str, Any]:
+                values: bool = False, check: str | None = None, work_factor: int = 0) -> dict[str, Any]:
     """A probe of `job.code` on `job.task.perf_inputs` (input synthesis): each input run once,
     traced, stopped past `budget_ops` line events; larger inputs of a group (`groups`, one
     per input) only while the smaller ones finished. `values`: report each result (else a
-    digest); `check`: the input contract (source of ``input_check``), asked first."""
+    digest); `check`: the input contract (source of ``input_check``), asked first;
+    `work_factor`: a digest probe also bounds each call's untraced CPU by that many budgets'
+    worth of this machine's line events (`zygote.probe`)."""
     frame = job_frame(job, TestPlan((), ()), config)
     limit = config.task_timeout(job.task)   # a safety net only: the budget decides
     frame.update({JobKey.PROBE: True, JobKey.PROBE_GROUPS: list(groups), JobKey.CHECK: check,
                   JobKey.PROBE_BUDGET_OPS: budget_ops, JobKey.PROBE_VALUES: values,
+                  JobKey.PROBE_WORK_FACTOR: work_factor,
                   JobKey.PERF_TIMEOUT_S: limit, JobKey.CPU_S: 2 * limit + 1})
     return frame
 
@@ -150,6 +153,7 @@ class ProbeReply:
     over_budget: bool = False
     digest: str | None = None
     value: Any = None               # the result as tagged JSON (a probe for values)
+    cpu_s: float | None = None      # the call's CPU untraced (a probe for digests)
     rejected: bool = False          # the input contract did not accept the input
     error: str = ""
 
@@ -188,6 +192,7 @@ class Response:
     final: WorkerEnd | None         # None: the tester died before reaping the candidate
     probes: tuple[ProbeReply, ...]
     probe_error: str
+    op_s: float | None              # a digest probe: this machine's CPU seconds per line event
     tester: TesterEnd
     timed_out: bool                 # the tests' wall clock ran out
     perf_timed_out: bool            # the profiling's wall clock ran out (the tests completed)
@@ -248,7 +253,7 @@ def parse_response(obj: Any) -> Response:
     frames = top.get(ResponseKey.FRAMES, list)
     record = perf = final = None
     probes: list[ProbeReply] = []
-    probe_error = ""
+    probe_error, op_s = "", None
     for raw in frames:
         frame = _Reader(raw, "frame")
         if frame.has(RecordKey.COMPLETE):
@@ -261,12 +266,14 @@ def parse_response(obj: Any) -> Response:
             probes.append(_probe(frame))
         elif frame.has(ProbeKey.PROBE_ERROR):
             probe_error = frame.get(ProbeKey.PROBE_ERROR, str)
+        elif frame.has(ProbeKey.OP_S):
+            op_s = float(frame.get(ProbeKey.OP_S, _NUMBER))
         else:
             raise SandboxFault(f"malformed response: unknown frame {str(raw)[:120]}")
     tester = _Reader(top.get(ResponseKey.TESTER, dict), "tester end")
     stdout, stderr = top.get(ResponseKey.STDOUT, str), top.get(ResponseKey.STDERR, str)
     return Response(
-        record=record, perf=perf, final=final, probes=tuple(probes), probe_error=probe_error,
+        record=record, perf=perf, final=final, probes=tuple(probes), probe_error=probe_error, op_s=op_s,
         tester=TesterEnd(tester.get(TesterKey.EXIT, int, None), tester.get(TesterKey.SIGNAL, int, None),
                          tester.get(TesterKey.KILLED_BY_US, bool, False)),
         timed_out=top.get(ResponseKey.TIMED_OUT, bool),
@@ -328,5 +335,6 @@ def _probe(frame: _Reader) -> ProbeReply:
                       over_budget=frame.get(ProbeKey.OVER_BUDGET, bool, False),
                       digest=frame.get(ProbeKey.DIGEST, (str, type(None)), None),
                       value=frame.obj.get(ProbeKey.VALUE), rejected=frame.get(ProbeKey.REJECTED, bool, False),
+                      cpu_s=frame.get(ProbeKey.CPU_S, _NUMBER, None),
                       error=frame.get(ProbeKey.ERROR, str, ""))
 

@@ -62,7 +62,7 @@ class Probe:
     (argument-tuple sources, evaluated in the task's trusted setup), traced and stopped past
     `budget_ops` line events; `groups[i]` is the group of input i (smallest first).
     `values`: report each result itself (else a digest); `check`: the task's input contract,
-    asked before each input."""
+    asked before each input; `work_factor`: see `wire.probe_frame`."""
 
     task: Task
     code: str
@@ -72,14 +72,19 @@ class Probe:
     label: str = "probe"
     values: bool = False
     check: str | None = None
+    work_factor: int = 0
 
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """What each probed input gave; `error` when the probe could not run at all."""
+    """What each probed input gave; `error` when the probe could not run at all, and
+    `transient` when that says nothing about the program (a lost worker, a sandbox that
+    stopped answering): such a result is not cached."""
 
     replies: tuple[ProbeReply, ...] = ()
     error: str = ""
+    transient: bool = False
+    op_s: float | None = None        # this machine's CPU seconds per line event (digest probes)
 
 
 Work = Union[Run, Measure, Probe]
@@ -142,12 +147,13 @@ def _probe(session: ZygoteSession, item: Probe, config: SandboxConfig) -> tuple[
     task = dataclasses.replace(item.task, perf_inputs=item.sources)
     job = Job(f"{task.task_id}::{item.label}", task, item.code, profile=True)
     response = session.run(probe_frame(job, config, item.groups, item.budget_ops, values=item.values,
-                                       check=item.check), host_timeout(job, config))
+                                       check=item.check, work_factor=item.work_factor),
+                           host_timeout(job, config))
     if response is None:
-        return ProbeResult(error="the sandbox stopped answering"), False
+        return ProbeResult(error="the sandbox stopped answering", transient=True), False
     if response.record is not None and not response.record.loaded:
         return ProbeResult(error=f"did not load: {response.record.load_error}"), True
-    return ProbeResult(response.probes, response.probe_error), True
+    return ProbeResult(response.probes, response.probe_error, op_s=response.op_s), True
 
 
 def lost(item: Work, why: str, backend: str) -> Result:
@@ -156,7 +162,7 @@ def lost(item: Work, why: str, backend: str) -> Result:
     out of pass rates and pairs), its verdict without figures for a measuring run."""
     why = f"infrastructure: the worker failed twice ({why[:500]})"
     if isinstance(item, Probe):
-        return ProbeResult(error=why)
+        return ProbeResult(error=why, transient=True)
     if isinstance(item, Measure):
         return dataclasses.replace(item.execution,
                                    flags=item.execution.flags + (Flag.PERF_UNAVAILABLE.text(why),))

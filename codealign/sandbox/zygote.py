@@ -93,6 +93,7 @@ class Op:
                                  # (want: "", DIGEST or VALUE); a traced call with a budget
                                  # stops past that many line events
     NOOP = "noop"
+    CALIBRATE = "calibrate"      # (CALIBRATE, n): run `calibration_loop(n)`, untraced
     EXIT = "exit"
 
 
@@ -142,6 +143,8 @@ class JobKey:
     PROBE_GROUPS = "probe_groups"  # PROBE: each input's group
     PROBE_BUDGET_OPS = "probe_budget_ops"  # PROBE: line events a call may take
     PROBE_VALUES = "probe_values"  # PROBE: report each result itself, not a digest
+    PROBE_WORK_FACTOR = "probe_work_factor"  # PROBE (digests): an input's untraced CPU may be
+                                   # this many budgets' worth of this machine's line events
     PERF = "perf"                  # perf input sources (argument tuples)
     REPEATS = "repeats"
     TIMEOUT_S = "timeout_s"        # wall clock of the tests
@@ -242,10 +245,12 @@ class ProbeKey:
     OPS = "ops"                    # line events it took (when over budget: as far as it got)
     OVER_BUDGET = "over_budget"
     DIGEST = "digest"              # of the result (OK)
+    CPU_S = "cpu_s"                # the call's CPU time untraced (a probe for digests)
     VALUE = "value"                # the result as tagged JSON (OK, PROBE_VALUES)
     REJECTED = "rejected"          # the input contract said no (or raised: ERROR)
     ERROR = "error"                # what it raised
     PROBE_ERROR = "probe_error"
+    OP_S = "op_s"                  # a frame of its own: this machine's CPU seconds per line event
 
 
 class FinalKey:
@@ -369,6 +374,17 @@ def check_plain(value, depth=0):
 
 
 # ---------------------------------------------------------------- the worker (untrusted)
+
+CALIBRATION_N = 100_000
+
+
+def calibration_loop(n):
+    """2n + 2 line events of plain Python: what one costs on this machine, right now."""
+    i = 0
+    while i < n:
+        i += 1
+    return i
+
 
 class OverBudget(BaseException):
     """Raised into a budgeted call at its last allowed line event. A BaseException, so that
@@ -540,6 +556,9 @@ def worker_main(code, check_code, req_fd, resp_fd, progress):
             perf_blobs[:] = msg[1]
             return (Reply.OK, len(perf_blobs), None)
         if op == Op.NOOP:
+            return (Reply.OK, None, None)
+        if op == Op.CALIBRATE:
+            calibration_loop(msg[1])
             return (Reply.OK, None, None)
         if op == Op.CALL:
             _, ref, args, trace, budget = msg
@@ -1163,9 +1182,20 @@ def probe(job, worker, emit):
     count and a digest of the result, or the result itself (PROBE_VALUES). With an input
     contract (CHECK), an input it does not accept is not run. Inputs of a group come
     smallest first; once one runs past the budget (or fails), the larger ones of its group
-    are skipped."""
+    are skipped.
+
+    A probe for digests (perf inputs) also times each call untraced, and first times
+    `calibration_loop` (OP_S: CPU seconds per line event here): work the count cannot see,
+    inside C builtins, is bounded in this machine's own line events (PROBE_WORK_FACTOR
+    budgets' worth), so a faster machine keeps the same inputs."""
     try:
         n = len(load_perf_inputs(job, worker))
+        op_s = None
+        if not job[JobKey.PROBE_VALUES]:
+            start = worker.cpu_seconds()
+            unwrap(worker, worker.request((Op.CALIBRATE, CALIBRATION_N)))
+            op_s = max(worker.cpu_seconds() - start, 1e-9) / (2 * CALIBRATION_N + 2)
+            emit({ProbeKey.OP_S: op_s})
     except Exception as exc:
         emit({ProbeKey.PROBE_ERROR: describe(exc)})
         return
@@ -1200,8 +1230,11 @@ def probe(job, worker, emit):
                     frame = {ProbeKey.PROBE: i, ProbeKey.OK: True, ProbeKey.OPS: reply[2],
                              ProbeKey.VALUE: encode_plain(value)}
             else:
+                _, cpu = timed_call(job, worker, i)
                 frame = {ProbeKey.PROBE: i, ProbeKey.OK: True, ProbeKey.OPS: reply[2],
-                         ProbeKey.DIGEST: reply[3]}
+                         ProbeKey.DIGEST: reply[3], ProbeKey.CPU_S: cpu}
+                if cpu > job[JobKey.PROBE_BUDGET_OPS] * job[JobKey.PROBE_WORK_FACTOR] * op_s:
+                    dead.add(group)   # the larger ones of its group would cost more still
         except WorkerGone as exc:
             emit({ProbeKey.PROBE: i, ProbeKey.OK: False, ProbeKey.ERROR: str(exc)})
             return

@@ -55,3 +55,45 @@ def test_the_artifact_round_trips_and_refuses_another_version(tmp_path):
     (tmp_path / "old.json").write_text('{"version": 0, "tasks": []}')
     with pytest.raises(InputError, match="version"):
         InputSet.read(tmp_path / "old.json")
+
+
+class _Lost:
+    """An executor whose every probe was lost (a Ray worker that died twice)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def run(self, items, on_result=None, cancel=None):
+        from codealign.sandbox.work import ProbeResult
+
+        self.asked += len(items)
+        return [ProbeResult(error="infrastructure: lost", transient=True) for _ in items]
+
+
+def test_a_lost_probe_is_not_cached(tmp_path):
+    config = SandboxConfig(workers=1, inputs_cache_dir=str(tmp_path))
+    lost = _Lost()
+    first = synthesise_inputs([PAIRS], config, executor=lost).tasks[PAIRS.task_id]
+    assert not first.perf.inputs and "infrastructure" in first.perf.why and not first.diff.cases
+    asked = lost.asked
+    synthesise_inputs([PAIRS], config, executor=lost)
+    assert asked > 0 and lost.asked == 2 * asked           # asked again: nothing was kept
+
+
+DRAIN = Task(task_id="in/drain", prompt="def drain(xs):\n", entry_point="drain",
+             tests="assert drain([3, 1, 2]) == [1, 2, 3]\nassert drain([5, 4, 9, 0, 7]) == [0, 4, 5, 7, 9]\n",
+             reference="def drain(xs):\n    xs, out = list(xs), []\n    while xs:\n"
+                       "        out.append(xs.pop(xs.index(min(xs))))\n    return out\n")
+
+
+def test_work_inside_builtins_is_bounded_in_this_machines_own_line_events(tmp_path):
+    """Three line events per element, quadratic inside min() and index(): by the count alone
+    the x1000 input (5,000 elements, 15,000 line events) fits the budget; its CPU, in units
+    of this machine's line events, does not."""
+    try:
+        found = synthesise_inputs([DRAIN], SandboxConfig(workers=1, inputs_cache_dir=str(tmp_path)),
+                                  executor=None).tasks[DRAIN.task_id].perf
+    except SandboxUnavailable as exc:
+        pytest.skip(f"bwrap sandbox unavailable: {exc}")
+    sizes = [len(eval(src)[0]) for src in found.inputs]
+    assert found.inputs and max(sizes) < 5000 and max(sizes) >= 50
