@@ -2,7 +2,7 @@
 
 For every task of each set (none of which ships perf inputs), `codealign.sandbox.perfinputs`
 scales the tests' literal call arguments and keeps the inputs on which the task's reference
-finishes within budget, probing in the sandbox. Prints, per set, the fraction of tasks that
+returns within the operation budget, probing in the sandbox (`inputs.synthesise_inputs`). Prints, per set, the fraction of tasks that
 got inputs, the reasons the others did not, and the median size of the kept inputs; then
 one JSON line.
 
@@ -31,16 +31,16 @@ def main() -> None:
     args = ap.parse_args()
 
     from codealign.sandbox import SandboxConfig
-    from codealign.sandbox.perfinputs import synthesise
+    from codealign.sandbox.inputs import synthesise_inputs
     from codealign.tasks import TASK_SETS, load_tasks
 
     cache = args.cache or tempfile.mkdtemp(prefix="codealign-perf-synthesis-")
-    config = SandboxConfig(workers=args.workers, perf_cache_dir=cache)
+    config = SandboxConfig(workers=args.workers, inputs_cache_dir=cache)
     out = {"benchmark": "perf_synthesis"}
     for name in args.sets:
         tasks = load_tasks(name)[:args.limit or None]
         start = time.monotonic()
-        found = synthesise(tasks, config)
+        found = synthesise_inputs(tasks, config).tasks
         elapsed = time.monotonic() - start
         with_inputs = [s for s in found.values() if s.perf_inputs]
         why = Counter(("no reference" if not t.reference else

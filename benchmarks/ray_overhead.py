@@ -22,7 +22,7 @@ def rate(jobs, config) -> tuple[float, int]:
 
     start = time.perf_counter()
     results = run_many(jobs, config)
-    return len(jobs) / (time.perf_counter() - start), sum(r.passed for r in results)
+    return len(jobs) / (time.perf_counter() - start), sum(r.sandbox_passed for r in results)
 
 
 def main() -> None:

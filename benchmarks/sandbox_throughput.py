@@ -36,7 +36,7 @@ def codealign_rate(tasks, copies: int, backend: str, workers: int) -> tuple[floa
     start = time.perf_counter()
     results = run_many(jobs, config)
     elapsed = time.perf_counter() - start
-    return len(jobs) / elapsed, sum(r.passed for r in results)
+    return len(jobs) / elapsed, sum(r.sandbox_passed for r in results)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from codealign.errors import ConfigError, InputError, SandboxFault, SandboxUnava
 from codealign.judges import rules
 from codealign.rewards import TAMPERED, RewardConfig, RewardKind, code_rewards, prompt_dataset
 from codealign.sandbox import Execution, SandboxConfig, Status
-from codealign.sandbox.execution import INFRASTRUCTURE_FLAG
+from codealign.sandbox.execution import Flag
 
 sys.path.insert(0, str(Path(__file__).parent / "judges"))
 from judge_fixtures import PROGRAMS, TASK  # noqa: E402
@@ -123,7 +123,7 @@ def faulting_run_many(monkeypatch, marker: str, how: str):
             raise SandboxFault("bwrap zygote failed: desync")
         out = real(jobs, config, **kw)
         return [Execution(j.sample_id, j.task.task_id, Status.ERROR, 0, e.tests_total,
-                          detail="worker lost", flags=(INFRASTRUCTURE_FLAG,))
+                          detail="worker lost", flags=(Flag.INFRASTRUCTURE.text(),))
                 if marker in j.code else e for j, e in zip(jobs, out)]
 
     monkeypatch.setattr(rewards_module, "run_many", run_many)

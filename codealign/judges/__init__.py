@@ -125,7 +125,7 @@ def summarize(verdicts: Sequence[Verdict], pairs: Sequence[Pair]) -> dict[str, A
         for name, s in v.scores.items():
             if not s.ok:
                 errors[name] += 1
-                errors_passing[name] += v.execution.passed
+                errors_passing[name] += v.execution.sandbox_passed
     return {
         "samples": len(verdicts),
         "tasks": len({v.task_id for v in verdicts}),
@@ -169,5 +169,5 @@ def judge_samples(tasks: Sequence[Task], samples: Sequence[Sample], sandbox_conf
     verdicts, pairs, summary = judge_executions(tasks, samples, executions, references,
                                                 judge_config, pair_config)
     summary["references"] = {"profiled": len(references),
-                             "passed": sum(e.passed for e in references.values())}
+                             "passed": sum(e.sandbox_passed for e in references.values())}
     return verdicts, pairs, summary

@@ -126,7 +126,7 @@ class Baseline:
 
 def _measured(execution: Execution) -> bool:
     cost = execution.cost
-    return execution.passed and cost.ops is not None and cost.ops >= 0 and cost.perf_cpu_s is not None
+    return execution.sandbox_passed and cost.ops is not None and cost.ops >= 0 and cost.perf_cpu_s is not None
 
 
 def _finished(execution: Execution) -> bool:
@@ -172,7 +172,7 @@ def judge_efficiency(execution: Execution, baseline: Baseline | None,
     'error'
     """
     cost = execution.cost
-    if not execution.passed:
+    if not execution.sandbox_passed:
         return JudgeScore.error(NAME, f"efficiency is measured on passing samples only "
                                       f"(status {execution.status.value})")
     if not _measured(execution):
@@ -211,4 +211,4 @@ def judge_efficiency_group(executions: Sequence[Execution], reference: Execution
     """
     baseline = efficiency_baseline(executions, reference, calibration)
     return {e.sample_id: judge_efficiency(e, baseline, calibration)
-            for e in executions if e.passed}
+            for e in executions if e.sandbox_passed}

@@ -141,6 +141,9 @@ def _describe(v: Verdict, criterion: str) -> str:
 def _status_text(v: Verdict) -> str:
     e = v.execution
     text = f"{e.status.value} {e.tests_passed}/{e.tests_total} tests"
+    if not v.tampered and e.status.value != "passed" and e.detail:
+        # why it failed, e.g. the input on which it disagreed with the reference and both outputs
+        text += f" ({e.detail if len(e.detail) <= 300 else e.detail[:300] + '...'})"
     if v.tampered and e.status.value != "tampered":
         tamper = v.scores.get("tamper")
         if tamper is None or not tamper.ok:

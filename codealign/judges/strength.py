@@ -320,7 +320,7 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
     known.update(zip(todo, run([Job(f"{tid}::reference", _tests_only(by_id[tid]),
                                     by_id[tid].reference) for tid in todo])))
     references = {tid: known[tid] for tid in by_id}
-    passing = [tid for tid in by_id if references[tid].passed]
+    passing = [tid for tid in by_id if references[tid].sandbox_passed]
     limit_s = {tid: references[tid].cost.wall_s for tid in passing}
 
     # 2. the references against themselves on the agreement inputs (inputs on which the
@@ -355,7 +355,7 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
             group = [src for kind, src in kept[tid] if kind in kinds]
             if group:
                 agreement[tid, g] = _limited(agreement_task(by_id[tid], group), spent[tid])
-    runs = [(tid, k, g) for tid, k in keys if tested[tid, k].passed
+    runs = [(tid, k, g) for tid, k in keys if tested[tid, k].sandbox_passed
             for g in range(len(_GROUPS)) if (tid, g) in agreement]
     agreed = dict(zip(runs, run([Job(f"{tid}::mutant[{k}]::agreement[{g}]", agreement[tid, g],
                                      mutants[tid][k].code) for tid, k, g in runs])))
@@ -369,7 +369,7 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
         counts = {kind: sum(k == kind for k, _ in kept[tid])
                   for kind in (InputKind.TESTS, InputKind.SCALED, InputKind.STRENGTHENED)}
         given = counts[InputKind.STRENGTHENED] > 0
-        if not ref.passed:
+        if not ref.sandbox_passed:
             out.append(TaskStrength(tid, inputs=counts, strengthened=given,
                                     why=f"the reference does not pass its tests ({ref.status.value})"))
             continue
@@ -385,7 +385,7 @@ def _result(mutant: Mutant, tested: Execution, kept: list[tuple[InputKind, str]]
             checks: list[Execution | None]) -> MutantResult:
     """One mutant's outcome from its run against the tests and its agreement runs (one per
     group of `_GROUPS`, None where the group had no input)."""
-    if not tested.passed:
+    if not tested.sandbox_passed:
         return MutantResult(mutant, tested.status, None, (tested.detail or tested.status.value)[:300])
     if all(run is None for run in checks):
         return MutantResult(mutant, tested.status, None,

@@ -52,6 +52,7 @@ STAGES = ("sample", "execute", "judge", "train", "evaluate", "gate")
 MANIFEST = "manifest.json"
 KILL_ENV = "CODEALIGN_KILL_AT"
 ROUND_SEED_STRIDE = 100_003     # round k samples with seed + k * stride (+ the prompt's index)
+INPUTS_FILE = "inputs.json"     # the inputs the sandbox ran on (codealign.sandbox.inputs.InputSet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,21 +208,29 @@ class Context:
         return sample_tasks(tasks, generator, params, round=round_no, policy=policy,
                             adapter=adapter, progress=advance)
 
-    def execute(self, samples, references: bool) -> tuple[list, list]:
+    def execute(self, samples, references: bool, stage_dir: Path) -> tuple[list, list]:
         """Executions of `samples` (profiled) and, with `references`, of the tasks' reference
-        solutions (the efficiency judge's baseline), as two lists."""
+        solutions (the efficiency judge's baseline), as two lists. Two steps: the inputs the
+        sandbox runs besides the tests are synthesised first (cached by content), then the
+        jobs run on them; the inputs they ran on are written to `stage_dir` (``inputs.json``,
+        `codealign.sandbox.inputs`)."""
         from codealign.judges import reference_id
-        from codealign.sandbox import Job, run_many
+        from codealign.sandbox import Job
+        from codealign.sandbox.inputs import synthesise_inputs
+        from codealign.sandbox.runner import execute
 
+        used = [self.tasks[t] for t in dict.fromkeys(s.task_id for s in samples)]
         jobs = [Job(s.sample_id, self.tasks[s.task_id], s.code, profile=True) for s in samples]
-        refs = []
-        if references:
-            used = dict.fromkeys(s.task_id for s in samples)
-            refs = [self.tasks[t] for t in used if self.tasks[t].reference]
-            jobs += [Job(reference_id(t), t, t.reference, profile=True) for t in refs]
+        refs = [t for t in used if t.reference] if references else []
+        jobs += [Job(reference_id(t), t, t.reference, profile=True) for t in refs]
+        self.events.emit(Note(f"synthesising inputs for {len(used)} tasks"))
+        inputs = synthesise_inputs(used, self.config.sandbox, cancel=self.cancel.requested)
+        self.cancel.check()
         advance = self.progress(f"exec ({self.config.sandbox.backend})", len(jobs))
-        results = run_many(jobs, self.config.sandbox, on_result=lambda i, e: advance(1),
+        executed = execute(jobs, self.config.sandbox, inputs=inputs, on_result=lambda i, e: advance(1),
                            cancel=self.cancel.requested)
+        executed.inputs.write(stage_dir / INPUTS_FILE)
+        results = executed.executions
         return results[:len(samples)], results[len(samples):]
 
     def run_stage(self, round_no: int, stage: str, inputs: dict[str, Any],
@@ -284,18 +293,29 @@ def sample_stage(ctx: Context, round_no: int, task_ids: list[str], policy: Polic
 
 
 def execute_stage(ctx: Context, round_no: int, sampled: StageManifest) -> StageManifest:
+    """Every sample and reference run in the sandbox. The summary's ``passed`` counts honest
+    passes (`rules.passed_honestly` with the tamper judge): a sandbox pass with tamper
+    evidence is counted in ``tampered_passes`` instead."""
     from codealign.generator import Sample
+    from codealign.judges.rules import passed_honestly
+    from codealign.judges.tamper import judge_tamper
+
+    def honest(code: str, e) -> bool:
+        return e.sandbox_passed and passed_honestly(e, judge_tamper(code, e))
 
     def work(d: Path) -> StageRun:
-        executions, references = ctx.execute(_load(Sample, sampled.output(ctx.run_path, "samples")),
-                                             references=True)
+        samples = _load(Sample, sampled.output(ctx.run_path, "samples"))
+        executions, references = ctx.execute(samples, references=True, stage_dir=d)
         write_jsonl(d / "executions.jsonl", (e.to_dict() for e in executions))
         write_jsonl(d / "references.jsonl", (e.to_dict() for e in references))
-        return StageRun({"executions": "executions.jsonl", "references": "references.jsonl"},
-                        {"executions": len(executions),
-                         "passed": sum(1 for e in executions if e.passed),
+        passed = sum(honest(s.code, e) for s, e in zip(samples, executions))
+        references_passed = sum(honest(ctx.tasks[e.task_id].reference, e) for e in references)
+        return StageRun({"executions": "executions.jsonl", "references": "references.jsonl",
+                         "inputs": INPUTS_FILE},
+                        {"executions": len(executions), "passed": passed,
+                         "tampered_passes": sum(e.sandbox_passed for e in executions) - passed,
                          "statuses": dict(sorted(Counter(e.status.value for e in executions).items())),
-                         "references_passed": f"{sum(e.passed for e in references)}/{len(references)}"})
+                         "references_passed": f"{references_passed}/{len(references)}"})
 
     inputs = {"samples": sampled.output_hashes["samples"], "sandbox": plain_data(ctx.config.sandbox)}
     return ctx.run_stage(round_no, "execute", inputs, work)
@@ -387,9 +407,9 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
             return StageRun({}, {"skipped": skipped})
         samples = ctx.sample(heldout, params, ctx.path(policy.adapter), round_no, policy.name)
         write_jsonl(d / "samples.jsonl", (s.to_dict() for s in samples))
-        executions, _ = ctx.execute(samples, references=False)
+        executions, _ = ctx.execute(samples, references=False, stage_dir=d)
         write_jsonl(d / "executions.jsonl", (e.to_dict() for e in executions))
-        passing = [(s, e) for s, e in zip(samples, executions) if e.passed]
+        passing = [(s, e) for s, e in zip(samples, executions) if e.sandbox_passed]
         # Security (bandit) and tamper judges on the passing samples: a tampered pass is no pass.
         static = dict(zip((s.sample_id for s, _ in passing),
                           judge_static([s.code for s, _ in passing], [e for _, e in passing],
@@ -411,7 +431,7 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
         write_jsonl(d / "outcomes.jsonl", (r.to_dict() for r in rows))
         write_json(d / "report.json", report.to_dict())
         return StageRun({"samples": "samples.jsonl", "executions": "executions.jsonl",
-                         "outcomes": "outcomes.jsonl", "report": "report.json"},
+                         "inputs": INPUTS_FILE, "outcomes": "outcomes.jsonl", "report": "report.json"},
                         report.headline() | ({"infrastructure_errors": lost} if lost else {}))
 
     inputs = {"model": ctx.config.model, "backend": ctx.config.backend, "tasks": ctx.tasks_hash,

@@ -13,6 +13,13 @@ Covered
     nothing), and the host compares it with an expected value that never entered the
     sandbox. Other tests run in a separate trusted *tester* process inside the sandbox whose
     proxies return plain data too, so no ``__eq__`` of the candidate's is ever consulted.
+  * **Differential tests.** For a task with a reference, the expected values of the extra
+    inputs (`codealign.sandbox.strengthen`) are the reference's outputs, computed by running
+    the reference (and the task's ``input_check`` contract) in a sandbox of their own,
+    exactly as a candidate runs, and decoded on the host as plain data; a sample's results
+    on those inputs are compared on the host like any literal call's. The expected values
+    never enter a sample's sandbox. A differential call is traced and stopped past its
+    operation budget, which fails the sample: a forged count can only make a candidate fail.
   * **Exit tricks.** A pass needs the tester's completion record (on a pipe the candidate's
     process never holds), every test accounted for, and the candidate's process exiting when
     asked. ``sys.exit(0)``, ``os._exit(0)``, signals to itself, atexit hooks: all read as
@@ -47,14 +54,20 @@ Not covered
     which inputs are measured (never a verdict), and is outvoted by two honest ones.
   * Tests that rely on a candidate mutating its arguments in place (arguments cross into
     the candidate's process by copy).
+  * A submitted task's reference decides its own task's expected values: a hostile one can
+    make its task meaningless (never anything beyond it), as its own tests could.
+  * Profiling's lower bound (`Cost.lower_bound`) is read from the kernel's CPU clock; the
+    line events counted by then are the candidate's own report, like every operation count.
   * The ``unsafe-no-isolation`` backend covers the verdict (forged passes) but nothing
     else: it is for machines where neither bwrap nor Docker runs, and says so loudly.
 """
 
 from codealign.sandbox.config import BACKENDS, UNSAFE_BACKEND, Job, SandboxConfig
 from codealign.sandbox.execution import Cost, Execution, Flag, Status, TestOutcome
+from codealign.sandbox.inputs import InputSet, synthesise_inputs
 from codealign.sandbox.runner import run_many, run_one
 from codealign.sandbox.testcases import CallCase, TestPlan, plan_tests
 
-__all__ = ["BACKENDS", "UNSAFE_BACKEND", "CallCase", "Cost", "Execution", "Flag", "Job", "SandboxConfig",
-           "Status", "TestOutcome", "TestPlan", "plan_tests", "run_many", "run_one"]
+__all__ = ["BACKENDS", "UNSAFE_BACKEND", "CallCase", "Cost", "Execution", "Flag", "InputSet", "Job",
+           "SandboxConfig", "Status", "TestOutcome", "TestPlan", "plan_tests", "run_many", "run_one",
+           "synthesise_inputs"]

@@ -43,9 +43,12 @@ class SandboxConfig:
             each task's own ``timeout_s``).
         synthesise_perf_inputs: profile tasks without ``perf_inputs`` on inputs scaled up
             from their tests' call arguments (`codealign.sandbox.perfinputs`), kept where the
-            task's reference finishes within budget; cached per task content.
-        perf_cache_dir: where synthesised perf inputs are cached ("" = the user cache,
-            ``~/.cache/codealign/perf-inputs``).
+            task's reference finishes within an operation budget.
+        differential: check every sample of a task with a reference against the reference
+            on inputs mutated from its tests' own (`codealign.sandbox.strengthen`): a sample
+            passes only if it passes the tests and agrees on every such input.
+        inputs_cache_dir: where synthesised inputs are cached by content
+            (`codealign.sandbox.inputs`; "" = the user cache, ``~/.cache/codealign/inputs``).
         executor: ``"local"`` (a pool of `workers` sandboxes on this machine) or ``"ray"``
             (stateless Ray tasks on the nodes offering the ``sandbox`` resource; see
             `codealign.sandbox.ray_executor`).
@@ -66,7 +69,8 @@ class SandboxConfig:
     repeats: int = 5
     timeout_s: float | None = None
     synthesise_perf_inputs: bool = True
-    perf_cache_dir: str = ""
+    differential: bool = True
+    inputs_cache_dir: str = ""
     executor: str = "local"
     ray_address: str | None = None
 

@@ -7,11 +7,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Status", "Flag", "TestOutcome", "Cost", "Execution", "INFRASTRUCTURE_FLAG"]
+from codealign.sandbox.zygote import Event
 
-# The flag of an `error` that the infrastructure caused (a lost worker or node), not the
-# candidate: such a sample says nothing about the code and is left out of pass rates and pairs.
-INFRASTRUCTURE_FLAG = "infrastructure"  # == Flag.INFRASTRUCTURE.value (a diagnostic)
+__all__ = ["Status", "Flag", "TestOutcome", "Cost", "Execution"]
 
 
 class Status(str, enum.Enum):
@@ -43,15 +41,16 @@ class Flag(str, enum.Enum):
     program, a slow one, a profiling run that could not finish). Only tamper evidence ever
     makes a sample tampered (`codealign.judges.rules`). A flag is written as its value,
     optionally followed by ``": detail"`` (``"perf-error: ValueError: ..."``), or for
-    signals as ``candidate-signal-NAME``.
+    signals as ``candidate-signal-NAME``. Every `zygote.Event` the tester records is a flag of
+    the same value (defined there, once).
     """
 
     # tamper evidence
     HARNESS_KILLED = "harness-killed"                  # the trusted tester was killed
-    EXIT_AT_LOAD = "exit-at-load"                      # exit(0) while loading the module
+    EXIT_AT_LOAD = Event.EXIT_AT_LOAD                  # exit(0) while loading the module
     EXIT_BEFORE_COMPLETION = "exit-before-completion"  # exit(0) while tests were running
-    EXIT_IN_CALL = "exit-in-call"
-    GARBLED_REPLY = "garbled-reply"                    # broke the worker protocol
+    EXIT_IN_CALL = Event.EXIT_IN_CALL
+    GARBLED_REPLY = Event.GARBLED_REPLY                # broke the worker protocol
     # diagnostics
     STDOUT_TRUNCATED = "stdout-truncated"
     STDERR_TRUNCATED = "stderr-truncated"
@@ -60,10 +59,12 @@ class Flag(str, enum.Enum):
     PERF_UNAVAILABLE = "perf-unavailable"
     SANDBOX_UNRESPONSIVE = "sandbox-unresponsive"
     CANDIDATE_SIGNAL = "candidate-signal"
-    ENDED_IN_CALL = "ended-in-call"
-    ENDED_AT_LOAD = "ended-at-load"
-    MEMORY = "memory"
-    INFRASTRUCTURE = "infrastructure"                  # a lost worker or node: not the candidate
+    ENDED_IN_CALL = Event.ENDED_IN_CALL
+    ENDED_AT_LOAD = Event.ENDED_AT_LOAD
+    MEMORY = Event.MEMORY
+    # An `error` the infrastructure caused (a lost Ray worker or node), not the candidate:
+    # such a sample says nothing about the code and is left out of pass rates and pairs.
+    INFRASTRUCTURE = "infrastructure"
 
     @property
     def tamper(self) -> bool:
@@ -112,7 +113,13 @@ class Cost:
 
     `cpu_s` and `peak_kb` come from the kernel's accounting of the candidate's process
     (wait4 rusage); `ops` is a deterministic count of executed Python line events in
-    the entry point during the perf calls (only when profiling was asked for, else None).
+    the entry point during the perf calls (only when profiling was asked for, else None);
+    `perf_cpu_s` the candidate's CPU time per pass over them.
+
+    `lower_bound`: profiling ran past its CPU budget (one task timeout of CPU per pass) and
+    was stopped: `perf_cpu_s` is the CPU that pass had used when stopped (at least the
+    budget) and `ops` the line events counted by then (never None then). The true cost is at
+    least these figures (the diagnostic flag ``perf-timeout`` says so too).
     """
 
     cpu_s: float = 0.0
@@ -141,13 +148,16 @@ class Execution:
     backend: str = ""
 
     @property
-    def passed(self) -> bool:
+    def sandbox_passed(self) -> bool:
+        """The sandbox's status is ``passed``: every test accounted for and passed, clean
+        exit. Not yet an honest pass: only `codealign.judges.rules.passed_honestly` (and
+        `Verdict.passed`) also rule out tamper evidence and the tamper judge's findings."""
         return self.status is Status.PASSED
 
     @property
     def infrastructure_error(self) -> bool:
-        """The execution never happened: its worker or node was lost (see INFRASTRUCTURE_FLAG)."""
-        return self.status is Status.ERROR and INFRASTRUCTURE_FLAG in self.flags
+        """The execution never happened: its worker or node was lost (`Flag.INFRASTRUCTURE`)."""
+        return self.status is Status.ERROR and Flag.INFRASTRUCTURE.text() in self.flags
 
     @property
     def fraction_passed(self) -> float:

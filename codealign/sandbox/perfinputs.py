@@ -12,53 +12,53 @@ So, for a task with a reference solution:
    descending order, the worst case of many hand-written sorts), other sequences and
    strings by repetition, dicts by suffixed or shifted keys; integers ≥ 2 grow too in a
    third variant (others — indices, counts, small ints — stay in the first two), bounded
-   by ``MAX_INT`` and by ``MAX_CHARS`` of source per input;
-3. **the sandbox runs the reference** on each candidate, smallest first (`zygote.probe`):
-   one timed call each, a larger input of the same group only after the smaller one
-   finished within the budget;
+   by ``MAX_INT`` and by ``MAX_CHARS`` of source per input (`candidates`);
+3. **the sandbox runs the reference** on each candidate, smallest first (a `work.Probe`):
+   one traced call each, stopped past ``BUDGET_OPS`` line events; a larger input of the same
+   group only after the smaller one finished within that budget;
 4. it **keeps** the largest input of each group on which the reference returned within
-   ``budget_s`` of CPU (at most ``MAX_KEPT``, the dearest first), and caches the choice per
-   task content (tests, entry point, reference, setup and these rules) as JSON: re-runs
-   probe nothing.
+   ``BUDGET_OPS`` (at most ``MAX_KEPT``, the dearest first: `choose`). The budget is an
+   operation count, not a time, so two machines keep the same inputs. Work the count cannot
+   see (inside C builtins: ``lst.remove(min(lst))`` in a loop is two line events per element
+   and quadratic) is bounded too: the call's untraced CPU, in units of this machine's own
+   line events (timed in the same probe, `zygote.calibration_loop`), may be at most
+   ``WORK_FACTOR`` budgets. That unit scales with the machine, so a faster one keeps the
+   same inputs (up to timing noise, for inputs whose C work sits at the bound).
 
 A task without a reference is judged instead by the samples that passed its tests (up to
 ``MAX_VOTERS`` distinct programs): an input is kept where more than half of them return
-the same answer, their median CPU time within budget (`run_many` measures such tasks'
-samples after all verdicts are in).
+the same answer, their median count within budget (`runner.execute` measures such
+tasks' samples after all verdicts are in).
 
-Nothing here runs task code on the host. A task whose reference fails every candidate (or
-with no literal call in its tests, or nothing to judge by) keeps no perf inputs: the
-profile then measures its tests' own calls.
+Nothing here runs task code on the host; `codealign.sandbox.inputs` runs the probes and
+caches the choice by content. A task whose reference fails every candidate (or with no
+literal call in its tests, or nothing to judge by) keeps no perf inputs: the profile then
+measures its tests' own calls.
 """
 
 from __future__ import annotations
 
 import ast
-import hashlib
-import json
-import os
 import statistics
-import threading
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from codealign.sandbox.config import SandboxConfig
+from codealign.sandbox.wire import ProbeReply
 from codealign.tasks.task import Task
 
-__all__ = ["SCALES", "Synthesis", "call_arguments", "candidates", "synthesise"]
+__all__ = ["RULES", "SCALES", "BUDGET_OPS", "MAX_VOTERS", "Synthesis", "call_arguments",
+           "candidates", "choose", "grown"]
 
-VERSION = 2
 SCALES = (10, 100, 1000)
 MAX_INT = 10 ** 6
 MAX_CHARS = 400_000
 MAX_BASES = 6
 MAX_KEPT = 3
 MAX_VOTERS = 5
-BUDGET_S = 0.02
+BUDGET_OPS = 200_000   # line events of the reference (or the voters' median) per kept input
+WORK_FACTOR = 10       # ... and its untraced CPU at most this many budgets of this machine's line events
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,16 @@ def _scale(value: Any, k: int, ints: bool, descending: bool = False) -> Any:
     return value
 
 
+def grown(args: tuple, k: int, descending: bool = False) -> tuple:
+    """`args` with every sequence, string and dict grown `k` times (see the module
+    docstring; integers stay as they are).
+
+    >>> grown(([1, 2], "ab", 7), 2)
+    ([1, 2, 3, 4], 'abab', 7)
+    """
+    return tuple(_scale(a, k, False, descending) for a in args)
+
+
 def candidates(task: Task) -> tuple[list[str], list[int]]:
     """Scaled argument-tuple sources, smallest scale first, and each one's group (one group
     per base call and variant; a group's inputs grow with the scale).
@@ -169,132 +179,40 @@ def candidates(task: Task) -> tuple[list[str], list[int]]:
     return [src for _, _, src in out], [renumber[g] for _, g, _ in out]
 
 
-def _key(task: Task, budget_s: float, codes: Sequence[str]) -> str:
-    blob = json.dumps([VERSION, SCALES, MAX_INT, MAX_CHARS, MAX_BASES, MAX_KEPT, budget_s,
-                       task.tests, task.entry_point, sorted(codes), task.trusted_setup()])
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+# Everything the choice depends on besides the task: part of the cache key (inputs.py).
+RULES = {"version": 3, "scales": SCALES, "max_int": MAX_INT, "max_chars": MAX_CHARS,
+         "max_bases": MAX_BASES, "max_kept": MAX_KEPT, "max_voters": MAX_VOTERS,
+         "budget_ops": BUDGET_OPS, "work_factor": WORK_FACTOR}
 
 
-def _cache_dir(config: SandboxConfig) -> Path:
-    if config.perf_cache_dir:
-        return Path(config.perf_cache_dir)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "codealign" / "perf-inputs"
-
-
-def _choose(task: Task, sources: list[str], groups: list[int], runs: list[list[dict]],
-            budget_s: float) -> Synthesis:
+def choose(task: Task, sources: Sequence[str], groups: Sequence[int],
+           runs: Sequence[Sequence[ProbeReply]], op_s: Sequence[float | None] = ()) -> Synthesis:
     """Keep, per group, the largest input on which a majority of the programs probed (the
-    reference alone, or the passing samples) returned the same answer, their median CPU
-    time within budget."""
-    votes: dict[int, list[tuple[str, float]]] = {}
-    for frames in runs:
-        for f in frames:
-            i = f.get("probe")
-            if isinstance(i, int) and 0 <= i < len(sources) and f.get("ok") \
-                    and isinstance(f.get("cpu_s"), (int, float)):
-                votes.setdefault(i, []).append((str(f.get("digest")), float(f["cpu_s"])))
+    reference alone, or the passing samples) returned the same answer within the budget
+    (their median count), and whose untraced CPU (their median), in units of this machine's
+    own line events (`op_s[k]`: run k's CPU seconds per line event), is within
+    ``WORK_FACTOR`` budgets; at most ``MAX_KEPT``, the dearest first."""
+    votes: dict[int, list[tuple[str, int, float]]] = {}
+    for k, replies in enumerate(runs):
+        unit = op_s[k] if k < len(op_s) else None
+        for r in replies:
+            if 0 <= r.index < len(sources) and r.ok and r.ops is not None:
+                work = r.cpu_s / unit if r.cpu_s is not None and unit else 0.0
+                votes.setdefault(r.index, []).append((str(r.digest), r.ops, work))
     best: dict[int, tuple[float, int]] = {}
     for i in sorted(votes):
-        answers = Counter(d for d, _ in votes[i])
-        answer, count = answers.most_common(1)[0]
+        answer, count = Counter(d for d, _, _ in votes[i]).most_common(1)[0]
         if 2 * count <= len(runs):
             continue
-        cpu = statistics.median(c for d, c in votes[i] if d == answer)
-        if cpu <= budget_s:
-            best[groups[i]] = (cpu, i)   # later = larger within the group
+        ops = statistics.median(n for d, n, _ in votes[i] if d == answer)
+        work = statistics.median(w for d, _, w in votes[i] if d == answer)
+        if ops <= BUDGET_OPS and work <= WORK_FACTOR * BUDGET_OPS:
+            best[groups[i]] = (ops, i)   # later = larger within the group
     kept = sorted(best.values(), reverse=True)[:MAX_KEPT]
     if not kept:
-        why = next((f.get("error") or f.get("probe_error") for frames in runs for f in frames
-                    if f.get("error") or f.get("probe_error")), "no candidate within budget")
+        why = next((r.error or ("over the operation budget" if r.over_budget else "")
+                    for replies in runs for r in replies if r.error or r.over_budget),
+                   "no candidate within budget")
         return Synthesis(task.task_id, (), len(votes), str(why)[:200])
     return Synthesis(task.task_id, tuple(sources[i] for _, i in sorted(kept, key=lambda x: x[1])),
                      len(votes))
-
-
-def _probe(session, task: Task, code: str, sources: list[str], groups: list[int],
-           config: SandboxConfig, budget_s: float) -> list[dict] | None:
-    """Run `code` on every candidate input (inside the sandbox); the probe frames."""
-    from codealign.sandbox.runner import _HOST_MARGIN_S, _payload
-    from codealign.sandbox.config import Job
-    from codealign.sandbox.testcases import TestPlan
-    import dataclasses
-
-    probed = dataclasses.replace(task, perf_inputs=tuple(sources))
-    job = Job(f"{task.task_id}::probe", probed, code, profile=True)
-    payload = _payload(job, TestPlan((), ()), config)
-    limit = min(config.task_timeout(task), 2.0 + budget_s * len(sources))
-    payload.update(probe=True, probe_groups=groups, probe_budget_s=budget_s,
-                   perf_timeout_s=limit, cpu_s=limit + 1)
-    response = session.run(payload, limit + config.task_timeout(task) + _HOST_MARGIN_S)
-    if response is None or "frames" not in response:
-        return None
-    return [f for f in response["frames"] if "probe" in f or "probe_error" in f]
-
-
-def synthesise(tasks: Sequence[Task], config: SandboxConfig = SandboxConfig(),
-               budget_s: float = BUDGET_S,
-               voters: dict[str, Sequence[str]] | None = None) -> dict[str, Synthesis]:
-    """Synthesised perf inputs for each task (cached per task content): judged by its
-    reference, or for a task without one by `voters[task_id]` (the programs that passed its
-    tests: their majority answer). Tasks with perf inputs of their own, or with neither a
-    reference nor voters, are left out of the result."""
-    from codealign.sandbox.runner import start_session
-
-    todo: list[tuple[Task, Path, list[str], list[int], list[str]]] = []
-    out: dict[str, Synthesis] = {}
-    cache = _cache_dir(config)
-    for task in tasks:
-        codes = [task.reference] if task.reference else \
-            sorted(set((voters or {}).get(task.task_id, ())))[:MAX_VOTERS]
-        if task.perf_inputs or not codes:
-            continue
-        path = cache / f"{_key(task, budget_s, codes)}.json"
-        try:
-            d = json.loads(path.read_text())
-            out[task.task_id] = Synthesis(task.task_id, tuple(d["perf_inputs"]), d["probed"], d["why"])
-            continue
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        sources, groups = candidates(task)
-        if not sources:
-            out[task.task_id] = Synthesis(task.task_id, (), 0, "no literal call in the tests")
-            continue
-        todo.append((task, path, sources, groups, codes))
-    if not todo:
-        return out
-    cache.mkdir(parents=True, exist_ok=True)
-    queue = list(reversed(todo))
-    lock = threading.Lock()
-
-    def work() -> None:
-        session = None
-        try:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    task, path, sources, groups, codes = queue.pop()
-                runs = []
-                for code in codes:
-                    if session is None or not session.alive:
-                        session = start_session(config)
-                    frames = _probe(session, task, code, sources, groups, config, budget_s)
-                    if frames is None:
-                        session = None
-                    runs.append(frames or [])
-                result = _choose(task, sources, groups, runs, budget_s)
-                tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-                tmp.write_text(json.dumps({"task_id": task.task_id, "perf_inputs": list(result.perf_inputs),
-                                           "probed": result.probed, "why": result.why}))
-                os.replace(tmp, path)
-                with lock:
-                    out[task.task_id] = result
-        finally:
-            if session is not None:
-                session.close()
-
-    with ThreadPoolExecutor(max_workers=min(config.worker_count, len(todo))) as pool:
-        for f in [pool.submit(work) for _ in range(min(config.worker_count, len(todo)))]:
-            f.result()
-    return out

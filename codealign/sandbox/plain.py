@@ -1,19 +1,21 @@
 """Decoding the tagged JSON in which the sandbox reports a candidate's return values.
 
 Values arrive as plain data only (the in-sandbox tester validated exact builtin types), so
-comparing them with `==` on the host cannot be fooled by a custom ``__eq__``. Objects that
-are not plain data arrive as `Opaque`, which equals nothing but itself.
+comparing them with `==` on the host cannot be fooled by a custom ``__eq__``. The tags are
+`codealign.sandbox.zygote.Tag` (their only definition). An object that is not plain data
+never arrives as a value: the tester reports it apart (`wire.CallReply.opaque`); `Opaque` is
+how the host shows one, and it equals nothing but itself.
 
 >>> decode({"t": [1, {"f": "nan"}, {"b": "aGk="}]})
 (1, nan, b'hi')
->>> decode({"o": "<Evil object>"}) == 3
-False
 """
 
 from __future__ import annotations
 
 import base64
 from typing import Any
+
+from codealign.sandbox.zygote import Tag
 
 __all__ = ["Opaque", "decode", "MAX_DEPTH"]
 
@@ -43,22 +45,20 @@ def decode(obj: Any, depth: int = 0) -> Any:
         return [decode(v, depth + 1) for v in obj]
     if type(obj) is dict and len(obj) == 1:
         (tag, body), = obj.items()
-        if tag == "t":
+        if tag == Tag.TUPLE:
             return tuple(decode(v, depth + 1) for v in body)
-        if tag == "d":
+        if tag == Tag.DICT:
             return {decode(k, depth + 1): decode(v, depth + 1) for k, v in body}
-        if tag == "s":
+        if tag == Tag.SET:
             return {decode(v, depth + 1) for v in body}
-        if tag == "fs":
+        if tag == Tag.FROZENSET:
             return frozenset(decode(v, depth + 1) for v in body)
-        if tag == "b":
+        if tag == Tag.BYTES:
             return base64.b64decode(body)
-        if tag == "f" and body in _FLOATS:
+        if tag == Tag.FLOAT and body in _FLOATS:
             return _FLOATS[body]
-        if tag == "c":
+        if tag == Tag.COMPLEX:
             return complex(float(body[0]), float(body[1]))
-        if tag == "i":
+        if tag == Tag.INT:
             return int(body, 16)
-        if tag == "o":
-            return Opaque(str(body))
     raise ValueError(f"not a tagged plain value: {str(obj)[:80]}")

@@ -1,363 +1,168 @@
-"""Running jobs: test planning, the worker pool, and the trusted verdict.
+"""Running samples: `run_many`, the public entry, and the execute step behind it.
 
-`run_many` fans jobs out over one sandbox per worker and turns each zygote response into
-an `Execution`. The verdict is computed here, on the host: literal calls are compared with
-expected values that never entered the sandbox, and a pass needs the tester's completion
-record with every test accounted for and a clean exit of the candidate's process.
+`execute(jobs, config)` runs every job in the sandbox through the executor the config names
+(`codealign.sandbox.executor`: a local pool or Ray, which compute the same thing) and
+returns their `Execution` records in job order, with the inputs they ran on:
+
+1. **inputs**: the `InputSet` the caller brings (the execute stage synthesises it as a step
+   of its own and keeps it in the round), or else synthesised here (cached by content);
+2. **plans**: each task's tests split once (`plan_tests`) plus its differential cases (the
+   reference's outputs on mutated inputs, `codealign.sandbox.strengthen`), shared by its jobs;
+3. **verdicts**: one `work.Run` per job: its verdict run and, for a profiled job that
+   passed, its measuring run on the same sandbox;
+4. **votes**: a task with neither perf inputs nor a reference gets perf inputs from the
+   majority answer of its passing samples (`inputs.vote_perf_inputs`), known only once every
+   verdict is in; those samples are measured then (`work.Measure`).
+
+`on_result(i, execution)` is called once per job, when its record is final; `progress`
+shows a bar that subscribes to the same calls.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import queue
-import signal
-import sys
-import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
-from codealign.errors import Canceled, InputError, SandboxFault, SandboxUnavailable
-from codealign.sandbox.config import UNSAFE_BACKEND, Job, SandboxConfig
-from codealign.sandbox.execution import Cost, Execution, Flag, Status, TestOutcome
-from codealign.sandbox.plain import decode
-from codealign.sandbox.session import ZYGOTE_PATH, ZygoteSession
+from codealign.errors import Canceled, InputError
+from codealign.sandbox.config import Job, SandboxConfig
+from codealign.sandbox.execution import Execution, Status
+from codealign.sandbox.executor import Executor, executor_for
+from codealign.sandbox.inputs import InputSet, synthesise_inputs, vote_perf_inputs
 from codealign.sandbox.testcases import TestPlan, plan_tests
+from codealign.sandbox.work import Cancel, Measure, Run
+from codealign.tasks.task import Task
 
-__all__ = ["run_many", "run_one", "start_session", "assess"]
+__all__ = ["Executed", "execute", "run_many", "run_one"]
 
-_HOST_MARGIN_S = 10.0
-
-
-def start_session(config: SandboxConfig) -> ZygoteSession:
-    """Start one sandbox of the configured backend (raises SandboxUnavailable)."""
-    if config.backend == "bwrap":
-        from codealign.sandbox.bwrap import start_bwrap
-        return start_bwrap(config)
-    if config.backend == "docker":
-        from codealign.sandbox.docker import start_docker
-        return start_docker(config)
-    if config.backend == UNSAFE_BACKEND:
-        import tempfile
-        print("WARNING: backend 'unsafe-no-isolation': candidate code runs with this user's full "
-              "access to files, network and processes.", file=sys.stderr)
-        work = tempfile.mkdtemp(prefix="codealign-unsafe-")
-        return ZygoteSession([sys.executable, "-I", "-S", "-B", str(ZYGOTE_PATH)],
-                             name=UNSAFE_BACKEND, work_dir=work, owns_work_dir=True)
-    raise SandboxUnavailable(f"unknown backend {config.backend!r}")
+OnExecution = Callable[[int, Execution], None]
 
 
-def _payload(job: Job, plan: TestPlan, config: SandboxConfig, *,
-             measure_only: bool = False) -> dict[str, Any]:
-    """The zygote's job frame. `measure_only`: a profiling run of a sample already known to
-    pass (the tests are skipped when there is something else to measure)."""
-    task = job.task
-    timeout = config.task_timeout(task)
-    perf_budget = timeout * config.perf_timeout_factor if job.profile else 0.0
-    return {"code": job.code, "entry": task.entry_point, "setup": task.trusted_setup(),
-            "calls": [c.args_src for c in plan.calls], "script_count": len(plan.scripts),
-            "profile": job.profile, "measure_only": measure_only, "probe": False,
-            "perf": list(task.perf_inputs), "repeats": job.repeats or config.repeats,
-            "timeout_s": timeout, "perf_timeout_s": perf_budget,
-            "cpu_s": timeout + perf_budget, "memory_mb": task.memory_mb,
-            "nproc": config.nproc, "fsize_mb": config.fsize_mb, "output_limit": config.output_limit}
+@dataclass(frozen=True)
+class Executed:
+    """Every job's execution, in job order, and the inputs they ran on (the given or
+    synthesised ones, plus any perf inputs the passing samples voted for)."""
 
-
-def _host_timeout(job: Job, config: SandboxConfig) -> float:
-    factor = 1 + (config.perf_timeout_factor if job.profile else 0)
-    return config.task_timeout(job.task) * factor + _HOST_MARGIN_S
-
-
-def assess(job: Job, plan: TestPlan, response: dict[str, Any] | None, backend: str,
-           timeout_s: float | None = None) -> Execution:
-    """The trusted verdict on one zygote response (None: the sandbox stopped answering).
-    `timeout_s`: the limit the run had (for the message; default the task's)."""
-    config_timeout = timeout_s if timeout_s is not None else job.task.timeout_s
-    base = dict(sample_id=job.sample_id, task_id=job.task.task_id, tests_total=plan.total,
-                backend=backend)
-    if response is None:
-        return Execution(status=Status.TIMEOUT, tests_passed=0, detail="the sandbox stopped answering "
-                         "and was replaced", flags=(Flag.SANDBOX_UNRESPONSIVE.text(),), **base)
-    if "fault" in response:   # our machinery, not the candidate (which cannot cause a desync)
-        raise SandboxFault(f"{backend} zygote failed: {response['fault']}")
-    frames = response["frames"]
-    record = next((f for f in frames if f.get("complete") is True), None)
-    perf = next((f["perf"] for f in frames if "perf" in f), None)
-    final = next((f for f in frames if f.get("final") is True), {})
-    out = dict(stdout=response["stdout"], stderr=response["stderr"])
-    events = list(record.get("events", [])) if record else []
-    flags = list(dict.fromkeys(events))
-    if response["stdout_bytes"] > len(response["stdout"].encode()):
-        flags.append(Flag.STDOUT_TRUNCATED.text())
-    if response["stderr_bytes"] > len(response["stderr"].encode()):
-        flags.append(Flag.STDERR_TRUNCATED.text())
-
-    cost = Cost(cpu_s=float(final.get("cpu_s", 0.0)), peak_kb=int(final.get("peak_kb", 0)),
-                wall_s=float(response["wall_s"]),
-                ops=perf.get("ops") if perf and "error" not in perf else None,
-                perf_cpu_s=perf.get("cpu_s") if perf and "error" not in perf else None)
-    if perf and "error" in perf:
-        flags.append(Flag.PERF_ERROR.text(str(perf["error"])[:200]))
-    if response.get("perf_timed_out"):
-        flags.append(Flag.PERF_TIMEOUT.text())
-
-    if response["timed_out"]:
-        return Execution(status=Status.TIMEOUT, tests_passed=0, cost=cost,
-                         detail=f"wall-clock limit of {config_timeout:g}s reached",
-                         flags=tuple(flags), **out, **base)
-    tester = response["tester"]
-    if record is None:
-        if "signal" in tester:
-            flags.append(Flag.HARNESS_KILLED.text())
-            return Execution(status=Status.TAMPERED, tests_passed=0, cost=cost, flags=tuple(flags),
-                             detail=f"the trusted tester was killed by signal {tester['signal']} "
-                                    "before writing its record", **out, **base)
-        return Execution(status=Status.ERROR, tests_passed=0, cost=cost, flags=tuple(flags),
-                         detail=f"the tester ended without a record ({tester})", **out, **base)
-
-    load = record["load"]
-    if not load["ok"]:
-        status = Status.ERROR
-        if "memory" in events:
-            status = Status.MEMORY
-        elif "exit-at-load" in events or ("ended-at-load" in events and final.get("exit") == 0):
-            status = Status.TAMPERED
-            flags.append(Flag.EXIT_AT_LOAD.text())
-        return Execution(status=status, tests_passed=0, cost=cost, flags=tuple(dict.fromkeys(flags)),
-                         detail=load["error"], **out, **base)
-
-    outcomes = []
-    for case, got in zip(plan.calls, record["calls"]):
-        if "value" in got:
-            try:
-                passed, why = case.check(decode(got["value"]))
-            except (ValueError, TypeError, KeyError) as exc:
-                passed, why = False, f"undecodable result: {exc}"
-        elif "opaque" in got and case.op in ("truthy", "falsy") and type(got.get("truth")) is bool:
-            # `assert f(x)` asks only for truthiness, which the object's own bool() decides in
-            # the original harness too; returning True/False directly would do the same.
-            passed = got["truth"] is (case.op == "truthy")
-            why = "" if passed else f"expected a {'true' if case.op == 'truthy' else 'false'} value, got {got['opaque']}"
-        elif "opaque" in got:
-            passed, why = False, f"returned a non-plain {got.get('type')} object: {got['opaque']}"
-        else:
-            passed, why = False, str(got.get("error", "no result"))
-        outcomes.append(TestOutcome(case.name, passed, why))
-    for i, got in enumerate(record["scripts"]):
-        outcomes.append(TestOutcome(f"script[{i}]", bool(got.get("passed")) is True, str(got.get("error", ""))))
-    accounted = len(record["calls"]) == len(plan.calls) and len(record["scripts"]) == len(plan.scripts)
-    passed_count = sum(o.passed for o in outcomes)
-    worker_signal = final.get("signal")
-    clean_exit = final.get("exit") == 0 and worker_signal is None and tester.get("exit") == 0
-    if worker_signal is not None:
-        name = (signal.Signals(worker_signal).name
-                if worker_signal in signal.Signals._value2member_map_ else str(worker_signal))
-        flags.append(f"{Flag.CANDIDATE_SIGNAL.value}-{name}")
-
-    # Ending the process with status 0 while tests are still running is a bid for a pass
-    # (sys.exit(0), os._exit(0), exec of /bin/true, an exiting thread or timer).
-    exited_early = "exit-in-call" in events or (
-        "ended-in-call" in events and final.get("exit") == 0 and worker_signal is None)
-    if accounted and clean_exit and passed_count == plan.total and not exited_early:
-        status = Status.PASSED
-    elif exited_early:
-        status = Status.TAMPERED
-        flags.append(Flag.EXIT_BEFORE_COMPLETION.text())
-    elif worker_signal == signal.SIGXCPU:
-        status = Status.TIMEOUT
-    elif "memory" in events:
-        status = Status.MEMORY
-    elif worker_signal is not None or not accounted or not final:
-        status = Status.ERROR
-    else:
-        status = Status.FAILED
-    detail = "" if status is Status.PASSED else next((f"{o.name}: {o.detail}" for o in outcomes if not o.passed), "")
-    if not accounted:
-        detail = f"only {len(record['calls']) + len(record['scripts'])} of {plan.total} tests reported"
-    return Execution(status=status, tests_passed=passed_count, outcomes=tuple(outcomes), cost=cost,
-                     flags=tuple(dict.fromkeys(flags)), detail=detail, **out, **base)
-
-
-def _with_profile(verdict: Execution, response: dict[str, Any] | None) -> Execution:
-    """The verdict run's record with the figures of the measuring run (`response`). A
-    measuring run that gave none (it failed, timed out, or the sandbox stopped answering)
-    leaves the figures empty and says why in a diagnostic flag."""
-    perf = None
-    if response is not None and "frames" in response:
-        perf = next((f["perf"] for f in response["frames"] if "perf" in f), None)
-    if response is None or perf is None or "error" in perf:
-        why = ("the sandbox stopped answering" if response is None
-               else "the measuring run timed out" if response.get("perf_timed_out") or response.get("timed_out")
-               else str(perf["error"])[:200] if perf else "the measuring run gave no figures")
-        flag = (Flag.PERF_TIMEOUT if response is not None and response.get("perf_timed_out")
-                else Flag.PERF_ERROR if perf and "error" in perf else Flag.PERF_UNAVAILABLE)
-        return dataclasses.replace(verdict, flags=verdict.flags + (flag.text(why),))
-    cost = dataclasses.replace(verdict.cost, ops=int(perf["ops"]), perf_cpu_s=float(perf["cpu_s"]))
-    return dataclasses.replace(verdict, cost=cost)
-
-
-def _plan(job: Job, cache: dict[int, TestPlan]) -> TestPlan:
-    key = id(job.task)
-    if key not in cache:
-        try:
-            cache[key] = plan_tests(job.task.tests, job.task.entry_point)
-        except InputError as exc:
-            raise InputError(f"task {job.task.task_id}: {exc}") from exc
-    return cache[key]
+    executions: list[Execution]
+    inputs: InputSet
 
 
 def run_many(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), progress: bool = False,
-             on_result: Callable[[int, Execution], None] | None = None,
-             cancel: Callable[[], bool] | None = None) -> list[Execution]:
+             on_result: OnExecution | None = None, cancel: Cancel | None = None,
+             inputs: InputSet | None = None) -> list[Execution]:
     """Execute every job, `config.worker_count` sandboxes at a time; results in job order.
 
     `cancel`, when given, is asked before each job is taken: once it returns true, queued
-    jobs are dropped, running ones finish, and `Canceled` is raised.
+    jobs are dropped, running ones finish, and `Canceled` is raised. `inputs`: the inputs
+    synthesised for the jobs' tasks (None: synthesised here, cached by content).
 
     Raises SandboxUnavailable (before or while starting) when the isolation cannot run, and
     SandboxFault when our machinery breaks; untrusted code failing is never an exception.
     """
-    jobs = _with_synthesised_inputs(list(jobs), config)
-    plans: dict[int, TestPlan] = {}
-    planned = [_plan(j, plans) for j in jobs]
-    if config.executor == "ray":
-        from codealign.sandbox.ray_executor import run_many_ray
-        return run_many_ray(jobs, config, on_result)
-    results: list[Execution | None] = [None] * len(jobs)
-    if not jobs:
-        return []
-    # Tasks with neither perf inputs nor a reference: their passing samples are measured
-    # after every verdict is in, on inputs their majority answer vouches for.
-    awaiting = {j.task.task_id for j in jobs if j.profile and not j.task.perf_inputs
-                and not j.task.reference} if config.synthesise_perf_inputs else set()
-    held: dict[int, Execution] = {}
-    todo: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
-    for i in range(len(jobs)):
-        todo.put((i, False))
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    bar = _progress(len(jobs), config.backend) if progress else None
-
-    def measure(session: ZygoteSession, i: int, execution: Execution) -> tuple[ZygoteSession | None, Execution]:
-        """Only a sample that passed is worth measuring: the tester cannot know (the
-        expected values stay here), so a second run measures it. It skips the tests unless
-        their own calls are the workload."""
-        job, plan = jobs[i], planned[i]
-        needs_tests = not (job.task.perf_inputs or plan.calls)
-        secrets = {"scripts": list(plan.scripts)} if plan.scripts and needs_tests else None
-        response = session.run(_payload(job, plan, config, measure_only=True),
-                               _host_timeout(job, config), secrets=secrets)
-        if response is not None and "fault" in response:
-            raise SandboxFault(f"{config.backend} zygote failed: {response['fault']}")
-        return (session if response is not None else None), _with_profile(execution, response)
-
-    def work() -> None:
-        session: ZygoteSession | None = None
-        try:
-            while not errors and not (cancel is not None and cancel()):
-                try:
-                    i, measuring = todo.get_nowait()
-                except queue.Empty:
-                    return
-                if session is None or not session.alive or (
-                        config.jobs_per_sandbox and session.jobs_run >= config.jobs_per_sandbox):
-                    if session is not None:
-                        session.close()
-                    session = start_session(config)
-                job, plan = jobs[i], planned[i]
-                if measuring:
-                    session, execution = measure(session, i, held[i])
-                else:
-                    secrets = {"scripts": list(plan.scripts)} if plan.scripts else None
-                    verdict_job = dataclasses.replace(job, profile=False)
-                    response = session.run(_payload(verdict_job, plan, config),
-                                           _host_timeout(verdict_job, config), secrets=secrets)
-                    if response is None:
-                        session = None
-                    execution = assess(job, plan, response, config.backend, config.task_timeout(job.task))
-                    if job.profile and execution.passed and job.task.task_id in awaiting:
-                        with lock:
-                            held[i] = execution
-                        continue
-                    if job.profile and execution.passed and session is not None:
-                        session, execution = measure(session, i, execution)
-                results[i] = execution
-                with lock:
-                    if on_result is not None:
-                        on_result(i, execution)
-                    if bar is not None:
-                        bar[0].advance(bar[1])
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
-            errors.append(exc)
-        finally:
-            if session is not None:
-                session.close()
-
-    def pool() -> None:
-        threads = [threading.Thread(target=work, daemon=True)
-                   for _ in range(min(config.worker_count, len(jobs)))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-
-    if bar is not None:
-        bar[0].start()
-    try:
-        pool()
-        if held and not errors and not (cancel is not None and cancel()):
-            voters: dict[str, list[str]] = {}
-            for i in held:
-                voters.setdefault(jobs[i].task.task_id, []).append(jobs[i].code)
-            jobs[:] = _with_synthesised_inputs(jobs, config, voters, only=set(voters))
-            for i in held:
-                todo.put((i, True))
-            pool()
-    finally:
-        if bar is not None:
-            bar[0].stop()
-    if errors:
-        raise errors[0]
-    if any(r is None for r in results):
-        raise Canceled(f"canceled with {sum(r is None for r in results)} of {len(jobs)} jobs not run")
-    return [r for r in results if r is not None]
+    return execute(jobs, config, inputs=inputs, progress=progress, on_result=on_result,
+                   cancel=cancel).executions
 
 
-def _with_synthesised_inputs(jobs: list[Job], config: SandboxConfig,
-                             voters: dict[str, list[str]] | None = None,
-                             only: set[str] | None = None) -> list[Job]:
-    """Profiled jobs of tasks without perf inputs get the inputs synthesised from their
-    tests (`codealign.sandbox.perfinputs`), when the config asks for it: judged by the
-    task's reference, or by `voters` (passing samples' code per task id) for those in `only`."""
-    if not config.synthesise_perf_inputs:
-        return jobs
-    need = {j.task.task_id: j.task for j in jobs if j.profile and not j.task.perf_inputs
-            and (j.task.reference if only is None else j.task.task_id in only)}
-    if not need:
-        return jobs
-    from codealign.sandbox.perfinputs import synthesise
-
-    found = {tid: s.perf_inputs for tid, s in synthesise(list(need.values()), config,
-                                                         voters=voters).items()
-             if s.perf_inputs}
-    tasks: dict[int, Any] = {}
-    out = []
-    for j in jobs:
-        if j.profile and j.task.task_id in found and not j.task.perf_inputs:
-            # one replaced Task per original, so test plans stay shared between its jobs
-            task = tasks.setdefault(id(j.task), dataclasses.replace(j.task, perf_inputs=found[j.task.task_id]))
-            j = dataclasses.replace(j, task=task)
-        out.append(j)
-    return out
-
-
-def run_one(task, code: str, config: SandboxConfig = SandboxConfig(), *, sample_id: str = "sample",
-            profile: bool = False) -> Execution:
+def run_one(task: Task, code: str, config: SandboxConfig = SandboxConfig(), *,
+            sample_id: str = "sample", profile: bool = False) -> Execution:
     """Convenience: one execution (starts and stops a sandbox)."""
     return run_many([Job(sample_id, task, code, profile=profile)], config)[0]
 
 
-def _progress(total: int, backend: str):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    progress = Progress(TextColumn(f"[bold]exec ({backend})"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), transient=False)
-    return progress, progress.add_task("exec", total=total)
+def execute(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), *,
+            inputs: InputSet | None = None, progress: bool = False,
+            on_result: OnExecution | None = None, cancel: Cancel | None = None) -> Executed:
+    """`run_many` with the inputs it ran on (see the module docstring)."""
+    jobs = list(jobs)
+    executor = executor_for(config)
+    if inputs is None:
+        inputs = synthesise_inputs(_tasks(jobs), config, profile=any(j.profile for j in jobs),
+                                   executor=executor, cancel=cancel)
+    jobs, plans = _prepare(jobs, inputs)
+    voting = {j.task.task_id for j in jobs if j.profile and not j.task.perf_inputs
+              and not j.task.reference} if config.synthesise_perf_inputs else set()
+    results: list[Execution | None] = [None] * len(jobs)
+    with _reporting(len(jobs), config.backend, progress, on_result) as report:
+        def verdict(i: int, execution: Execution) -> None:
+            results[i] = execution
+            if not _awaits_votes(jobs[i], execution, voting):
+                report(i, execution)
+
+        executor.run([Run(j, p, measure=j.task.task_id not in voting) for j, p in zip(jobs, plans)],
+                     verdict, cancel)
+        held = [i for i, e in enumerate(results) if e is not None and _awaits_votes(jobs[i], e, voting)]
+        if held:
+            if cancel is not None and cancel():
+                raise Canceled(f"canceled with {len(held)} of {len(jobs)} jobs not measured")
+            voted = _vote(executor, config, [jobs[i] for i in held], cancel)
+            inputs = inputs.merged(voted)
+            measures = [Measure(dataclasses.replace(jobs[i], task=voted.apply(jobs[i].task)), plans[i],
+                                results[i]) for i in held]
+            for k, execution in enumerate(executor.run(measures, lambda k, e: report(held[k], e), cancel)):
+                results[held[k]] = execution
+    return Executed([r for r in results if r is not None], inputs)
+
+
+def _tasks(jobs: Sequence[Job]) -> list[Task]:
+    return list({j.task.task_id: j.task for j in jobs}.values())
+
+
+def _prepare(jobs: list[Job], inputs: InputSet) -> tuple[list[Job], list[TestPlan]]:
+    """The jobs with their tasks' synthesised perf inputs, and each job's test plan with its
+    task's differential cases (one replaced Task and one plan per original task, shared by
+    its jobs). The task's reference itself is not compared with its own outputs."""
+    tasks: dict[int, Task] = {}
+    plans: dict[int, tuple[TestPlan, TestPlan]] = {}     # (own tests, with the diff cases)
+    out_jobs, out_plans = [], []
+    for job in jobs:
+        key = id(job.task)
+        if key not in tasks:
+            tasks[key] = inputs.apply(job.task)
+            try:
+                own = plan_tests(job.task.tests, job.task.entry_point)
+            except InputError as exc:
+                raise InputError(f"task {job.task.task_id}: {exc}") from exc
+            plans[key] = (own, inputs.plan(job.task, own))
+        out_jobs.append(job if tasks[key] is job.task else dataclasses.replace(job, task=tasks[key]))
+        out_plans.append(plans[key][0] if job.code == job.task.reference else plans[key][1])
+    return out_jobs, out_plans
+
+
+def _awaits_votes(job: Job, execution: Execution, voting: set[str]) -> bool:
+    """A passing sample of a task whose perf inputs its passing samples will vote for."""
+    return job.profile and job.task.task_id in voting and execution.status is Status.PASSED
+
+
+def _vote(executor: Executor, config: SandboxConfig, held: list[Job], cancel: Cancel | None) -> InputSet:
+    voters: dict[str, list[str]] = {}
+    for job in held:
+        voters.setdefault(job.task.task_id, []).append(job.code)
+    return vote_perf_inputs(_tasks(held), voters, config, executor=executor, cancel=cancel)
+
+
+@contextlib.contextmanager
+def _reporting(total: int, backend: str, progress: bool,
+               on_result: OnExecution | None) -> Iterator[OnExecution]:
+    """The callback that reports a job's final record: to `on_result`, and to a progress
+    bar when `progress` asks for one."""
+    bar = None
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn(f"[bold]exec ({backend})"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), transient=False)
+        row = bar.add_task("exec", total=total)
+        bar.start()
+
+    def report(i: int, execution: Execution) -> None:
+        if on_result is not None:
+            on_result(i, execution)
+        if bar is not None:
+            bar.advance(row)
+
+    try:
+        yield report
+    finally:
+        if bar is not None:
+            bar.stop()

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from codealign.errors import SandboxFault, SandboxUnavailable
+from codealign.sandbox.wire import Response, parse_hello, parse_response
+from codealign.sandbox.zygote import JobKey
 
 __all__ = ["Link", "ProcessLink", "ZygoteSession", "ZYGOTE_PATH"]
 
@@ -111,7 +113,8 @@ class ZygoteSession:
     """Exchanges job/response frames with one zygote.
 
     `link` is the command that starts it (a local process; see `ProcessLink`) or an
-    already started `Link`. The zygote's first frame must say it is ready.
+    already started `Link`. The zygote's first frame must say it is ready. Each response is
+    parsed here, once, into a `codealign.sandbox.wire.Response`.
     """
 
     def __init__(self, link: list[str] | Link, *, name: str, startup_timeout: float = 60.0,
@@ -120,14 +123,14 @@ class ZygoteSession:
         self.owns_work_dir = owns_work_dir
         self._link: Link = ProcessLink(link) if isinstance(link, list) else link
         self._buf = bytearray()
-        hello = self._read(time.monotonic() + startup_timeout)
-        if hello is None or not hello.get("ready"):
+        hello = parse_hello(self._read(time.monotonic() + startup_timeout))
+        if hello is None:
             detail = self._link.diagnostics()
             self.close()
             raise SandboxUnavailable(f"the {name} sandbox did not start: {detail}")
-        self.python_version = hello.get("python", "")
+        self.python_version = hello.python
 
-    def _read(self, deadline: float) -> dict[str, Any] | None:
+    def _read(self, deadline: float) -> Any:
         while True:
             if len(self._buf) >= _FRAME.size:
                 (n,) = _FRAME.unpack(self._buf[:_FRAME.size])
@@ -143,15 +146,16 @@ class ZygoteSession:
             self._buf += data
 
     def run(self, job: dict[str, Any], timeout: float,
-            secrets: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        """Send one job; return the zygote's response, or None if it did not answer in time
-        (the session is then dead and must be replaced).
+            secrets: dict[str, Any] | None = None) -> Response | None:
+        """Send one job frame (`codealign.sandbox.wire.job_frame`); return the zygote's
+        response, or None if it did not answer in time (the session is then dead and must be
+        replaced). Raises SandboxFault when the zygote reports its own failure.
 
         `secrets` (the test scripts, which hold expected values) follow as a second frame
         that the zygote never reads: only the run's tester does, after the candidate's
         process has been forked from a memory that never held them.
         """
-        job = dict(job, work_dir=self.work_dir, has_secrets=secrets is not None)
+        job = {**job, JobKey.WORK_DIR: self.work_dir, JobKey.HAS_SECRETS: secrets is not None}
         payload = json.dumps(job).encode()
         if secrets is not None:
             extra = json.dumps(secrets).encode()
@@ -164,12 +168,15 @@ class ZygoteSession:
         except OSError:
             self.close()
             return None
-        response = self._read(time.monotonic() + timeout)
-        if response is None:
+        raw = self._read(time.monotonic() + timeout)
+        if raw is None:
             self.close()
-        else:
-            self.jobs_run += 1
-        return response
+            return None
+        self.jobs_run += 1
+        try:
+            return parse_response(raw)
+        except SandboxFault as exc:
+            raise SandboxFault(f"{self.name} {exc}") from None
 
     @property
     def alive(self) -> bool:

@@ -145,12 +145,12 @@ def _prepare(record: dict):
 
 def judge_task(task, reference_run, trivial_run) -> Verdict:
     """The decision from the two sandbox executions."""
-    if not reference_run.passed:
+    if not reference_run.sandbox_passed:
         why = reference_run.detail or reference_run.stderr or ""
         return Verdict(TaskStatus.REJECTED,
                        f"the reference does not pass its own tests ({reference_run.status.value}, "
                        f"{reference_run.tests_passed}/{reference_run.tests_total}): {_short(why)}")
-    if trivial_run.passed:
+    if trivial_run.sandbox_passed:
         return Verdict(TaskStatus.REJECTED,
                        "the tests accept a trivial wrong answer (a body of `return None`/`pass`): "
                        "they check nothing")

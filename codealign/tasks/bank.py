@@ -5,6 +5,7 @@ Every task lives in its own file, ``data/bank/<entry_point>.toml`` (task id
 
     tags = ["strings", "habit:split-space"]      # a topic, then the habit (or counter:<habit>)
     perf_inputs = ["('a  b ' * 3000,)"]          # argument tuples for the efficiency judge
+    input_check = '''def input_check(text): ...'''  # optional: the valid inputs (differential tests)
     prompt = '''def count_words(text): <docstring>'''  # what the model continues (no final newline)
     tests = '''assert count_words('a  b') == 2'''  # trusted asserts
 
@@ -229,7 +230,8 @@ def _read_task(path: Path) -> tuple[Task, list[Variant]]:
     try:
         task = Task(task_id=task_id, prompt=data["prompt"], entry_point=path.stem, tests=data["tests"],
                     prompt_style="code", reference=data["prompt"] + clean[0].completion,
-                    perf_inputs=tuple(data.get("perf_inputs", ())), tags=tuple(tags + kind_tag),
+                    perf_inputs=tuple(data.get("perf_inputs", ())), input_check=data.get("input_check"),
+                    tags=tuple(tags + kind_tag),
                     timeout_s=float(data.get("timeout_s", 10.0)), source="bank")
     except InputError as exc:
         raise InputError(exc.reason, path=where, field=exc.field) from None

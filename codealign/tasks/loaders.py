@@ -41,8 +41,9 @@ tasks (a bare ``2`` with HumanEval and MBPP loaded together) is an error naming 
 A file is read in full before anything is returned: a bad record raises `InputError`
 naming the file, the line (JSON lists: the line where the item starts, and the item's
 index) and the field, and nothing is half-loaded. Each task's ``tests``, ``setup``,
-``reference``, code ``prompt`` and ``perf_inputs`` must parse as Python, the reference must
-define the entry point, and the tests must use it (or define ``check``). The id and the
+``reference``, code ``prompt``, ``perf_inputs`` and ``input_check`` must parse as Python, the
+reference must define the entry point (and the input contract ``input_check``), and the tests
+must use it (or define ``check``). The id and the
 prompt must be UTF-8 text (`Task`); tags and source may hold any string JSON can carry.
 """
 
@@ -50,10 +51,12 @@ from __future__ import annotations
 
 import ast
 import enum
+import functools
 import gzip
 import importlib.resources
 import json
 import re
+import tomllib
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -450,9 +453,19 @@ def _humaneval(record: dict[str, Any]) -> Task:
     r = _fields(record, TaskFormat.HUMANEVAL,
                 dict(task_id=str, prompt=str, canonical_solution=str, test=str, entry_point=str),
                 {})
+    contract = _humaneval_contracts().get((r["task_id"], r["entry_point"]))
     return Task(task_id=r["task_id"], prompt=r["prompt"], entry_point=r["entry_point"],
                 tests=r["test"], prompt_style="code",
-                reference=r["prompt"] + r["canonical_solution"], source="humaneval")
+                reference=r["prompt"] + r["canonical_solution"], input_check=contract,
+                source="humaneval")
+
+
+@functools.cache
+def _humaneval_contracts() -> dict[tuple[str, str], str]:
+    """(task id, entry point) -> input contract, from ``data/humaneval_contracts.toml``."""
+    text = (importlib.resources.files("codealign.tasks") / "data" / "humaneval_contracts.toml").read_text()
+    return {(task_id, entry["entry_point"]): entry["input_check"].strip() + "\n"
+            for task_id, entry in tomllib.loads(text).items()}
 
 
 def _lf(text: str) -> str:
@@ -577,6 +590,9 @@ def _validate(task: Task) -> None:
         if task.entry_point not in _top_level_names(_parse(task.reference, "reference")):
             raise InputError(f"does not define the entry point {task.entry_point!r}",
                              field="reference")
+    if task.input_check is not None and "input_check" not in _top_level_names(
+            _parse(task.input_check, "input_check")):
+        raise InputError("does not define a function input_check(*args) -> bool", field="input_check")
     defines_check = any(isinstance(n, ast.FunctionDef) and n.name == "check"
                         for n in tests.body)  # type: ignore[attr-defined]
     used = {n.id for n in ast.walk(tests) if isinstance(n, ast.Name)}

@@ -34,6 +34,11 @@ class Task:
         perf_inputs: Python expressions, each evaluating (in the test namespace) to the
             tuple of positional arguments for one large call of the entry point; used by
             the efficiency judge.
+        input_check: the task's input contract, for differential testing
+            (`codealign.sandbox.strengthen`): Python source defining
+            ``input_check(*args) -> bool``, True when the arguments are a valid input of the
+            entry point (a precondition the reference does not check itself). Run only in
+            the sandbox, beside the reference. None: every input the reference accepts.
         tags: free labels such as ``"strings"``, ``"insecure-trap"``, ``"slow-trap"``.
         timeout_s: wall-clock limit for one execution.
         memory_mb: address-space limit for the candidate's process.
@@ -48,6 +53,7 @@ class Task:
     setup: str = ""
     reference: str | None = None
     perf_inputs: tuple[str, ...] = ()
+    input_check: str | None = None
     tags: tuple[str, ...] = ()
     timeout_s: float = 10.0
     memory_mb: int = 1024
@@ -70,9 +76,10 @@ class Task:
                              field="prompt_style")
         if not isinstance(self.setup, str):
             raise InputError(f"must be a string, got {type(self.setup).__name__}", field="setup")
-        if self.reference is not None and not isinstance(self.reference, str):
-            raise InputError(f"must be a string or null, got {type(self.reference).__name__}",
-                             field="reference")
+        for name in ("reference", "input_check"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InputError(f"must be a string or null, got {type(value).__name__}", field=name)
         if not (isinstance(self.timeout_s, (int, float)) and 0 < self.timeout_s <= 3600):
             raise InputError(f"must be in (0, 3600] seconds, got {self.timeout_s!r}", field="timeout_s")
         if not (isinstance(self.memory_mb, int) and 16 <= self.memory_mb <= 65536):
@@ -115,8 +122,12 @@ class Task:
         return "\n".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
+        """The record; ``input_check`` only when there is one (a task without one has the
+        same record, and hash, as before the field existed)."""
         d = dataclasses.asdict(self)
         d["perf_inputs"], d["tags"] = list(self.perf_inputs), list(self.tags)
+        if self.input_check is None:
+            del d["input_check"]
         return d
 
     @classmethod

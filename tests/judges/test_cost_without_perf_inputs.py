@@ -11,7 +11,8 @@ from codealign.generator.sample import Sample
 from codealign.judges import judge_samples
 from codealign.judges.pairs import PairReason
 from codealign.sandbox import SandboxConfig
-from codealign.sandbox.perfinputs import candidates, synthesise
+from codealign.sandbox.inputs import synthesise_inputs, vote_perf_inputs
+from codealign.sandbox.perfinputs import candidates
 from codealign.tasks.task import Task
 
 SORT = Task(task_id="cost/sort", prompt="def sort_list(xs):\n", entry_point="sort_list",
@@ -54,7 +55,7 @@ def test_candidates_scale_the_tests_arguments_deterministically():
 
 @pytest.fixture(scope="module")
 def judged(tmp_path_factory):
-    config = SandboxConfig(workers=1, perf_cache_dir=str(tmp_path_factory.mktemp("perf-cache")))
+    config = SandboxConfig(workers=1, inputs_cache_dir=str(tmp_path_factory.mktemp("inputs-cache")))
     samples = [Sample(t, f"{t}::{name}", code) for (t, name), code in SAMPLES.items()]
     try:
         verdicts, pairs, _ = judge_samples([SORT, DISTINCT], samples, config)
@@ -65,9 +66,16 @@ def judged(tmp_path_factory):
 
 def test_inputs_are_synthesised_and_cached(judged):
     config = judged[0]
-    found = synthesise([SORT, DISTINCT], config)   # from the cache now: nothing probed again
-    assert all(s.perf_inputs for s in found.values()), found
-    assert all(len(src) > 1000 for s in found.values() for src in s.perf_inputs)
+    found = synthesise_inputs([SORT, DISTINCT], config, executor=_NoSandbox())   # all cached now
+    assert all(s.perf.inputs and s.perf.source == "reference" for s in found.tasks.values()), found
+    assert all(len(src) > 1000 for s in found.tasks.values() for src in s.perf.inputs)
+
+
+class _NoSandbox:
+    """An executor that must not be asked for anything (everything comes from the cache)."""
+
+    def run(self, items, on_result=None, cancel=None):
+        raise AssertionError(f"probed again: {items}")
 
 
 @pytest.mark.parametrize("task_id", ["cost/sort", "cost/distinct"])
@@ -94,15 +102,16 @@ def test_without_a_reference_the_passing_samples_majority_vouches_for_the_inputs
              "one-liner": SAMPLES[("cost/distinct", "one-liner")],
              "builtin": "def count_distinct(xs):\n    return len(set(xs))\n",
              "big-input-wrong": wrong}   # passes the tiny tests, outvoted on large inputs
-    config = SandboxConfig(workers=1, perf_cache_dir=str(tmp_path))
+    config = SandboxConfig(workers=1, inputs_cache_dir=str(tmp_path))
     try:
         runs = run_many([Job(k, task, v, profile=True) for k, v in codes.items()], config)
     except SandboxUnavailable as exc:
         pytest.skip(f"bwrap sandbox unavailable: {exc}")
     by_id = {r.sample_id: r for r in runs}
-    assert all(r.passed for r in runs)
-    found = synthesise([task], config, voters={task.task_id: list(codes.values())})[task.task_id]
-    assert found.perf_inputs   # cached by the run above
+    assert all(r.sandbox_passed for r in runs)
+    found = vote_perf_inputs([task], {task.task_id: list(codes.values())}, config,
+                             executor=_NoSandbox()).tasks[task.task_id].perf
+    assert found.inputs and found.source == "votes"   # cached by the run above
     fast, slow = by_id["set-loop"].cost, by_id["one-liner"].cost
     assert fast.ops > slow.ops   # the op count alone would prefer the one-liner
     assert fast.perf_cpu_s * 2 < slow.perf_cpu_s

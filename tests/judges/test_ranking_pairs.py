@@ -253,11 +253,11 @@ def test_a_task_whose_only_pass_is_insecure_gets_no_correctness_pair():
 def test_lost_sandbox_is_never_the_rejected_side_and_is_counted():
     # A sample lost with its Ray worker (an `infrastructure` error) beside a real crash: only
     # the real crash may be a correctness pair's rejected side.
-    from codealign.sandbox.execution import INFRASTRUCTURE_FLAG, Execution, Status
+    from codealign.sandbox.execution import Execution, Flag, Status
 
     names = ("fast", "crash")
-    lost = Execution("lost", TASK.task_id, Status.ERROR, 0, 0, flags=(INFRASTRUCTURE_FLAG,))
-    assert lost.infrastructure_error and not lost.passed
+    lost = Execution("lost", TASK.task_id, Status.ERROR, 0, 0, flags=(Flag.INFRASTRUCTURE.text(),))
+    assert lost.infrastructure_error and not lost.sandbox_passed
     verdicts, pairs, summary = judge_executions(
         [TASK], samples(names) + [Sample(TASK.task_id, "lost", PROGRAMS["hog"])],
         executions(names) + [lost], {TASK.task_id: REFERENCE}, JudgeConfig(),

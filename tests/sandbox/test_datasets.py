@@ -46,7 +46,7 @@ def humaneval():
 def test_humaneval_canonical_solutions_all_pass(humaneval):
     assert len(humaneval) == 164
     results = run_many([Job(t.task_id, t, t.reference) for t in humaneval], SandboxConfig())
-    failures = [(r.task_id, r.status.value, r.detail) for r in results if not r.passed]
+    failures = [(r.task_id, r.status.value, r.detail) for r in results if not r.sandbox_passed]
     assert failures == []
     assert all(r.tests_passed == r.tests_total > 0 for r in results)
 
@@ -67,5 +67,5 @@ def test_mbpp_reference_solutions_all_pass(name, count):
     tasks = [dataclasses.replace(t, timeout_s=120.0) for t in load_tasks(SHARED / "mbpp" / name)]
     assert len(tasks) == count
     results = run_many([Job(t.task_id, t, t.reference) for t in tasks], SandboxConfig())
-    failures = [(r.task_id, r.status.value, r.detail[:200]) for r in results if not r.passed]
+    failures = [(r.task_id, r.status.value, r.detail[:200]) for r in results if not r.sandbox_passed]
     assert failures == []

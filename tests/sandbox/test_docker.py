@@ -262,5 +262,5 @@ def test_humaneval_canonical_solutions_pass():
     broken = [Job(j.sample_id + "/broken", j.task, j.task.prompt + "    return None\n") for j in jobs[:4]]
     out = run_many(jobs + broken, DOCKER)
     wrong = [(e.sample_id, e.status.value, e.detail[:200]) for e in out
-             if e.passed == e.sample_id.endswith("/broken")]
+             if e.sandbox_passed == e.sample_id.endswith("/broken")]
     assert not wrong

@@ -8,7 +8,8 @@ import pytest
 
 from codealign.errors import SandboxUnavailable
 from codealign.sandbox import Job, SandboxConfig, Status, plan_tests, run_many
-from codealign.sandbox.runner import _payload
+from codealign.sandbox.wire import job_frame
+from codealign.sandbox.zygote import JobKey
 from codealign.tasks.task import Task
 
 BIG = Task(task_id="m/first", prompt="def first(xs):\n", entry_point="first",
@@ -31,7 +32,7 @@ def test_transfer_of_a_large_input_is_not_the_candidates_cpu_time():
     constant, linear, mutating = _run([Job("c", BIG, CONSTANT, profile=True),
                                        Job("l", BIG, LINEAR, profile=True),
                                        Job("m", BIG, MUTATING, profile=True)])
-    assert constant.passed and linear.passed and mutating.passed
+    assert constant.sandbox_passed and linear.sandbox_passed and mutating.sandbox_passed
     assert constant.cost.ops == 1 and linear.cost.ops == 2 * 1000000 + 2
     # O(1) on a million-element list vs a pass over it: three orders of magnitude apart
     # when only the call is timed; moving the list in took ~0.1 s before it was.
@@ -52,7 +53,7 @@ def test_without_perf_inputs_or_literal_calls_the_tests_own_calls_are_measured()
     fast, slow = _run([Job("fast", SCRIPTED, "def total(xs):\n    return sum(xs)\n", profile=True),
                        Job("slow", SCRIPTED, loop, profile=True)],
                       SandboxConfig(workers=1, synthesise_perf_inputs=False))
-    assert fast.passed and slow.passed
+    assert fast.sandbox_passed and slow.sandbox_passed
     assert fast.cost.ops == 2 and slow.cost.ops == (2 * 300 + 3) + (2 * 5 + 3)
     assert fast.cost.perf_cpu_s is not None and slow.cost.perf_cpu_s is not None
 
@@ -60,9 +61,9 @@ def test_without_perf_inputs_or_literal_calls_the_tests_own_calls_are_measured()
 def test_repeats_and_test_timeout_come_from_the_sandbox_config():
     job = Job("s", BIG, CONSTANT, profile=True)
     plan = plan_tests(BIG.tests, BIG.entry_point)
-    assert _payload(job, plan, SandboxConfig(repeats=3))["repeats"] == 3
-    assert _payload(job, plan, SandboxConfig(timeout_s=1.5))["timeout_s"] == 1.5
-    assert _payload(job, plan, SandboxConfig())["timeout_s"] == BIG.timeout_s
+    assert job_frame(job, plan, SandboxConfig(repeats=3))[JobKey.REPEATS] == 3
+    assert job_frame(job, plan, SandboxConfig(timeout_s=1.5))[JobKey.TIMEOUT_S] == 1.5
+    assert job_frame(job, plan, SandboxConfig())[JobKey.TIMEOUT_S] == BIG.timeout_s
     sleeper = "def first(xs):\n    import time\n    time.sleep(5)\n    return xs[0]\n"
     (slow,) = _run([Job("z", BIG, sleeper)], SandboxConfig(workers=1, timeout_s=0.5))
     assert slow.status is Status.TIMEOUT and "0.5s" in slow.detail

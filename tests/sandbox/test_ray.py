@@ -38,6 +38,7 @@ def test_config_rejects_an_unknown_executor():
 
 
 def test_humaneval_references_and_broken_variants_same_verdicts_through_ray(ray_local, humaneval):
+    """With differential testing on: the same cases reach the Ray workers as the local pool."""
     jobs = [Job(t.task_id, t, t.reference) for t in humaneval]
     jobs += [Job(t.task_id + "#broken", t, t.reference + f"\n{t.entry_point} = lambda *a, **k: None\n")
              for t in humaneval]
@@ -45,7 +46,9 @@ def test_humaneval_references_and_broken_variants_same_verdicts_through_ray(ray_
     remote = run_many(jobs, RAY)
     assert [e.sample_id for e in remote] == [j.sample_id for j in jobs]  # input order kept
     assert [_verdict(e) for e in remote] == [_verdict(e) for e in local]
-    assert sum(e.passed for e in remote) == len(humaneval)
+    assert sum(e.sandbox_passed for e in remote) == len(humaneval)
+    # differential testing is on by default: the verdicts compared include its cases
+    assert sum(o.name.startswith("diff[") for e in remote for o in e.outcomes) > 1000
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +96,7 @@ def test_worker_that_dies_every_time_is_an_infrastructure_error_not_a_failure(
     assert dead.status is Status.ERROR and dead.infrastructure_error
     assert "failed twice" in dead.detail and "WorkerCrashedError" in dead.detail
     # Every other job of its chunk was retried on its own and got its real verdict.
-    assert all(e.passed and not e.infrastructure_error for i, e in enumerate(out) if i != 3)
+    assert all(e.sandbox_passed and not e.infrastructure_error for i, e in enumerate(out) if i != 3)
 
 
 def test_worker_that_dies_once_is_retried_and_the_sample_gets_its_verdict(
@@ -104,10 +107,46 @@ def test_worker_that_dies_once_is_retried_and_the_sample_gets_its_verdict(
     out = run_many(jobs, RAY)
     assert marker.exists()  # the worker did die once
     assert [e.sample_id for e in out] == [j.sample_id for j in jobs]
-    assert all(e.passed for e in out)
+    assert all(e.sandbox_passed for e in out)
 
 
 def test_our_own_fault_in_the_task_is_raised_as_itself(ray_local, humaneval):
     config = dataclasses.replace(RAY, python="/usr/no/such/python3")
     with pytest.raises(SandboxUnavailable, match="no Python interpreter"):
         run_many(_small_batch(humaneval), config)
+
+
+def test_both_executors_report_each_job_once_and_measure_the_same_inputs(ray_local, humaneval, tmp_path):
+    """Same on_result calls, same verdicts and the same operation counts: the perf inputs are
+    synthesised once, on the driver, and travel inside the work items (a task without a
+    reference gets them from its passing samples' vote over all chunks, not chunk by chunk)."""
+    from codealign.sandbox.inputs import synthesise_inputs
+
+    noref = dataclasses.replace(humaneval[0], task_id="noref/0", reference=None)
+    jobs = [Job(f"{t.task_id}#{k}", t, t.reference, profile=True, repeats=1)
+            for t in humaneval[:5] for k in range(2)]
+    jobs += [Job(f"noref/0#{k}", noref, humaneval[0].reference + "\n" * k, profile=True, repeats=1)
+             for k in range(3)]
+    seen: dict[str, list[int]] = {"local": [], "ray": []}
+    out = {}
+    for name, config in (("local", LOCAL), ("ray", RAY)):
+        config = dataclasses.replace(config, inputs_cache_dir=str(tmp_path / name))
+        out[name] = run_many(jobs, config, on_result=lambda i, e, n=name: seen[n].append(i))
+    assert sorted(seen["local"]) == sorted(seen["ray"]) == list(range(len(jobs)))
+    assert [_verdict(e) for e in out["ray"]] == [_verdict(e) for e in out["local"]]
+    assert [e.cost.ops for e in out["ray"]] == [e.cost.ops for e in out["local"]]
+    assert all(e.cost.ops is not None for e in out["ray"])
+    # the inputs were found (by the reference on the driver; by votes for noref/0)
+    found = synthesise_inputs(humaneval[:5], dataclasses.replace(LOCAL, inputs_cache_dir=str(tmp_path / "ray")))
+    assert found.tasks["HumanEval/0"].perf.inputs and found.tasks["HumanEval/0"].perf.source == "reference"
+
+
+def test_a_cancel_through_ray_drops_the_queued_chunks_and_raises(ray_local, humaneval):
+    from codealign.errors import Canceled
+
+    jobs = [Job(f"{t.task_id}#{k}", t, t.reference) for k in range(4) for t in humaneval[:20]]
+    reported: list[int] = []
+    with pytest.raises(Canceled, match="not run"):
+        run_many(jobs, RAY, on_result=lambda i, e: reported.append(i), cancel=lambda: bool(reported))
+    assert 0 < len(reported) < len(jobs)
+    assert len(set(reported)) == len(reported)
