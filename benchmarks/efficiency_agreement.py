@@ -181,7 +181,12 @@ def _why_no_pair(e, c, config) -> str:
     from codealign.judges.pairs import PairReason, why_no_pair
 
     lo, hi = sorted((e, c), key=_cost)
-    return why_no_pair(PairReason.EFFICIENCY, lo, hi, config) or "other"
+    why = why_no_pair(PairReason.EFFICIENCY, lo, hi, config)
+    return "other" if why is None else why.value
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:,.2f}x" if ratio < 100 else f"{ratio:,.0f}x"
 
 
 def _mi_figures(v) -> tuple[float, int]:
@@ -338,7 +343,7 @@ def main() -> None:
             return "none"
         gaps = [c["mi_slower"] - c["mi_faster"] for c in cases]
         return (f"{len(cases)} ({sum(c['faster'] == 'expert' for c in cases)} with the expert's the "
-                f"faster; {min(c['gt_ratio'] for c in cases):.2f}x to {max(c['gt_ratio'] for c in cases):,.0f}x "
+                f"faster; {_times(min(c['gt_ratio'] for c in cases))} to {_times(max(c['gt_ratio'] for c in cases))} "
                 f"faster, median {statistics.median(gaps):.1f} MI points less)")
     print(f"maintainability veto, former rule (any drop >= "
           f"{only_efficiency.min_maintainability_margin:g} MI points) in this run: {mi_line(before_blocked)}")

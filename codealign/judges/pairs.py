@@ -92,7 +92,7 @@ from codealign.errors import ConfigError
 from codealign.judges.verdict import JudgeScore, Verdict
 from codealign.tasks.task import Task
 
-__all__ = ["PairReason", "PairConfig", "Pair", "Basis", "Cheaper", "build_pairs",
+__all__ = ["PairReason", "PairConfig", "Pair", "Basis", "Cheaper", "NoPair", "build_pairs",
            "clearly_cheaper", "why_no_pair", "completion_text", "code_key"]
 
 # The op count decides only a difference of at least this many line events: in programs of a
@@ -122,6 +122,23 @@ class Basis(str, enum.Enum):
 
     OPS = "ops"    # the deterministic op count, measured cost not pointing the other way
     CPU = "cpu"    # measured cost alone, beyond `PairConfig.efficiency_cpu_band`
+
+
+class NoPair(str, enum.Enum):
+    """The rule that stops a quality pair (`why_no_pair`)."""
+
+    INSECURE_CHOSEN = "insecure-chosen"      # the chosen side has a medium/high bandit finding
+    UNJUDGED = "unjudged"                    # a judge the reason needs gave no score
+    MARGIN = "margin"                        # no clear difference (small, or inside the noise)
+    CPU_DISAGREES = "cpu-disagrees"          # the op count sees it, measured cost points the other way
+    LOWER_BOUND = "lower-bound"              # the chosen side's cost is only a lower bound
+    EFFICIENCY_REGRESSION = "efficiency-regression"            # the chosen side is clearly dearer
+    SECURITY_REGRESSION = "security-regression"                # ... clearly less secure
+    MAINTAINABILITY_REGRESSION = "maintainability-regression"  # ... clearly less maintainable
+
+    @classmethod
+    def regression(cls, criterion: PairReason) -> "NoPair":
+        return cls(f"{criterion.value}-regression")
 
 
 @dataclass(frozen=True)
@@ -313,14 +330,13 @@ def clearly_cheaper(a: Verdict, b: Verdict, config: PairConfig) -> Cheaper | Non
     return found if isinstance(found, Cheaper) else None
 
 
-def _compare_cost(a: Verdict, b: Verdict, config: PairConfig) -> Cheaper | str:
-    """`clearly_cheaper`, or the rule that says it is not: ``unjudged``, ``lower-bound``,
-    ``cpu-disagrees`` (the op count sees it, measured cost points the other way), ``margin``."""
+def _compare_cost(a: Verdict, b: Verdict, config: PairConfig) -> Cheaper | NoPair:
+    """`clearly_cheaper`, or the rule that says it is not."""
     sa, sb = a.score(PairReason.EFFICIENCY.value), b.score(PairReason.EFFICIENCY.value)
     if sa is None or sb is None:
-        return "unjudged"
+        return NoPair.UNJUDGED
     if sa.details.get("lower_bound") is True:
-        return "lower-bound"
+        return NoPair.LOWER_BOUND
     cost = sb.details["cost_s"] / sa.details["cost_s"]
     ops = max(sb.details["ops"], 1) / max(sa.details["ops"], 1)
     ops_sees = ops >= 1 + config.min_efficiency_margin \
@@ -329,7 +345,7 @@ def _compare_cost(a: Verdict, b: Verdict, config: PairConfig) -> Cheaper | str:
         return Cheaper(Basis.OPS, ops - 1)
     if cost >= config.efficiency_cpu_band:
         return Cheaper(Basis.CPU, config.efficiency_cpu_band - 1)
-    return "cpu-disagrees" if ops_sees else "margin"
+    return NoPair.CPU_DISAGREES if ops_sees else NoPair.MARGIN
 
 
 def _margin(reason: PairReason, chosen: Verdict, rejected: Verdict) -> float | None:
@@ -347,15 +363,15 @@ def _margin(reason: PairReason, chosen: Verdict, rejected: Verdict) -> float | N
 
 
 def _clearly_better(reason: PairReason, chosen: Verdict, rejected: Verdict,
-                    config: PairConfig) -> Cheaper | float | str:
+                    config: PairConfig) -> Cheaper | float | NoPair:
     """The margin by which `chosen` is clearly better for a quality `reason`, or the rule
-    that says it is not (``unjudged``, ``margin``, or `_compare_cost`'s)."""
+    that says it is not."""
     if reason is PairReason.EFFICIENCY:
         return _compare_cost(chosen, rejected, config)
     m = _margin(reason, chosen, rejected)
     if m is None:
-        return "unjudged"
-    return m if m >= config.min_margin(reason) else "margin"
+        return NoPair.UNJUDGED
+    return m if m >= config.min_margin(reason) else NoPair.MARGIN
 
 
 def _hard_to_maintain(v: Verdict, other: Verdict) -> bool:
@@ -371,7 +387,7 @@ def _regression(reason: PairReason, chosen: Verdict, rejected: Verdict,
     """The other quality criterion on which the chosen side is clearly worse, if any (for an
     efficiency pair, maintainability counts only where the faster code is hard to maintain)."""
     for other in (PairReason.EFFICIENCY, PairReason.SECURITY, PairReason.MAINTAINABILITY):
-        if other is reason or isinstance(_clearly_better(other, rejected, chosen, config), str):
+        if other is reason or isinstance(_clearly_better(other, rejected, chosen, config), NoPair):
             continue
         if reason is PairReason.EFFICIENCY and other is PairReason.MAINTAINABILITY \
                 and not _hard_to_maintain(chosen, rejected):
@@ -381,18 +397,17 @@ def _regression(reason: PairReason, chosen: Verdict, rejected: Verdict,
 
 
 def why_no_pair(reason: PairReason, chosen: Verdict, rejected: Verdict,
-                config: PairConfig = PairConfig()) -> str | None:
+                config: PairConfig = PairConfig()) -> NoPair | None:
     """None when a quality pair `chosen` over `rejected` for `reason` passes the rules of
     `build_pairs` (before the cap, de-duplication and the security hard line), else the rule
-    that stops it: ``insecure-chosen``, ``unjudged``, ``margin``, ``cpu-disagrees``,
-    ``lower-bound``, or ``<criterion>-regression``."""
+    that stops it."""
     if chosen.secure is False:
-        return "insecure-chosen"
+        return NoPair.INSECURE_CHOSEN
     better = _clearly_better(reason, chosen, rejected, config)
-    if isinstance(better, str):
+    if isinstance(better, NoPair):
         return better
     worse = _regression(reason, chosen, rejected, config)
-    return None if worse is None else f"{worse.value}-regression"
+    return None if worse is None else NoPair.regression(worse)
 
 
 def _beats(u: Verdict, v: Verdict, config: PairConfig) -> bool:

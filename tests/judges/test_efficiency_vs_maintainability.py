@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from codealign.generator.sample import Sample
 from codealign.judges import judge_executions
-from codealign.judges.pairs import Basis, PairConfig, PairReason, why_no_pair
+from codealign.judges.pairs import Basis, NoPair, PairConfig, PairReason, why_no_pair
 from codealign.sandbox.execution import Cost, Execution, Status
 from codealign.tasks.task import Task
 
@@ -62,7 +62,7 @@ def test_a_block_of_complexity_above_twenty_vetoes_the_speed_up():
     by_id, pairs = judged(("loop", "branchy"))
     assert by_id["branchy"].score("maintainability").details["cc_max"] > 20
     assert pairs == []
-    assert why_no_pair(PairReason.EFFICIENCY, by_id["branchy"], by_id["loop"]) == "maintainability-regression"
+    assert why_no_pair(PairReason.EFFICIENCY, by_id["branchy"], by_id["loop"]) is NoPair.MAINTAINABILITY_REGRESSION
 
 
 def test_maintainability_rank_c_vetoes_the_speed_up():
@@ -70,15 +70,15 @@ def test_maintainability_rank_c_vetoes_the_speed_up():
     tangled = by_id["tangled"].score("maintainability")
     assert tangled.value < 10 and tangled.details["cc_max"] <= 20   # rank C by the index alone
     assert pairs == []
-    assert why_no_pair(PairReason.EFFICIENCY, by_id["tangled"], by_id["loop"]) == "maintainability-regression"
+    assert why_no_pair(PairReason.EFFICIENCY, by_id["tangled"], by_id["loop"]) is NoPair.MAINTAINABILITY_REGRESSION
 
 
 def test_the_other_rules_still_hold_for_maintainability_pairs():
     """The veto is relaxed for efficiency pairs only: a maintainability pair still needs its
     chosen side not to be clearly dearer."""
     by_id, _ = judged(("loop", "closed"))
-    assert why_no_pair(PairReason.MAINTAINABILITY, by_id["loop"], by_id["closed"]) == "efficiency-regression"
-    assert why_no_pair(PairReason.EFFICIENCY, by_id["loop"], by_id["closed"]) == "margin"
+    assert why_no_pair(PairReason.MAINTAINABILITY, by_id["loop"], by_id["closed"]) is NoPair.EFFICIENCY_REGRESSION
+    assert why_no_pair(PairReason.EFFICIENCY, by_id["loop"], by_id["closed"]) is NoPair.MARGIN
     from codealign.judges.pairs import clearly_cheaper
 
     assert clearly_cheaper(by_id["closed"], by_id["loop"], PairConfig()).basis is Basis.OPS
