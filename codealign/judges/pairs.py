@@ -439,11 +439,11 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
     candidates: dict[PairReason, list[tuple[float, Verdict, Verdict, Basis | None]]] = {}
     if PairReason.CORRECTNESS in config.reasons:
         candidates[PairReason.CORRECTNESS] = _correctness_candidates(task, pool, good, config)
-    # Efficiency last: two samples that a static judge already pairs are that judge's pair,
-    # so that the measured cost never decides a pair's reason.
+    # Security, maintainability, then efficiency: two samples that a static judge already
+    # pairs are that judge's pair, so that the measured cost never decides a pair's reason.
     static: set[tuple[str, str]] = set()
-    for reason in sorted(config.reasons, key=lambda r: r is PairReason.EFFICIENCY):
-        if reason is PairReason.CORRECTNESS:
+    for reason in (PairReason.SECURITY, PairReason.MAINTAINABILITY, PairReason.EFFICIENCY):
+        if reason not in config.reasons:
             continue
         found = []
         for i, a in enumerate(good):
