@@ -18,9 +18,12 @@ solution and an ``input_generator`` for large inputs. For every problem this ben
    the truly faster solution (a tie within the ranking tolerance counts as not agreeing),
    and beside it the same count for the op count alone and the CPU time alone, from the
    same run; and what reaches training: the efficiency pair `build_pairs` makes with the
-   default `PairConfig` (cost margin >= 50%, CPU veto), counted as right, wrong or not
-   made, and for those not made, the rule that stopped it (for a maintainability
-   regression, the two maintainability indices).
+   default `PairConfig` (`clearly_cheaper`: the op count confirmed by measured cost, or
+   measured cost alone beyond its band), counted as right, wrong or not made, with the basis
+   that decided it; for those not made, the rule that stopped it (`why_no_pair`); and the
+   maintainability veto before and after it was limited to code radon ranks hard to maintain:
+   how many pairs the former rule (any drop of >= 10 MI points) blocks in this same run,
+   how many the current one does, and why, with both indices and both max CCs.
 
 Prints a table, then one JSON line.
 
@@ -173,20 +176,22 @@ def _fixed_floor(v) -> float:
 
 
 def _why_no_pair(e, c, config) -> str:
-    """Which rule of build_pairs kept an efficiency pair from being made."""
+    """Which rule of build_pairs kept an efficiency pair from being made, asked of the side
+    the cost figure prefers (`codealign.judges.pairs.why_no_pair`)."""
+    from codealign.judges.pairs import PairReason, why_no_pair
+
     lo, hi = sorted((e, c), key=_cost)
-    if _cost(hi) / _cost(lo) - 1 < config.min_efficiency_margin:
-        return "margin"
-    a, b = lo.execution.cost.perf_cpu_s, hi.execution.cost.perf_cpu_s
-    if a and b and min(a, b) >= config.cpu_floor_s and a > b * config.efficiency_cpu_veto:
-        return "cpu-veto"
-    for name, worse in (("security", lo.score("security").value - hi.score("security").value
-                         >= config.min_security_margin),
-                        ("maintainability", hi.score("maintainability").value
-                         - lo.score("maintainability").value >= config.min_maintainability_margin)):
-        if worse:
-            return f"{name}-regression"
-    return "other"
+    why = why_no_pair(PairReason.EFFICIENCY, lo, hi, config)
+    return "other" if why is None else why.value
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:,.2f}x" if ratio < 100 else f"{ratio:,.0f}x"
+
+
+def _mi_figures(v) -> tuple[float, int]:
+    s = v.score("maintainability")
+    return s.value, s.details["cc_max"]
 
 
 def main() -> None:
@@ -244,7 +249,8 @@ def main() -> None:
                             "pair_right": 0, "pair_wrong": 0,
                             "pair_none": 0}
     task_by_id = {t.task_id: t for t in tasks}
-    blocked: list[dict] = []
+    blocked: list[dict] = []          # by maintainability-regression, the current rule
+    before_blocked: list[dict] = []   # by the former rule (any drop of >= 10 MI points)
     only_efficiency = PairConfig(reasons=(PairReason.EFFICIENCY,))
     tolerance = 1.10  # the ranking's default efficiency tolerance
     print(f"{'task':15s} {'lvl':>3s} {'size':>6s} {'gt canon/expert':>15s} {'ops c/e':>10s} "
@@ -284,22 +290,30 @@ def main() -> None:
             counts["cpu_agree"] += agrees(cpu_ratio, gt)
             counts["fixed_agree"] += agrees(_fixed_floor(c) / _fixed_floor(e), gt)
             pairs = build_pairs(task_by_id[tid], [e, c], only_efficiency)
+            lo, hi = sorted((e, c), key=_cost)
+            (mi_lo, cc_lo), (mi_hi, cc_hi) = _mi_figures(lo), _mi_figures(hi)
+            mi_case = {"task_id": tid, "gt_ratio": round(gt, 2),
+                       "faster": "expert" if gt > 1 else "canonical",
+                       "mi_faster": mi_lo, "mi_slower": mi_hi, "cc_faster": cc_lo, "cc_slower": cc_hi}
+            vetoed_on_mi = not pairs and _why_no_pair(e, c, only_efficiency) == "maintainability-regression"
+            if (pairs or vetoed_on_mi) and mi_hi - mi_lo >= only_efficiency.min_maintainability_margin:
+                before_blocked.append(mi_case)   # the former rule: any drop of >= 10 MI points
             if not pairs:
                 counts["pair_none"] += 1
                 why = _why_no_pair(e, c, only_efficiency)
                 counts["why_" + why] = counts.get("why_" + why, 0) + 1
                 verdict += f"; no pair ({why})"
                 if why == "maintainability-regression":
-                    mi = {n: v.score("maintainability").value for n, v in (("e", e), ("c", c))}
-                    verdict += f" MI expert {mi['e']:.1f} canonical {mi['c']:.1f}"
-                    blocked.append({"task_id": tid, "gt_ratio": round(gt, 2),
-                                    "mi_expert": round(mi["e"], 1), "mi_canonical": round(mi["c"], 1),
-                                    "faster": "expert" if gt > 1 else "canonical"})
+                    verdict += (f" MI {mi_lo:.1f} vs {mi_hi:.1f}, max CC {cc_lo} vs {cc_hi} "
+                                f"(faster vs slower)")
+                    blocked.append(mi_case)
             else:
                 faster = f"{tid}::expert" if gt > 1 else f"{tid}::canonical"
                 right = pairs[0].chosen_verdict.sample_id == faster
                 counts["pair_right" if right else "pair_wrong"] += 1
-                verdict += "; pair " + ("right" if right else "WRONG")
+                basis = pairs[0].basis.value
+                counts["basis_" + basis] = counts.get("basis_" + basis, 0) + 1
+                verdict += "; pair " + ("right" if right else "WRONG") + f" ({basis})"
         rows_out.append({"task_id": tid, "gt_ratio": gt, "ops_ratio": ops_ratio,
                          "cpu_ratio": cpu_ratio, "cost_ratio": cost_ratio, "clear": clear,
                          "verdict": verdict})
@@ -321,11 +335,23 @@ def main() -> None:
     print(f"efficiency pairs on clear problems (default PairConfig): right {counts['pair_right']}, "
           f"wrong {counts['pair_wrong']}, not made {counts['pair_none']} "
           f"({', '.join(f'{k[4:]} {n}' for k, n in sorted(counts.items()) if k.startswith('why_'))})")
-    if blocked:
-        faster_less = sum((b["mi_expert"] < b["mi_canonical"]) == (b["faster"] == "expert") for b in blocked)
-        print(f"maintainability-regression: in {faster_less} of {len(blocked)} the faster solution has "
-              f"the lower maintainability index; median MI gap "
-              f"{statistics.median(abs(b['mi_expert'] - b['mi_canonical']) for b in blocked):.1f}")
+    print("efficiency pairs by basis: " + ", ".join(f"{k[6:]} {n}" for k, n in sorted(counts.items())
+                                                   if k.startswith("basis_")))
+
+    def mi_line(cases: list[dict]) -> str:
+        if not cases:
+            return "none"
+        gaps = [c["mi_slower"] - c["mi_faster"] for c in cases]
+        return (f"{len(cases)} ({sum(c['faster'] == 'expert' for c in cases)} with the expert's the "
+                f"faster; {_times(min(c['gt_ratio'] for c in cases))} to {_times(max(c['gt_ratio'] for c in cases))} "
+                f"faster, median {statistics.median(gaps):.1f} MI points less)")
+    print(f"maintainability veto, former rule (any drop >= "
+          f"{only_efficiency.min_maintainability_margin:g} MI points) in this run: {mi_line(before_blocked)}")
+    print(f"maintainability veto, current rule (the faster side hard to maintain: MI < 10, or a "
+          f"block of CC > 20 the slower lacks): {mi_line(blocked)}")
+    for c in blocked:
+        print(f"  blocked {c['task_id']}: {c['gt_ratio']}x faster, MI {c['mi_faster']:.1f} vs "
+              f"{c['mi_slower']:.1f}, max CC {c['cc_faster']} vs {c['cc_slower']}")
     calibration = summary["efficiency_calibration"]
     floor = calibration["s_per_op"]
     print(f"op-count floor calibrated in this run: "
@@ -348,7 +374,10 @@ def main() -> None:
                       "pairs_not_made": counts["pair_none"],
                       "not_made_because": {k[4:]: n for k, n in sorted(counts.items())
                                            if k.startswith("why_")},
-                      "maintainability_blocked": blocked, "s_per_op": floor,
+                      "pairs_by_basis": {k[6:]: n for k, n in sorted(counts.items())
+                                         if k.startswith("basis_")},
+                      "maintainability_blocked": blocked,
+                      "maintainability_blocked_before": len(before_blocked), "s_per_op": floor,
                       "clear_threshold": args.clear, "max_call_s": args.max_call_s}))
 
 

@@ -2,17 +2,55 @@
 
 `build_pairs(task, verdicts, config)` returns chosen/rejected pairs for one task:
 
-* **correctness** — an honest passing sample (one the best-ranked sample does not clearly
-  beat on any quality criterion) over one that failed, drawn round robin across failure
-  modes (failed, error, timeout, memory, tampered), so the rejected side is not all the
-  same kind of wrong;
+* **correctness** — an honest passing sample that no other passing sample beats (that is,
+  would be chosen over in a quality pair; in a cycle of trade-offs, those beaten by the
+  fewest), cycled in sample-id order, over one that failed, drawn round robin across failure
+  modes (failed, error, timeout, memory, tampered), so the rejected side is not all the same
+  kind of wrong;
 * **security** — whenever a task has both a secure and an insecure passing sample (a
   MEDIUM/HIGH bandit finding, `codealign.judges.rules`): secure chosen, insecure rejected,
   whatever the margin or the other criteria (security is a hard line);
 * **efficiency / security / maintainability** — between two passing samples, only when the
-  margin clears `PairConfig`'s threshold for that reason (a negligible difference teaches
-  noise), the chosen side is not clearly worse on another quality criterion, and for
-  efficiency the measured CPU time does not contradict the operation count.
+  difference is clear by that reason's rule (a negligible difference teaches noise) and the
+  chosen side is not clearly worse on another quality criterion.
+
+**Pairs do not move with the machine's speed or its noise.** Measured CPU time moves from run
+to run (on a busy 2-core machine the same program's reading differed by up to 2.6× between two
+runs of the demo, syscall-heavy code the most), so a threshold on it flips whichever pairs sit
+near it, and with them training and everything after. The efficiency rule is therefore
+`clearly_cheaper`, which decides on the deterministic operation count wherever that sees the
+difference and lets measured cost decide alone only beyond a wide band:
+
+* ``ops`` basis — the rejected side executes at least ``1 + min_efficiency_margin`` times the
+  chosen side's line events, and at least `MIN_OPS_DIFFERENCE` more, and the combined cost
+  (`codealign.judges.efficiency.cost_s`) does not point the other way (the chosen side's is at
+  most ``efficiency_cpu_veto`` times the rejected's, by default 1): the op count misses work
+  inside C builtins, and measured cost is the cross-check;
+* ``cpu`` basis — otherwise, the combined cost alone, when the rejected side's is at least
+  ``efficiency_cpu_band`` times the chosen side's (default 4×: wider than the noise, so it
+  sees ``x in some_list`` against a set, 90–230× in the demo, and never a 1.5× wobble);
+* anything else — no efficiency decision either way: the two readings disagree, or the
+  difference sits inside the noise.
+
+Measured cost thus meets a threshold only at 1 on the ``ops`` basis (the readings agree on the
+direction or they do not) and at the band on its own, far from where comparisons between a
+task's samples sit; two samples that a static judge pairs are that judge's pair (security,
+then maintainability; efficiency names only the pairs no static judge makes, and a secure
+sample over an insecure one is always a security pair), so that measured cost never decides a
+pair's reason. Margins that order the pairs are deterministic too: the op-count ratio on the ``ops`` basis,
+the band on the ``cpu`` basis ("at least"); ties go to sample ids. Which samples are
+candidates and which copy of equal programs is named never depends on the ranks (which
+follow measured cost at a 10% tolerance, `codealign.judges.ranking`). Measured figures still
+travel with each pair in its verdict summaries (the rank, the efficiency value, the CPU time).
+
+**Regressions.** The chosen side must not be clearly worse on another criterion: clearly
+dearer (`clearly_cheaper` the other way), ``min_security_margin`` more bandit risk, or
+``min_maintainability_margin`` fewer maintainability-index points. For an **efficiency** pair
+the last one counts only when the faster code is hard to maintain by radon's own scale — an
+MI of rank C (below 10) or a block of cyclomatic complexity rank D or worse (above 20) that
+the slower side does not have: radon's index falls with Halstead volume, so a closed form
+(HumanEval/147) scores as less maintainable than the triple loop it replaces, and a clear
+speed-up in code radon still ranks A is what the loop exists to teach.
 
 Rules that always hold:
 
@@ -23,15 +61,16 @@ Rules that always hold:
   rather than one that teaches the insecure answer;
 * a sample whose needed judge errored is left out of that reason's pairs;
 * identical and AST-equivalent programs (same ``ast.dump`` once docstrings are removed;
-  comments and whitespace never reach the AST) count once: the best-ranked copy stays;
+  comments and whitespace never reach the AST) count once: the lowest sample id among those
+  that passed stays;
 * at most `max_pairs_per_task` pairs, taken round robin across reasons, largest margins first.
 
 Margins are in each reason's natural unit: correctness = difference in the fraction of tests
-passed (a tampered sample counts 0); efficiency = ``rejected_cost / chosen_cost - 1`` (the
-efficiency judge's combined cost; when the rejected side's profiling ran past its budget, its
-cost is a lower bound and so is the margin; a lower bound is never the chosen side of an
-efficiency comparison);
-security = bandit risk difference; maintainability = maintainability-index difference.
+passed (a tampered sample counts 0); efficiency = the ratio on its basis minus 1 (``ops``:
+rejected ops / chosen ops; ``cpu``: ``efficiency_cpu_band`` − 1, the least it can be; when the
+rejected side's profiling ran past its budget, its figures are lower bounds and so is the
+margin; a lower bound is never the chosen side of an efficiency comparison); security =
+bandit risk difference; maintainability = maintainability-index difference.
 
 The pair text is what the model should produce after the prompt: for code prompts the
 continuation of `Task.continuation_prompt` (the prompt without its trailing whitespace, so
@@ -50,10 +89,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from codealign.errors import ConfigError
-from codealign.judges.verdict import Verdict
+from codealign.judges.verdict import JudgeScore, Verdict
 from codealign.tasks.task import Task
 
-__all__ = ["PairReason", "PairConfig", "Pair", "build_pairs", "completion_text", "code_key"]
+__all__ = ["PairReason", "PairConfig", "Pair", "Basis", "Cheaper", "NoPair", "build_pairs",
+           "clearly_cheaper", "why_no_pair", "completion_text", "code_key"]
+
+# The op count decides only a difference of at least this many line events: in programs of a
+# few lines the work is call overhead and C calls, which the count does not see.
+MIN_OPS_DIFFERENCE = 100
+# radon's own scale of "hard to maintain": maintainability-index rank C, cyclomatic rank D-F
+HARD_MI = 10.0     # radon.metrics.mi_rank: C below 10
+HARD_CC = 20       # radon.complexity.cc_rank: D and worse above 20
 
 
 class PairReason(str, enum.Enum):
@@ -70,20 +117,60 @@ class PairReason(str, enum.Enum):
         return None if self is PairReason.CORRECTNESS else self.value
 
 
+class Basis(str, enum.Enum):
+    """What decided that one sample is clearly cheaper than another (`clearly_cheaper`)."""
+
+    OPS = "ops"    # the deterministic op count, measured cost not pointing the other way
+    CPU = "cpu"    # measured cost alone, beyond `PairConfig.efficiency_cpu_band`
+
+
+class NoPair(str, enum.Enum):
+    """The rule that stops a quality pair (`why_no_pair`)."""
+
+    INSECURE_CHOSEN = "insecure-chosen"      # the chosen side has a medium/high bandit finding
+    UNJUDGED = "unjudged"                    # a judge the reason needs gave no score
+    MARGIN = "margin"                        # no clear difference (small, or inside the noise)
+    CPU_DISAGREES = "cpu-disagrees"          # the op count sees it, measured cost points the other way
+    LOWER_BOUND = "lower-bound"              # the chosen side's cost is only a lower bound
+    EFFICIENCY_REGRESSION = "efficiency-regression"            # the chosen side is clearly dearer
+    SECURITY_REGRESSION = "security-regression"                # ... clearly less secure
+    MAINTAINABILITY_REGRESSION = "maintainability-regression"  # ... clearly less maintainable
+
+    @classmethod
+    def regression(cls, criterion: PairReason) -> "NoPair":
+        return cls(f"{criterion.value}-regression")
+
+
+@dataclass(frozen=True)
+class Cheaper:
+    """One sample is clearly cheaper than another: on what basis, by what margin (the ratio
+    on that basis minus 1; ``cpu``: the band minus 1, the least it is). Deterministic: no
+    measured figure enters the margin."""
+
+    basis: Basis
+    margin: float
+
+
 @dataclass(frozen=True)
 class PairConfig:
     """How pairs are drawn from one task's verdicts.
 
     Attributes:
         min_correctness_margin: least difference in the fraction of tests passed (0-1].
-        min_efficiency_margin: least relative cost saving: 0.5 = the rejected costs 1.5x as much.
+        min_efficiency_margin: least relative saving the op count decides on: 0.5 = the
+            rejected side executes 1.5x the chosen side's line events.
         min_security_margin: least bandit risk difference (MEDIUM/HIGH finding = 3).
         min_maintainability_margin: least maintainability-index difference (0-100 scale).
-        efficiency_cpu_veto: an efficiency pair is dropped when the chosen side's measured
-            CPU time is more than this factor above the rejected side's: the operation count
-            (Python line events) misses work done inside C builtins, and CPU time is the
-            cross-check. Applies only when both CPU figures are at least `cpu_floor_s`.
-        cpu_floor_s: CPU times below this (seconds) are too small to contradict anything.
+        efficiency_cpu_veto: an efficiency decision on the op count (``ops`` basis) is not
+            made when the chosen side's combined cost is more than this factor above the
+            rejected side's: the op count (Python line events) misses work done inside C
+            builtins, and measured cost is the cross-check (1.0: it must not point the other
+            way at all).
+        efficiency_cpu_band: least factor of combined cost for measured cost alone to decide
+            an efficiency comparison (``cpu`` basis), the op count not seeing it; wider than
+            run-to-run CPU noise, so that no decision flips with it (module docstring).
+        cpu_floor_s: no longer read (measured cost cross-checks the op count at every
+            magnitude); kept so that the configs stored in earlier runs still load.
         max_pairs_per_task: cap on pairs per task.
         seed: shuffles equal-ranked rejected samples within a failure mode, per task.
         reasons: which reasons produce pairs.
@@ -93,7 +180,8 @@ class PairConfig:
     min_efficiency_margin: float = 0.5
     min_security_margin: float = 2.0
     min_maintainability_margin: float = 10.0
-    efficiency_cpu_veto: float = 1.25
+    efficiency_cpu_veto: float = 1.0
+    efficiency_cpu_band: float = 4.0
     cpu_floor_s: float = 0.0005
     max_pairs_per_task: int = 8
     seed: int = 0
@@ -108,6 +196,11 @@ class PairConfig:
         if not isinstance(self.efficiency_cpu_veto, (int, float)) or self.efficiency_cpu_veto < 1:
             raise ConfigError(f"must be a number >= 1, got {self.efficiency_cpu_veto!r}",
                               field="efficiency_cpu_veto")
+        if not isinstance(self.efficiency_cpu_band, (int, float)) \
+                or not self.efficiency_cpu_band > 1 + self.min_efficiency_margin:
+            raise ConfigError(f"must be a number above 1 + min_efficiency_margin "
+                              f"({1 + self.min_efficiency_margin:g}), got {self.efficiency_cpu_band!r}",
+                              field="efficiency_cpu_band")
         if not isinstance(self.cpu_floor_s, (int, float)) or self.cpu_floor_s < 0:
             raise ConfigError(f"must be a number >= 0, got {self.cpu_floor_s!r}",
                               field="cpu_floor_s")
@@ -140,6 +233,9 @@ class Pair:
     margin: float
     chosen_verdict: Verdict
     rejected_verdict: Verdict
+    basis: Basis | None = None
+    """Efficiency pairs: what decided (`clearly_cheaper`), and so the unit of `margin`; not a
+    key of pairs.jsonl (`codealign.records.results.PairRow` has none)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A pairs.jsonl line: TRL's ``prompt``/``chosen``/``rejected`` plus provenance.
@@ -207,88 +303,172 @@ def code_key(code: str) -> str:
         return "\0unparsed\0" + "\n".join(line.rstrip() for line in code.strip().splitlines())
 
 
+def clearly_cheaper(a: Verdict, b: Verdict, config: PairConfig) -> Cheaper | None:
+    """Whether `a` is clearly cheaper than `b` (see the module docstring), else None.
+
+    Needs both efficiency scores; a lower bound (profiling past its budget) on `a` says
+    nothing, on `b` it can only understate the difference. Stable under CPU-time noise
+    wherever the measured cost ratio is neither within noise of 1 (when the op count
+    decides) nor within noise of the band (when it alone decides).
+
+    >>> from codealign.sandbox.execution import Cost, Execution, Status
+    >>> def v(sid, ops, cpu):
+    ...     e = Execution(sid, "t", Status.PASSED, 1, 1, cost=Cost(ops=ops, perf_cpu_s=cpu))
+    ...     return Verdict(sid, "t", "", e, {"efficiency": JudgeScore("efficiency", 1.0,
+    ...                    details={"ops": ops, "cost_s": cpu, "lower_bound": False})})
+    >>> c = PairConfig()
+    >>> clearly_cheaper(v("loop", 300, 2e-3), v("nested", 900, 2.4e-3), c)    # ops decides
+    Cheaper(basis=<Basis.OPS: 'ops'>, margin=2.0)
+    >>> clearly_cheaper(v("set", 900, 1e-4), v("list", 300, 2e-2), c)      # C-level work: cost
+    Cheaper(basis=<Basis.CPU: 'cpu'>, margin=3.0)
+    >>> clearly_cheaper(v("a", 300, 2e-3), v("b", 900, 1.5e-3), c) is None   # they disagree
+    True
+    >>> clearly_cheaper(v("a", 2, 2e-6), v("b", 2, 3.5e-6), c) is None        # inside the noise
+    True
+    """
+    found = _compare_cost(a, b, config)
+    return found if isinstance(found, Cheaper) else None
+
+
+def _compare_cost(a: Verdict, b: Verdict, config: PairConfig) -> Cheaper | NoPair:
+    """`clearly_cheaper`, or the rule that says it is not."""
+    sa, sb = a.score(PairReason.EFFICIENCY.value), b.score(PairReason.EFFICIENCY.value)
+    if sa is None or sb is None:
+        return NoPair.UNJUDGED
+    if sa.details.get("lower_bound") is True:
+        return NoPair.LOWER_BOUND
+    cost = sb.details["cost_s"] / sa.details["cost_s"]
+    ops = max(sb.details["ops"], 1) / max(sa.details["ops"], 1)
+    ops_sees = ops >= 1 + config.min_efficiency_margin \
+        and sb.details["ops"] - sa.details["ops"] >= MIN_OPS_DIFFERENCE
+    if ops_sees and cost * config.efficiency_cpu_veto >= 1:
+        return Cheaper(Basis.OPS, ops - 1)
+    if cost >= config.efficiency_cpu_band:
+        return Cheaper(Basis.CPU, config.efficiency_cpu_band - 1)
+    return NoPair.CPU_DISAGREES if ops_sees else NoPair.MARGIN
+
+
 def _margin(reason: PairReason, chosen: Verdict, rejected: Verdict) -> float | None:
-    """How much better `chosen` is than `rejected` for `reason` (None: cannot say)."""
+    """How much better `chosen` is than `rejected` for correctness, security or
+    maintainability (None: cannot say); efficiency is `clearly_cheaper`'s."""
     if reason is PairReason.CORRECTNESS:
         lost = 0.0 if rejected.tampered else rejected.execution.fraction_passed
         return 1.0 - lost
     a, b = chosen.score(reason.judge), rejected.score(reason.judge)
     if a is None or b is None:
         return None
-    if reason is PairReason.EFFICIENCY:
-        # A lower bound on the rejected side's cost gives a lower bound on the margin; on
-        # the chosen side it says nothing about which is cheaper.
-        if a.details.get("lower_bound") is True:
-            return None
-        return b.details["cost_s"] / a.details["cost_s"] - 1.0
     if reason is PairReason.SECURITY:
         return b.value - a.value
     return a.value - b.value
 
 
-def _cpu_contradicts(chosen: Verdict, rejected: Verdict, config: PairConfig) -> bool:
-    """True when measured CPU time says the "more efficient" side is clearly slower."""
-    a, b = chosen.execution.cost.perf_cpu_s, rejected.execution.cost.perf_cpu_s
-    if a is None or b is None or min(a, b) < config.cpu_floor_s:
-        return False
-    return a > b * config.efficiency_cpu_veto
+def _clearly_better(reason: PairReason, chosen: Verdict, rejected: Verdict,
+                    config: PairConfig) -> Cheaper | float | NoPair:
+    """The margin by which `chosen` is clearly better for a quality `reason`, or the rule
+    that says it is not."""
+    if reason is PairReason.EFFICIENCY:
+        return _compare_cost(chosen, rejected, config)
+    m = _margin(reason, chosen, rejected)
+    if m is None:
+        return NoPair.UNJUDGED
+    return m if m >= config.min_margin(reason) else NoPair.MARGIN
 
 
-def _no_regression(reason: PairReason, chosen: Verdict, rejected: Verdict,
-                   config: PairConfig) -> bool:
-    """The chosen side must not be clearly worse on another quality criterion."""
-    if reason is PairReason.EFFICIENCY and _cpu_contradicts(chosen, rejected, config):
-        return False
+def _hard_to_maintain(v: Verdict, other: Verdict) -> bool:
+    """Radon ranks `v` hard to maintain: MI rank C, or a block of CC rank D-F that `other`
+    (the side it would replace) does not reach."""
+    mine, theirs = v.score(PairReason.MAINTAINABILITY.value), other.score(PairReason.MAINTAINABILITY.value)
+    return mine.value < HARD_MI or (mine.details["cc_max"] > HARD_CC
+                                    and mine.details["cc_max"] > theirs.details["cc_max"])
+
+
+def _regression(reason: PairReason, chosen: Verdict, rejected: Verdict,
+                config: PairConfig) -> PairReason | None:
+    """The other quality criterion on which the chosen side is clearly worse, if any (for an
+    efficiency pair, maintainability counts only where the faster code is hard to maintain)."""
     for other in (PairReason.EFFICIENCY, PairReason.SECURITY, PairReason.MAINTAINABILITY):
-        if other is reason:
+        if other is reason or isinstance(_clearly_better(other, rejected, chosen, config), NoPair):
             continue
-        reverse = _margin(other, rejected, chosen)
-        if reverse is not None and reverse >= config.min_margin(other):
-            return False
-    return True
+        if reason is PairReason.EFFICIENCY and other is PairReason.MAINTAINABILITY \
+                and not _hard_to_maintain(chosen, rejected):
+            continue
+        return other
+    return None
+
+
+def why_no_pair(reason: PairReason, chosen: Verdict, rejected: Verdict,
+                config: PairConfig = PairConfig()) -> NoPair | None:
+    """None when a quality pair `chosen` over `rejected` for `reason` passes the rules of
+    `build_pairs` (before the cap, de-duplication and the security hard line), else the rule
+    that stops it."""
+    if chosen.secure is False:
+        return NoPair.INSECURE_CHOSEN
+    better = _clearly_better(reason, chosen, rejected, config)
+    if isinstance(better, NoPair):
+        return better
+    worse = _regression(reason, chosen, rejected, config)
+    return None if worse is None else NoPair.regression(worse)
+
+
+def _beats(u: Verdict, v: Verdict, config: PairConfig) -> bool:
+    """A quality pair `u` over `v` would form (the rules of `build_pairs`)."""
+    if u.secure is True and v.secure is False:
+        return True
+    return any(why_no_pair(r, u, v, config) is None
+               for r in (PairReason.EFFICIENCY, PairReason.SECURITY, PairReason.MAINTAINABILITY))
 
 
 def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = PairConfig()) -> list[Pair]:
-    """Chosen/rejected pairs for one task's ranked verdicts (see the module docstring).
+    """Chosen/rejected pairs for one task's verdicts (see the module docstring).
 
-    The result depends only on the arguments: same inputs, same pairs, same order.
+    The result depends only on the arguments, and not on the verdicts' order or ranks: same
+    inputs, same pairs, same order.
     """
     if any(v.task_id != task.task_id for v in verdicts):
         raise ValueError(f"build_pairs got verdicts of other tasks than {task.task_id!r}")
-    ordered = sorted(verdicts, key=lambda v: (v.rank if v.rank is not None else 1 << 30,
-                                              v.sample_id))
-    # Equal programs are one candidate, placed at the best rank among them and represented by
-    # the lowest sample id among those that passed (if any did): their ranks differ only by
-    # the noise of measured CPU time, which must not decide which sample a pair names.
+    # Equal programs are one candidate, represented by the lowest sample id among those that
+    # passed (if any did); candidates are taken in sample-id order, never in rank order (the
+    # ranks follow measured cost, and its noise must not decide which sample a pair names).
     copies: dict[str, list[Verdict]] = {}
-    for v in ordered:
+    for v in sorted(verdicts, key=lambda v: v.sample_id):
         copies.setdefault(code_key(v.code), []).append(v)
-    pool = [min(group, key=lambda v: (not v.passed, v.sample_id)) for group in copies.values()]
+    pool = sorted((min(group, key=lambda v: (not v.passed, v.sample_id)) for group in copies.values()),
+                  key=lambda v: v.sample_id)
     good = [v for v in pool if v.passed]  # passed honestly: the only possible chosen side
 
-    candidates: dict[PairReason, list[tuple[float, Verdict, Verdict]]] = {}
+    candidates: dict[PairReason, list[tuple[float, Verdict, Verdict, Basis | None]]] = {}
     if PairReason.CORRECTNESS in config.reasons:
         candidates[PairReason.CORRECTNESS] = _correctness_candidates(task, pool, good, config)
-    for reason in config.reasons:
-        if reason is PairReason.CORRECTNESS:
+    # Security, maintainability, then efficiency: two samples that a static judge already
+    # pairs are that judge's pair, so that the measured cost never decides a pair's reason.
+    static: set[tuple[str, str]] = set()
+    for reason in (PairReason.SECURITY, PairReason.MAINTAINABILITY, PairReason.EFFICIENCY):
+        if reason not in config.reasons:
             continue
         found = []
         for i, a in enumerate(good):
             for b in good[i + 1:]:
                 for chosen, rejected in ((a, b), (b, a)):
-                    if chosen.secure is False:
+                    if chosen.secure is False or (chosen.sample_id, rejected.sample_id) in static:
                         continue
-                    m = _margin(reason, chosen, rejected)
                     if reason is PairReason.SECURITY and chosen.secure is True \
                             and rejected.secure is False:
                         # the hard line: secure over insecure, whatever the margin or the
                         # other criteria say
-                        found.append((max(m, 0.0), chosen, rejected))
-                    elif m is not None and m >= config.min_margin(reason) \
-                            and _no_regression(reason, chosen, rejected, config):
-                        found.append((m, chosen, rejected))
+                        found.append((max(_margin(reason, chosen, rejected), 0.0), chosen,
+                                      rejected, None))
+                        continue
+                    if chosen.secure is True and rejected.secure is False:
+                        continue   # a security pair, whatever else differs
+                    if why_no_pair(reason, chosen, rejected, config) is None:
+                        better = _clearly_better(reason, chosen, rejected, config)
+                        if isinstance(better, Cheaper):
+                            found.append((better.margin, chosen, rejected, better.basis))
+                        else:
+                            found.append((better, chosen, rejected, None))
         found.sort(key=lambda t: (-t[0], t[1].sample_id, t[2].sample_id))
         candidates[reason] = found
+        static |= {(c.sample_id, r.sample_id) for _, c, r, _ in found}
 
     # Round robin across reasons (in PairReason order), each list best first, under the cap;
     # each unordered pair of samples is used once.
@@ -299,20 +479,18 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
     while len(pairs) < config.max_pairs_per_task and any(queues):
         for reason, queue in zip(reasons, queues):
             while queue:
-                margin, chosen, rejected = queue.pop(0)
+                margin, chosen, rejected, basis = queue.pop(0)
                 ids = frozenset((chosen.sample_id, rejected.sample_id))
                 if ids in seen:
                     continue
                 seen.add(ids)
                 pairs.append(Pair(task.continuation_prompt, completion_text(task, chosen.code),
                                   completion_text(task, rejected.code), task.task_id, reason,
-                                  margin, chosen, rejected))
+                                  margin, chosen, rejected, basis))
                 break
             if len(pairs) >= config.max_pairs_per_task:
                 break
     return pairs
-
-
 
 
 def _failure_mode(v: Verdict) -> str:
@@ -320,8 +498,8 @@ def _failure_mode(v: Verdict) -> str:
 
 
 def _correctness_candidates(task: Task, pool: Sequence[Verdict], good: Sequence[Verdict],
-                            config: PairConfig) -> list[tuple[float, Verdict, Verdict]]:
-    """Passing (best first, cycled) vs failing drawn round robin across failure modes."""
+                            config: PairConfig) -> list[tuple[float, Verdict, Verdict, None]]:
+    """Unbeaten passing samples (cycled) vs failing ones drawn round robin across failure modes."""
     if not good:
         return []
     rng = random.Random(int.from_bytes(
@@ -341,17 +519,20 @@ def _correctness_candidates(task: Task, pool: Sequence[Verdict], good: Sequence[
         for q in queues:
             if q:
                 rejected_order.append(q.pop(0))
-    # The chosen side is cycled among the passing samples that the best one does not
-    # clearly beat on any quality criterion: a correctness pair must not teach slow or
-    # insecure code as "chosen".
-    best = good[0]
-    top = [v for v in good if _no_regression(PairReason.CORRECTNESS, v, best, config) and v.secure is not False]
-    if not top:
+    # The chosen side is cycled (in sample-id order) among the passing samples that no other
+    # passing sample beats, i.e. would be chosen over in a quality pair: a correctness pair
+    # must not teach slow, insecure or convoluted code as "chosen". Should every one be beaten
+    # by another (a cycle of trade-offs), those beaten by the fewest.
+    eligible = [v for v in good if v.secure is not False]
+    if not eligible:
         return []
+    beaten = {v.sample_id: sum(_beats(u, v, config) for u in good if u is not v) for v in eligible}
+    fewest = min(beaten.values())
+    top = [v for v in eligible if beaten[v.sample_id] == fewest]
     out = []
     for i, rejected in enumerate(rejected_order):
         chosen = top[i % len(top)]
         margin = _margin(PairReason.CORRECTNESS, chosen, rejected)
         if margin >= config.min_correctness_margin:
-            out.append((margin, chosen, rejected))
+            out.append((margin, chosen, rejected, None))
     return out  # already in round-robin order; not re-sorted by margin

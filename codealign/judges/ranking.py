@@ -22,6 +22,10 @@ bound, `codealign.judges.efficiency`) sorts after every sample whose profiling f
 efficiency, whatever its bound; such samples tie among themselves. A sample whose judge
 errored sorts after every measured one on that criterion, and its explanation says that the
 judge failed; it never counts as a score of 0.
+
+The ranks follow measured cost at the tolerance's resolution, so CPU-time noise can swap two
+close samples; preference pairs never read them (`codealign.judges.pairs` decides on its own
+clear-difference rules, in sample-id order).
 """
 
 from __future__ import annotations

@@ -309,10 +309,10 @@ def _rules_key() -> str:
 
 def _train_flags(verdict) -> dict[str, Any]:
     """A verdict's outcome in the form of ``outcomes.jsonl`` (the rules of
-    `codealign.judges.rules`, the cost of `codealign.judges.efficiency.cost_s`)."""
-    from codealign.judges.efficiency import cost_s
-
+    `codealign.judges.rules`; the cost is the efficiency judge's figure, `cost_s` at the
+    judge stage's calibration, None where that judge gave none)."""
     honest = verdict.passed
+    efficiency = verdict.score("efficiency")
     return {"sample_id": verdict.sample_id, "status": verdict.execution.status.value, "honest": honest,
             "secure": verdict.secure if honest else None,
-            "cost": cost_s(verdict.execution.cost) if honest else None}
+            "cost": efficiency.details["cost_s"] if honest and efficiency is not None else None}

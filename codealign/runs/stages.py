@@ -395,7 +395,7 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
     """The held-out figures of `policy`; ``outcomes.jsonl`` keeps each sample's outcome
     (task_id, sample_id, honest, secure, cost, tokens) for per-task results."""
     from codealign.judges import judge_static, rules
-    from codealign.judges.efficiency import COST_UNIT, cost_s
+    from codealign.judges.efficiency import COST_UNIT, Calibration, cost_s
     from codealign.trainer.evaluate import Outcome, evaluate
 
     ev = ctx.config.evaluation
@@ -414,6 +414,10 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
         static = dict(zip((s.sample_id for s, _ in passing),
                           judge_static([s.code for s, _ in passing], [e for _, e in passing],
                                        ctx.config.judges)))
+        # The judge's cost figure: the op-count floor calibrated on this stage's honest passes
+        # (no references run here), as the judge stage calibrates on its references.
+        calibration = Calibration.of([e for s, e in passing
+                                      if rules.passed_honestly(e, static[s.sample_id].get("tamper"))])
         outcomes, rows = [], []
         lost = 0
         for s, e in zip(samples, executions):
@@ -423,7 +427,7 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
             scores = static.get(s.sample_id, {})
             honest = rules.passed_honestly(e, scores.get("tamper"))
             secure = rules.security_class(scores.get("security")) if honest else None
-            cost = cost_s(e.cost) if honest else None
+            cost = cost_s(e.cost, calibration) if honest else None
             outcomes.append(Outcome(s.task_id, honest, secure, cost, s.tokens))
             rows.append(OutcomeRow(task_id=s.task_id, sample_id=s.sample_id, status=e.status.value,
                                    honest=honest, secure=secure, cost=cost, tokens=s.tokens))

@@ -335,6 +335,16 @@ def _reference_adapter(config: TrainConfig, previous_adapter: Path | None,
 _SHAPE = ("r", "lora_alpha", "target_modules", "use_rslora", "use_dora", "bias")
 
 
+def save_adapter(model, adapter_dir: Path) -> None:
+    """Save the ``default`` LoRA adapter of the PEFT `model`, byte for byte the same for the
+    same weights: PEFT keeps ``target_modules`` (``all-linear`` resolved) as a set and writes
+    it in hash order, which differs from one process to the next; it is written sorted."""
+    lora = model.peft_config["default"]
+    if isinstance(lora.target_modules, set):
+        lora.target_modules = sorted(lora.target_modules)
+    model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+
+
 def _lora_config(adapter: Path):
     """The LoRA config of a saved adapter, trainable (`TrainerError` if it is not LoRA)."""
     from peft import LoraConfig, PeftConfig
@@ -469,7 +479,7 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
     if not main:
         return None     # the main process reports
 
-    trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+    save_adapter(trainer.model, adapter_dir)
     tokens = int(guard.last.get("num_tokens", 0))
     cuda = trainer.args.bf16
     result = TrainResult(

@@ -9,7 +9,7 @@ import pytest
 from codealign.errors import SandboxUnavailable
 from codealign.generator.sample import Sample
 from codealign.judges import judge_samples
-from codealign.judges.pairs import PairReason
+from codealign.judges.pairs import Basis, PairConfig, PairReason, clearly_cheaper, why_no_pair
 from codealign.sandbox import SandboxConfig
 from codealign.sandbox.inputs import synthesise_inputs, vote_perf_inputs
 from codealign.sandbox.perfinputs import candidates
@@ -43,6 +43,7 @@ SAMPLES = {
 }
 FAST, SLOW = {"cost/sort": "builtin", "cost/distinct": "set-loop"}, {"cost/sort": "quadratic",
                                                                       "cost/distinct": "one-liner"}
+BASIS = {"cost/sort": Basis.OPS, "cost/distinct": Basis.CPU}
 
 
 def test_candidates_scale_the_tests_arguments_deterministically():
@@ -86,9 +87,16 @@ def test_fast_ranks_above_slow_and_the_efficiency_pair_says_so(judged, task_id):
     assert fast.passed and slow.passed
     assert fast.rank < slow.rank, (fast.explanation, slow.explanation)
     assert "better efficiency" in slow.explanation
-    efficiency = [(p.chosen_verdict.sample_id, p.rejected_verdict.sample_id)
-                  for p in pairs if p.task_id == task_id and p.reason is PairReason.EFFICIENCY]
-    assert efficiency == [(fast.sample_id, slow.sample_id)]
+    # the efficiency rule pairs them, on the op count (insertion sort) or, where the slow one
+    # executes fewer line events and works inside C, on measured cost alone
+    assert why_no_pair(PairReason.EFFICIENCY, fast, slow) is None
+    assert clearly_cheaper(fast, slow, PairConfig()).basis is BASIS[task_id]
+    # and they make one pair, fast chosen: efficiency's, or the static judge's that also holds
+    made = [(p.reason, p.chosen_verdict.sample_id) for p in pairs
+            if p.task_id == task_id and p.rejected_verdict.sample_id == slow.sample_id
+            and p.reason is not PairReason.CORRECTNESS]
+    assert len(made) == 1 and made[0][1] == fast.sample_id
+    assert made[0][0] in (PairReason.EFFICIENCY, PairReason.MAINTAINABILITY)
 
 
 def test_without_a_reference_the_passing_samples_majority_vouches_for_the_inputs(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 from codealign.generator.sample import Sample
 from codealign.judges import judge_executions
 from codealign.judges.efficiency import efficiency_baseline, judge_efficiency_group
-from codealign.judges.pairs import PairConfig, PairReason
+from codealign.judges.pairs import Basis, PairConfig, PairReason
 from codealign.sandbox.execution import Cost, Execution, Status
 from judge_fixtures import PROGRAMS, REFERENCE, TASK, execution
 
@@ -36,11 +36,14 @@ def stopped(sample_id: str, spent_s: float = BUDGET_S + 0.4, ops: int = 987_654)
                      flags=("perf-timeout",), backend="literal")
 
 
-def judge(runs: dict[str, tuple[str, Execution]], reference=REFERENCE):
+def judge(runs: dict[str, tuple[str, Execution]], reference=REFERENCE,
+          reasons=(PairReason.CORRECTNESS, PairReason.EFFICIENCY)):
+    """Judged and paired; by default without the static judges' reasons, whose pairs would
+    take over an efficiency pair between the same two samples (`codealign.judges.pairs`)."""
     samples = [Sample(TASK.task_id, sid, code) for sid, (code, _) in runs.items()]
     return judge_executions([TASK], samples, [e for _, e in runs.values()],
                             {TASK.task_id: reference} if reference else None,
-                            pair_config=PairConfig(max_pairs_per_task=50))
+                            pair_config=PairConfig(max_pairs_per_task=50, reasons=reasons))
 
 
 def test_a_stopped_profile_gets_an_at_least_figure_marked_as_a_bound():
@@ -76,8 +79,14 @@ def test_its_pair_with_a_finished_sample_forms_with_the_margin_of_the_bound():
     eff = [p for p in pairs if p.reason is PairReason.EFFICIENCY]
     assert [(p.chosen_verdict.sample_id, p.rejected_verdict.sample_id) for p in eff] \
         == [("fast", "naive")]
-    assert eff[0].margin == pytest.approx((BUDGET_S + 0.4) / 0.010 - 1)
-    # the stopped sample is never the chosen side of any pair
+    # the op count reached when it was stopped is a bound too: the margin can only understate
+    assert eff[0].basis is Basis.OPS and eff[0].margin == pytest.approx(987_654 / 120 - 1)
+    # the stopped sample is never the chosen side of any pair; with every reason, the two
+    # still make one pair (the loop is also less maintainable: a static judge's reason wins)
+    _, pairs, _ = judge({"fast": (PROGRAMS["fast"], execution("fast")),
+                         "naive": (NAIVE, stopped("naive"))}, reasons=tuple(PairReason))
+    assert [(p.chosen_verdict.sample_id, p.rejected_verdict.sample_id) for p in pairs
+            if p.reason is not PairReason.CORRECTNESS] == [("fast", "naive")]
     assert "naive" not in {p.chosen_verdict.sample_id for p in pairs}
 
 

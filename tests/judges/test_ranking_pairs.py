@@ -10,7 +10,7 @@ import pytest
 from codealign.errors import ConfigError, InputError
 from codealign.generator.sample import Sample, read_sample_lines
 from codealign.judges import judge_executions
-from codealign.judges.pairs import PairConfig, PairReason, build_pairs, code_key, completion_text
+from codealign.judges.pairs import Basis, PairConfig, PairReason, build_pairs, code_key, completion_text
 from codealign.judges.ranking import JudgeConfig, rank_verdicts
 from codealign.judges.verdict import JudgeScore
 from judge_fixtures import PROGRAMS, REFERENCE, TASK, executions, samples
@@ -72,12 +72,17 @@ def test_pairs_reasons_margins_and_provenance():
         assert p.prompt + p.chosen == p.chosen_verdict.code
         assert p.chosen_verdict.passed and not p.chosen_verdict.tampered
     eff = [p for p in pairs if p.reason is PairReason.EFFICIENCY]
-    assert all(p.rejected_verdict.sample_id == "slow" for p in eff)
-    assert eff[0].margin == pytest.approx(2400 / 120 - 1)
+    assert eff and all(p.rejected_verdict.sample_id == "slow" for p in eff)
+    # decided on the op count (deterministic), the margin its ratio; "fast" over "slow" is a
+    # maintainability pair too, and a static judge's pair keeps that judge's reason
+    assert [(p.chosen_verdict.sample_id, p.basis) for p in eff] == [("convoluted", Basis.OPS)]
+    assert eff[0].margin == pytest.approx(2400 / 128 - 1)
+    assert ("fast", "slow", PairReason.MAINTAINABILITY) in {
+        (p.chosen_verdict.sample_id, p.rejected_verdict.sample_id, p.reason) for p in pairs}
     sec = [p for p in pairs if p.reason is PairReason.SECURITY]
     assert sec and all(p.rejected_verdict.sample_id == "insecure" for p in sec)
     main = [p for p in pairs if p.reason is PairReason.MAINTAINABILITY]
-    assert main and all(p.rejected_verdict.sample_id == "convoluted" for p in main)
+    assert main and {p.rejected_verdict.sample_id for p in main} == {"convoluted", "slow"}
     assert summary["pairs_by_reason"] == {r.value: sum(p.reason is r for p in pairs)
                                           for r in PairReason}
 
@@ -222,17 +227,20 @@ def test_read_sample_lines(tmp_path):
 
 
 def test_cpu_time_vetoes_an_efficiency_pair_it_contradicts():
-    verdicts, _, _ = judged(("fast", "slow"))
-    swapped = []
-    for v in verdicts:  # "fast" now burns more CPU than "slow" despite fewer line events
-        if v.sample_id == "fast":
-            cost = dataclasses.replace(v.execution.cost, perf_cpu_s=0.9)
-            v = dataclasses.replace(v, execution=dataclasses.replace(v.execution, cost=cost))
-        swapped.append(v)
-    reasons = lambda vs, cfg: [p.reason for p in build_pairs(TASK, rank_verdicts(vs), cfg)]
-    assert PairReason.EFFICIENCY in reasons(verdicts, PairConfig())
-    assert PairReason.EFFICIENCY not in reasons(swapped, PairConfig())
-    assert PairReason.EFFICIENCY in reasons(swapped, PairConfig(efficiency_cpu_veto=100))
+    def efficiency(fast_cpu_s: float, config: PairConfig = PairConfig()):
+        """("fast", "slow") with "fast" burning `fast_cpu_s` of CPU despite 20x fewer line events."""
+        runs = executions(("fast", "slow"))
+        runs[0] = dataclasses.replace(runs[0], cost=dataclasses.replace(runs[0].cost, perf_cpu_s=fast_cpu_s))
+        _, pairs, _ = judge_executions([TASK], samples(("fast", "slow")), runs, {},
+                                       JudgeConfig(), dataclasses.replace(config, reasons=("efficiency",)))
+        return [(p.chosen_verdict.sample_id, p.basis) for p in pairs]
+
+    assert efficiency(0.010) == [("fast", Basis.OPS)]       # CPU time agrees with the op count
+    assert efficiency(0.3) == []                           # 1.5x the other way: no decision at all
+    assert efficiency(0.3, PairConfig(efficiency_cpu_veto=100)) == [("fast", Basis.OPS)]
+    # beyond the band, measured cost alone decides: work inside C builtins the count misses
+    assert efficiency(0.9) == [("slow", Basis.CPU)]
+    assert efficiency(0.9, PairConfig(efficiency_cpu_band=5)) == []
 
 
 def test_insecure_code_is_never_chosen():

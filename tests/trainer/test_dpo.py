@@ -306,3 +306,20 @@ def test_train_config_defaults_are_dpo_plus_nll_against_the_base():
     config = TrainConfig()
     assert config.loss_type == ["sigmoid", "sft"] and config.reference is Reference.BASE
     assert TrainConfig(loss_type="sigmoid").loss_type == ["sigmoid"]
+
+
+def test_a_saved_adapter_lists_its_target_modules_sorted(tiny_model_dir, tmp_path):
+    """PEFT resolves ``all-linear`` to a set and writes it in hash order, which differs between
+    processes (PYTHONHASHSEED): the same weights must make the same adapter files."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from codealign.trainer.dpo import save_adapter
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)),
+                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    modules = model.peft_config["default"].target_modules
+    assert isinstance(modules, set) and len(modules) > 2
+    save_adapter(model, tmp_path / "adapter")
+    written = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["target_modules"]
+    assert written == sorted(modules)
