@@ -50,7 +50,8 @@ from codealign.errors import ConfigError
 from codealign.judges.verdict import Verdict
 from codealign.tasks.task import Task
 
-__all__ = ["PairReason", "PairConfig", "Pair", "build_pairs", "completion_text", "code_key"]
+__all__ = ["PairReason", "PairConfig", "Pair", "PairFault", "build_pairs", "check_pair", "pair_id",
+           "completion_text", "code_key"]
 
 
 class PairReason(str, enum.Enum):
@@ -125,6 +126,23 @@ class PairConfig:
         return getattr(self, f"min_{reason.value}_margin")
 
 
+def pair_id(prompt: str, chosen: str, rejected: str) -> str:
+    """The stable id of a pair: a content hash of its three texts (24 hex digits). The same
+    pair made in two rounds, runs or nights has the same id.
+
+    >>> pair_id("p", "a", "b") == pair_id("p", "a", "b") != pair_id("p", "b", "a")
+    True
+    >>> pair_id("p", "ab", "c") == pair_id("p", "a", "bc")
+    False
+    """
+    h = hashlib.sha256()
+    for text in (prompt, chosen, rejected):
+        data = text.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()[:24]
+
+
 @dataclass(frozen=True)
 class Pair:
     """One preference pair in TRL's format plus its provenance."""
@@ -138,6 +156,11 @@ class Pair:
     chosen_verdict: Verdict
     rejected_verdict: Verdict
 
+    @property
+    def pair_id(self) -> str:
+        """`pair_id` of the pair's texts."""
+        return pair_id(self.prompt, self.chosen, self.rejected)
+
     def to_dict(self) -> dict[str, Any]:
         """A pairs.jsonl line: TRL's ``prompt``/``chosen``/``rejected`` plus provenance.
 
@@ -145,7 +168,7 @@ class Pair:
         schema for the file); the full records are in verdicts.jsonl under the sample ids.
         """
         return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected,
-                "task_id": self.task_id, "reason": self.reason.value,
+                "pair_id": self.pair_id, "task_id": self.task_id, "reason": self.reason.value,
                 "margin": round(float(self.margin), 6),
                 "chosen_id": self.chosen_verdict.sample_id,
                 "rejected_id": self.rejected_verdict.sample_id,
@@ -241,6 +264,46 @@ def _no_regression(reason: PairReason, chosen: Verdict, rejected: Verdict,
     return True
 
 
+class PairFault(str, enum.Enum):
+    """The rule a (chosen, rejected) pair of samples breaks (`check_pair`)."""
+
+    REASON_OFF = "reason-off"              # the config draws no pairs of this reason
+    CHOSEN_FAILS = "chosen-fails"          # the chosen side does not pass honestly
+    CHOSEN_INSECURE = "chosen-insecure"    # the chosen side has a medium/high bandit finding
+    REJECTED_PASSES = "rejected-passes"    # a correctness pair whose rejected side passes
+    REJECTED_FAILS = "rejected-fails"      # a quality pair whose rejected side does not pass
+    NO_MARGIN = "no-margin"                # the reason's margin is unknown or below its threshold
+    REGRESSES = "regresses"                # the chosen side is clearly worse on another criterion
+
+
+def check_pair(reason: PairReason, chosen: Verdict, rejected: Verdict,
+               config: PairConfig = PairConfig()) -> PairFault | None:
+    """The rule that `chosen` over `rejected` for `reason` breaks, or None when the pair obeys
+    every rule `build_pairs` applies to one pair (it also picks, per task, which correctness
+    pairs to make: its chosen side among the samples the best one does not clearly beat).
+    Every pair `build_pairs` makes passes this check."""
+    if reason not in config.reasons:
+        return PairFault.REASON_OFF
+    if not chosen.passed:
+        return PairFault.CHOSEN_FAILS
+    if chosen.secure is False:
+        return PairFault.CHOSEN_INSECURE
+    if reason is PairReason.CORRECTNESS:
+        if rejected.passed:
+            return PairFault.REJECTED_PASSES
+        return None if _margin(reason, chosen, rejected) >= config.min_correctness_margin else PairFault.NO_MARGIN
+    if not rejected.passed:
+        return PairFault.REJECTED_FAILS
+    if reason is PairReason.SECURITY and chosen.secure is True and rejected.secure is False:
+        return None    # the hard line: secure over insecure, whatever the margin or the rest
+    m = _margin(reason, chosen, rejected)
+    if m is None or m < config.min_margin(reason):
+        return PairFault.NO_MARGIN
+    if not _no_regression(reason, chosen, rejected, config):
+        return PairFault.REGRESSES
+    return None
+
+
 def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = PairConfig()) -> list[Pair]:
     """Chosen/rejected pairs for one task's ranked verdicts (see the module docstring).
 
@@ -269,17 +332,10 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
         for i, a in enumerate(good):
             for b in good[i + 1:]:
                 for chosen, rejected in ((a, b), (b, a)):
-                    if chosen.secure is False:
-                        continue
-                    m = _margin(reason, chosen, rejected)
-                    if reason is PairReason.SECURITY and chosen.secure is True \
-                            and rejected.secure is False:
-                        # the hard line: secure over insecure, whatever the margin or the
-                        # other criteria say
-                        found.append((max(m, 0.0), chosen, rejected))
-                    elif m is not None and m >= config.min_margin(reason) \
-                            and _no_regression(reason, chosen, rejected, config):
-                        found.append((m, chosen, rejected))
+                    if check_pair(reason, chosen, rejected, config) is None:
+                        m = _margin(reason, chosen, rejected)
+                        # (a secure-over-insecure pair is made whatever its margin: never < 0)
+                        found.append((max(m, 0.0) if reason is PairReason.SECURITY else m, chosen, rejected))
         found.sort(key=lambda t: (-t[0], t[1].sample_id, t[2].sample_id))
         candidates[reason] = found
 

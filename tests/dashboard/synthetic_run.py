@@ -2,10 +2,12 @@
 
 For the dashboard's tests (many tasks and rounds, so that sorting, filters and flips have
 something to show) and its render benchmark (60 rounds × 500 tasks). Every file a real run
-has is written in the real record shapes: the task snapshot, split, per-round samples,
-executions, verdicts, pairs, DPO metrics, the evaluation report (made by the real
-`codealign.trainer.evaluate.evaluate`), stage manifests, and `rounds.jsonl` / `timings.json`
-rebuilt from the manifests by the loop's own `write_rounds`. The gate promotes a round whose
+has is written in the real record shapes: the task snapshot, split, per-round samples (as
+many per task as the real `codealign.runs.allocation.allocate` gives from the round before),
+executions, verdicts, pairs, the training set (the round's pairs and half as many of the
+round before, one of which a re-check dropped), DPO metrics, the evaluation report (made by
+the real `codealign.trainer.evaluate.evaluate`), stage manifests, and `rounds.jsonl` /
+`timings.json` rebuilt from the manifests by the loop's own `write_rounds`. The gate promotes a round whose
 held-out pass@1 beats the incumbent's.
 """
 
@@ -19,7 +21,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from codealign.judges.complexity import judge_complexity
+from codealign.judges.pairs import pair_id
+from codealign.judges.verdict import Verdict
 from codealign.jsonl import write_json, write_jsonl
+from codealign.runs.allocation import AllocationConfig, allocate, task_history
 from codealign.runs.rounds import write_rounds
 from codealign.trainer.evaluate import Outcome, evaluate, split_tasks
 
@@ -99,6 +104,8 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
     difficulty = {t: rng.random() for t in ids}
     quality = {0: 0.45}
     incumbent, incumbent_pass1 = 0, None
+    history: dict = {}
+    previous_pairs: list[dict] = []
     for k in range(rounds + 1):
         q = quality[k] = quality[incumbent] + (rng.uniform(-0.08, 0.1) if k else 0.0)
         policy = "base" if incumbent == 0 else f"round-{incumbent}"
@@ -109,8 +116,9 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
         base = run / f"round-{k}"
         if k:
             samples, executions, verdicts, pairs = [], [], [], []
+            allocation = allocate(train, history, AllocationConfig(), train_samples)
             for t in train:
-                group = [_sample(t, f"{t}#r{k}#{i}", k, policy, rng, p_of(t)) for i in range(train_samples)]
+                group = [_sample(t, f"{t}#r{k}#{i}", k, policy, rng, p_of(t)) for i in range(allocation.counts[t])]
                 for rank, (s, e, insecure) in enumerate(group, 1):
                     samples.append(s), executions.append(e)
                     verdicts.append(_verdict(s, e, insecure, rank, len(group)))
@@ -118,7 +126,9 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
                 bad = [g for g in group if g[1]["status"] != "passed" or g[2]]
                 for (cs, ce, _), (rs, re_, ri) in zip(good, bad):
                     reason = "security" if ri else "correctness" if re_["status"] != "passed" else rng.choice(REASONS)
-                    pairs.append({"prompt": cs["code"].split("\n")[0], "chosen": cs["completion"], "rejected": rs["completion"],
+                    prompt = cs["code"].split("\n")[0]
+                    pairs.append({"prompt": prompt, "chosen": cs["completion"], "rejected": rs["completion"],
+                                  "pair_id": pair_id(prompt, cs["completion"], rs["completion"]),
                                   "task_id": t, "reason": reason, "margin": round(rng.uniform(0.1, 3.0), 3),
                                   "chosen_id": cs["sample_id"], "rejected_id": rs["sample_id"],
                                   "chosen_verdict": _pair_side(cs, ce, 1, "rank 1: passed 2/2 tests"),
@@ -129,6 +139,28 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
                 write_jsonl(base / stage / f"{name}.jsonl", rows)
             write_jsonl(base / "execute" / "references.jsonl", [])
             write_jsonl(base / "judge" / "pairs.jsonl", pairs)
+            write_json(base / "sample" / "allocation.json", allocation.to_dict())
+            history = task_history(map(Verdict.from_dict, verdicts), k, 1.5)
+            # the training set: the round's pairs, then half as many of the round before's, less
+            # the first of those (a re-check dropped it)
+            own_ids = {p["pair_id"] for p in pairs}
+            earlier = [p for p in previous_pairs if p["pair_id"] not in own_ids][:len(pairs) // 2 + 1]
+            replayed, dropped = earlier[1:], earlier[:1]
+            training = ([p | {"origin": {"run": run.name, "round": k}, "replayed": False} for p in pairs]
+                        + [p | {"origin": {"run": run.name, "round": k - 1}, "replayed": True} for p in replayed])
+            write_jsonl(base / "train" / "pairs.jsonl", training)
+            write_jsonl(base / "train" / "replay.jsonl", [
+                {"pair_id": p["pair_id"], "task_id": p["task_id"], "reason": p["reason"],
+                 "origin": {"run": run.name, "round": k - 1}, "kept": p not in dropped,
+                 "fault": "chosen-fails" if p in dropped else None,
+                 "detail": "now: chosen failed 1/2 tests; rejected failed 0/2 tests" if p in dropped else ""}
+                for p in earlier])
+            training_summary = {"new": len(pairs), "replayed": len(replayed), "share": 0.3,
+                                "available": len(earlier), "checked": len(earlier),
+                                "dropped_by_fault": {"chosen-fails": len(dropped)} if dropped else {},
+                                "replayed_by_origin": {f"{run.name}/round-{k - 1}": len(replayed)} if replayed else {},
+                                "excluded": 0}
+            previous_pairs = pairs
             by_reason = {r: sum(p["reason"] == r for p in pairs) for r in REASONS}
             write_json(base / "judge" / "summary.json", {"samples": len(samples), "pairs": len(pairs), "pairs_by_reason": by_reason})
             logp_c, logp_r = -1.2, -1.25
@@ -145,15 +177,19 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
             write_jsonl(base / "train" / "metrics.jsonl", metrics)
             last = {key: round(v, 4) for key, v in metrics[-1].items() if key.startswith(("rewards/", "logps/", "loss"))
                     or key in ("chosen_logp_change", "drift")}
-            _manifest(base / "sample", "sample", k, {"policy": {"name": policy, "adapter": None}}, {"samples": "samples.jsonl"},
-                      {"samples": len(samples), "tasks": len(train), "tokens": sum(s["tokens"] for s in samples)}, 1.0)
+            _manifest(base / "sample", "sample", k, {"policy": {"name": policy, "adapter": None}},
+                      {"samples": "samples.jsonl", "allocation": "allocation.json"},
+                      {"samples": len(samples), "tasks": len(train), "tokens": sum(s["tokens"] for s in samples),
+                       "allocation": allocation.summary().to_dict()}, 1.0)
             _manifest(base / "execute", "execute", k, {}, {"executions": "executions.jsonl", "references": "references.jsonl"},
                       {"executions": len(executions), "passed": sum(e["status"] == "passed" for e in executions)}, 2.0)
             _manifest(base / "judge", "judge", k, {}, {"verdicts": "verdicts.jsonl", "pairs": "pairs.jsonl", "summary": "summary.json"},
                       {"pairs": len(pairs), "pairs_by_reason": by_reason}, 0.5)
-            _manifest(base / "train", "train", k, {}, {"metrics": "metrics.jsonl"},
+            _manifest(base / "train", "train", k, {},
+                      {"metrics": "metrics.jsonl", "training_set": "pairs.jsonl", "replay": "replay.jsonl"},
                       {"steps": steps, "stopped_early": False, "stop_reason": "", "reference": "base",
-                       "pairs": len(pairs), "train_tokens": 1000, "last": last}, 3.0)
+                       "pairs": len(training), "train_tokens": 1000, "last": last,
+                       "training_set": training_summary}, 3.0)
         ev_samples, ev_execs, outcomes, rows = [], [], [], []
         for t in heldout:
             ev_rng = random.Random(f"{seed}:{t}")          # the same draws for every policy, as the loop does
