@@ -345,6 +345,8 @@ def train(
                                                 "(the fields of a recipe's dpo section).")] = None,
     previous_adapter: Annotated[Optional[Path], typer.Option(
         "--previous-adapter", help="The adapter to continue training (the last promoted round).")] = None,
+    initial_adapter: Annotated[Optional[Path], typer.Option(
+        "--initial-adapter", help="The run's first policy (reference: initial; default: the base).")] = None,
     chat: Annotated[Optional[bool], typer.Option("--chat/--no-chat", help="Pairs in chat form "
                                                  "(default: iff the tokenizer has a template).")] = None,
 ) -> None:
@@ -362,7 +364,8 @@ def train(
         except (OSError, yaml.YAMLError) as exc:
             raise CodealignError(f"{dpo}: cannot read DPO settings: {exc}") from None
     config = build_section(TrainConfig, settings, "dpo", str(dpo or "<defaults>"))
-    result = train_round(model, pairs, out, config, previous_adapter=previous_adapter, chat=chat)
+    result = train_round(model, pairs, out, config, previous_adapter=previous_adapter, chat=chat,
+                         initial_adapter=initial_adapter)
     if result is not None:
         typer.echo(f"{result.steps} steps on {result.pairs} pairs ({result.device}) -> {result.adapter_dir}")
 

@@ -8,7 +8,9 @@ evaluates on the validation tasks. The recipe is the candidate whose last promot
 the highest validation pass@1, the question the demo asks of its held-out tasks, answered
 without looking at them.
 
-    python scripts/tune_demo_dpo.py [--config configs/demo.yaml] [--out DIR] [LR,EPOCHS,NLL,BETA ...]
+    python scripts/tune_demo_dpo.py [--config configs/demo.yaml] [--out DIR] [LR,EPOCHS,NLL,BETA[,REFERENCE] ...]
+
+REFERENCE is a `dpo.reference` (base, previous, initial; default: the recipe's).
 
 Prints one line per candidate as it finishes and, last, one JSON object with all of them.
 """
@@ -25,6 +27,9 @@ from pathlib import Path
 # learning rate, epochs, NLL weight (loss_weights[1]), beta: the candidates tried for the demo
 # (30 Nov 2026, validation pass@1 of the last promoted round, from 0.753: 0.747, 0.823, 0.791,
 # 0.817, 0.823, 0.840, 0.831, 0.837; ~3-4 min each on 2 busy cores)
+# dpo.reference, 7 Dec 2026 with the interval gate, 1e-3,5,2,0.1: base and previous both 0.750 ->
+# 0.788 in round 1 (the same round: no previous adapter yet); rounds 2 and 3 rejected by the gate,
+# 0.802 / 0.802 with base, 0.799 / 0.797 with previous (composite lower bounds -0.002 with base).
 CANDIDATES = ["2e-3,6,2,0.1", "1e-3,3,1,0.1", "2e-3,6,2,0.5", "2e-3,3,2,0.1",
               "1e-3,3,2,0.1", "1e-3,5,2,0.1", "2e-3,2,2,0.1", "1e-3,7,2,0.1"]
 
@@ -32,7 +37,7 @@ CANDIDATES = ["2e-3,6,2,0.1", "1e-3,3,1,0.1", "2e-3,6,2,0.5", "2e-3,3,2,0.1",
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("candidates", nargs="*", default=CANDIDATES,
-                        help="LR,EPOCHS,NLL_WEIGHT,BETA (default: %(default)s)")
+                        help="LR,EPOCHS,NLL_WEIGHT,BETA[,REFERENCE] (default: %(default)s)")
     parser.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
     parser.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temp dir)")
     parser.add_argument("--fold-seed", type=int, default=1)
@@ -58,14 +63,16 @@ def main() -> None:
                                  if t.task_id in set(train_ids)))
     results = []
     for spec in args.candidates:
-        lr, epochs, nll, beta = (float(x) for x in spec.split(","))
-        name = f"lr{lr:g}-e{epochs:g}-nll{nll:g}-b{beta:g}"
+        fields = spec.split(",")
+        lr, epochs, nll, beta = (float(x) for x in fields[:4])
+        reference = fields[4] if len(fields) > 4 else None
+        name = f"lr{lr:g}-e{epochs:g}-nll{nll:g}-b{beta:g}" + (f"-{reference}" if reference else "")
         config = load_config(args.config, {"name": name, "model": str(seed.path), "run_dir": str(out),
                                            "tasks": str(task_file)}, check=False)
         config = dataclasses.replace(
             config,
             dpo=dataclasses.replace(config.dpo, learning_rate=lr, epochs=epochs, beta=beta,
-                                    loss_weights=[1.0, nll]),
+                                    loss_weights=[1.0, nll], reference=reference or config.dpo.reference),
             evaluation=dataclasses.replace(config.evaluation, split_seed=args.fold_seed,
                                            heldout_fraction=0.5, heldout_tags=[],
                                            n_samples=args.n_samples,

@@ -100,25 +100,26 @@ def write_recipe(tmp_path: Path, model: Path, rounds: int = 1, name: str = "t", 
     return path
 
 
-def cli_env(kill_at: str | None = None) -> dict[str, str]:
+def cli_env(kill_at: str | None = None, threads: int = 1) -> dict[str, str]:
     # One torch thread: on a busy 2-core machine two threads spin against each other (20x slower).
     import os
 
-    env = {k: v for k, v in os.environ.items() if k != KILL_ENV} | {"OMP_NUM_THREADS": "1"}
+    env = {k: v for k, v in os.environ.items() if k != KILL_ENV} | {"OMP_NUM_THREADS": str(threads)}
     if kill_at:
         env[KILL_ENV] = kill_at
     return env
 
 
-def run_cli(recipe: Path, kill_at: str | None = None, rounds: int | None = None, *args: str):
-    """`codealign loop --config recipe` to the end (a CompletedProcess)."""
+def run_cli(recipe: Path, kill_at: str | None = None, rounds: int | None = None, *args: str, threads: int = 1):
+    """`codealign loop --config recipe` to the end (a CompletedProcess), with `threads` torch threads."""
     import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "codealign", "loop", "--config", str(recipe), *args]
     if rounds is not None:
         cmd += ["--rounds", str(rounds)]
-    return subprocess.run(cmd, capture_output=True, text=True, env=cli_env(kill_at), cwd=ROOT, timeout=600)
+    return subprocess.run(cmd, capture_output=True, text=True, env=cli_env(kill_at, threads), cwd=ROOT,
+                          timeout=600)
 
 
 MEASURED = ("mean_cost",)

@@ -66,8 +66,11 @@ class SeedConfig:
         kind_weights: copies of each variant kind in the corpus (0 drops a kind).
         threads: torch CPU threads (0: torch's default). One is the default: at this model
             size a step is mostly small matmuls, and a second thread costs more in
-            synchronisation than it saves (6x the CPU time on a busy 2-core machine).
-        seed: initialisation and batch order.
+            synchronisation than it saves (6x the CPU time on a busy 2-core machine). It
+            changes the time only, not the weights (tests/test_seed_determinism.py), so it
+            is not part of the cache key.
+        seed: initialisation and batch order (the only source of randomness: training is
+            deterministic, `codealign.trainer.determinism`).
     """
 
     hidden_size: int = 128
@@ -198,7 +201,16 @@ def build_seed(config: SeedConfig | None = None, *, tasks: Sequence | None = Non
 
 def _train(out: Path, corpus: list[tuple[str, str, str]], config: SeedConfig,
            log: Callable[[str], None]) -> list[float]:
-    """Build tokenizer + random model in `out`, fit it on the completions, save in place."""
+    """Build tokenizer + random model in `out`, fit it on the completions, save in place:
+    deterministic (`codealign.trainer.determinism`), `config.threads` torch threads."""
+    from codealign.trainer.determinism import deterministic
+
+    with deterministic(config.threads):
+        return _fit(out, corpus, config, log)
+
+
+def _fit(out: Path, corpus: list[tuple[str, str, str]], config: SeedConfig,
+         log: Callable[[str], None]) -> list[float]:
     import random
 
     import torch
@@ -206,8 +218,6 @@ def _train(out: Path, corpus: list[tuple[str, str, str]], config: SeedConfig,
 
     from codealign.demo.tinymodel import build_tiny_llama, lm_step
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
     texts = sorted({p for _, p, _ in corpus} | {c for _, _, c in corpus})
     build_tiny_llama(out, texts, vocab_size=config.vocab_size, hidden_size=config.hidden_size,
                      layers=config.layers, max_positions=max(1024, config.max_length),

@@ -139,11 +139,13 @@ class RoundArtifacts(Record):
 @dataclass(frozen=True)
 class RoundDecision:
     """The gate's decision on a round (``round-k/gate/decision.json``): the gate's own
-    `codealign.trainer.gate.GateDecision`, an opaque typed sub-record (its ``to_dict`` form,
-    with at least ``status`` and ``reason``), and the round it was compared with."""
+    `codealign.trainer.gate.GateDecision` (which names the round it was compared with), an
+    opaque typed sub-record here (its ``to_dict`` form, with at least ``status``, ``reason``
+    and ``incumbent_round``). A decision of an older schema is written back as it was read
+    (`legacy`): readers never rename or drop the keys of a published record."""
 
     decision: GateDecision
-    incumbent_round: int
+    legacy: Mapping[str, Any] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def promoted(self) -> bool:
@@ -157,18 +159,20 @@ class RoundDecision:
     def reason(self) -> str:
         return self.decision.reason
 
+    @property
+    def incumbent_round(self) -> int:
+        return self.decision.incumbent_round
+
     def to_dict(self) -> dict[str, Any]:
-        return {**self.decision.to_dict(), "incumbent_round": self.incumbent_round}
+        return dict(self.legacy) if self.legacy is not None else self.decision.to_dict()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RoundDecision:
         from codealign.trainer.gate import GateDecision
 
-        # GateDecision's own fields of its to_dict form (the rest, `status`, is derived)
-        names = {f.name for f in dataclasses.fields(GateDecision)}
         try:
-            return cls(GateDecision(**{k: v for k, v in data.items() if k in names}),
-                       int(data["incumbent_round"]))
+            decision = GateDecision.from_dict(data)
+            return cls(decision, None if data.get("schema") == GateDecision.SCHEMA else dict(data))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a gate decision: {exc}", field="gate") from None
 

@@ -5,8 +5,11 @@ A run is a directory ``<run_dir>/<name>/``::
     config.json       the validated config, as plain data (written last by `create_run`)
     tasks.jsonl       the task snapshot taken at creation; the run reads only this
     split.json        the held-out rule, its seed and the resulting task ids
-    lineage.json      with a parent run or an initial policy: where round 0's policy came from
+    lineage.json      with a parent run or an initial policy: where round 0's policy came from,
+                      and the lineage's first policy π₀ (``initial``: what ``dpo.reference:
+                      initial`` trains against)
     lineage/adapter/  a copy of that adapter (its hash is recorded)
+    lineage/initial/  a child run's copy of π₀'s adapter (when π₀ is not the base)
     state.json, lease.lock, cancel.request      see `codealign.runs.state`
     events.jsonl      see `codealign.runs.events`
     round-0/evaluate/ the starting policy on the held-out tasks (evaluated once)
@@ -63,6 +66,7 @@ TASKS_FILE = "tasks.jsonl"
 SPLIT_FILE = "split.json"
 CONFIG_FILE = "config.json"
 LINEAGE_ADAPTER = "lineage/adapter"
+LINEAGE_INITIAL = "lineage/initial"
 # Not part of what a run *is*: how far to go, and where its directory lies.
 _NOT_IDENTITY = ("rounds", "run_dir")
 
@@ -104,8 +108,22 @@ def _resolve_parent(config: RunConfig) -> Path:
                       field="parent_run")
 
 
+def _initial_of(run: Path) -> tuple[str, Path | None]:
+    """The first policy π₀ of `run`'s lineage: (its name, its adapter directory; None: the base)."""
+    info = _read_lineage(run)
+    if info is None:
+        return "base", None
+    if info["parent_run"] is None:               # π₀ is the run's own start (an initial_policy)
+        return info["policy"], None if info["adapter"] is None else run / info["adapter"]
+    if "initial" in info:
+        initial = info["initial"]
+        return initial["policy"], None if initial["adapter"] is None else run / initial["adapter"]
+    return _initial_of(Path(info["parent_run"]))  # a child recorded before π₀ was
+
+
 def _lineage(config: RunConfig, run_path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(lineage record with the absolute `source` adapter to copy, the parent's split)."""
+    """(lineage record with the absolute `source` adapter to copy, and for a child π₀'s name
+    `initial` and adapter `initial_source`; the parent's split)."""
     if config.parent_run is not None:
         parent = _resolve_parent(config)
         if parent == run_path.resolve():
@@ -115,9 +133,11 @@ def _lineage(config: RunConfig, run_path: Path) -> tuple[dict[str, Any] | None, 
             raise ConfigError(f"the parent run was made on model {parent_config['model']}; a child "
                               f"run must use the same base model, not {config.model}",
                               path=config.source, field="parent_run")
+        initial_policy, initial_source = _initial_of(parent)
         last = last_promoted(read_rounds(parent))
         record: dict[str, Any] = {"parent_run": str(parent), "parent_round": 0, "source": None,
-                                  "policy": "base"}
+                                  "policy": "base", "initial": initial_policy,
+                                  "initial_source": None if initial_source is None else str(initial_source)}
         if last is not None and last.artifacts.adapter is not None:
             record.update(parent_round=last.round, source=str(parent / last.artifacts.adapter),
                           policy=f"{parent.name}/round-{last.round}")
@@ -189,17 +209,29 @@ def create_run(config: RunConfig, *, tasks: Sequence | None = None,
         write_jsonl(run_path / TASKS_FILE, _task_dicts(tasks))
         write_json(run_path / SPLIT_FILE, split)
         if lineage is not None:
-            target = run_path / LINEAGE_ADAPTER
-            if target.exists():
-                shutil.rmtree(target)
-            if lineage["source"] is not None:
-                shutil.copytree(lineage["source"], target)
-            write_json(run_path / LINEAGE_FILE, {
-                **lineage, "adapter": LINEAGE_ADAPTER if lineage["source"] else None,
-                "adapter_hash": sha_path(target) if lineage["source"] else None})
+            write_json(run_path / LINEAGE_FILE, _copy_lineage(run_path, lineage))
         lease.update(status=RunStatus.QUEUED, parent_run=lineage and lineage["parent_run"])
         write_json(run_path / CONFIG_FILE, config.section_dicts())     # last: the run exists
     return run_path
+
+
+def _copy_lineage(run_path: Path, lineage: dict[str, Any]) -> dict[str, Any]:
+    """Copy the start adapter (and a child's π₀ adapter) into the run; the lineage.json record."""
+    def copy(source: str | None, rel: str) -> tuple[str | None, str | None]:
+        target = run_path / rel
+        if target.exists():
+            shutil.rmtree(target)
+        if source is None:
+            return None, None
+        shutil.copytree(source, target)
+        return rel, sha_path(target)
+
+    record = dict(lineage)
+    record["adapter"], record["adapter_hash"] = copy(record["source"], LINEAGE_ADAPTER)
+    if "initial" in record:                          # a child: π₀ as its parent had it
+        adapter, digest = copy(record.pop("initial_source"), LINEAGE_INITIAL)
+        record["initial"] = {"policy": record["initial"], "adapter": adapter, "adapter_hash": digest}
+    return record
 
 
 def _check_existing(config: RunConfig, run_path: Path, tasks: Sequence | None, lease: RunLease) -> None:
@@ -305,27 +337,37 @@ def _read_lineage(run_path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def _initial_policy(run_path: Path) -> Policy:
+    """π₀, the reference of ``dpo.reference: initial`` (`_initial_of`), as a policy of the run."""
+    name, adapter = _initial_of(run_path)
+    if adapter is None:
+        return Policy(name)
+    rel = adapter.relative_to(run_path) if adapter.is_relative_to(run_path) else adapter
+    return Policy(name, str(rel), sha_path(adapter))
+
+
 def _rounds(ctx: Context, total: int) -> None:
     run_path = ctx.run_path
     split = json.loads((run_path / SPLIT_FILE).read_text(encoding="utf-8"))
     lineage = _read_lineage(run_path)
     start = Policy(lineage["policy"], lineage["adapter"], lineage["adapter_hash"]) if lineage else Policy("base")
+    initial = _initial_policy(run_path)
     base_eval = evaluate_stage(ctx, 0, split["heldout"], start)
     write_rounds(run_path)
-    incumbent = Incumbent(0, start.adapter, start.adapter_hash, base_eval.result)
+    incumbent = Incumbent.of(0, start, base_eval)
     names = {0: start.name}
     for k in range(1, total + 1):
         policy = incumbent.policy(names[incumbent.round])
         sampled = sample_stage(ctx, k, round_tasks(ctx.config, split["train"], k), policy)
         executed = execute_stage(ctx, k, sampled)
         judged = judge_stage(ctx, k, sampled, executed)
-        trained = train_stage(ctx, k, judged, policy, split["train"])
+        trained = train_stage(ctx, k, judged, policy, initial, split["train"])
         adapter = f"round-{k}/train/adapter" if "adapter" in trained.outputs else None
         candidate = Policy(f"round-{k}", adapter, trained.output_hashes.get("adapter"))
         evaluated = evaluate_stage(ctx, k, split["heldout"], candidate, skipped=trained.skipped)
         decided = gate_stage(ctx, k, evaluated, incumbent)
         if decided.promoted:
-            incumbent = Incumbent(k, adapter, candidate.adapter_hash, evaluated.result)
+            incumbent = Incumbent.of(k, candidate, evaluated)
             names[k] = candidate.name
         write_rounds(run_path)
     write_rounds(run_path)

@@ -31,14 +31,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codealign.config import RunConfig, plain_data
 from codealign.errors import ConfigError
 from codealign.jsonl import read_jsonl, write_json, write_jsonl
-from codealign.records import OutcomeRow, RoundDecision
+from codealign.records import OutcomeRow
 from codealign.runs.events import EventLog, Note, Progress, RoundDecided, StageFinished, StageStarted
 from codealign.runs.state import CancelToken, RunLease
+
+if TYPE_CHECKING:
+    from codealign.trainer.gate import GateDecision
 
 __all__ = ["STAGES", "MANIFEST", "KILL_ENV", "ROUND_SEED_STRIDE", "StageManifest", "Policy",
            "Incumbent", "Context", "read_manifest", "sha_path",
@@ -114,12 +117,20 @@ class Policy:
 
 @dataclass(frozen=True)
 class Incumbent:
-    """The last promoted policy (round 0: the base or the lineage's) and its held-out figures."""
+    """The last promoted policy (round 0: the base or the lineage's) and its held-out
+    outcomes, which the gate compares a candidate's with, task by task."""
 
     round: int
     adapter: str | None
     adapter_hash: str | None
-    metrics: dict[str, Any]
+    outcomes: str                          # its evaluation's outcomes.jsonl, relative to the run
+    outcomes_hash: str
+
+    @classmethod
+    def of(cls, round_no: int, policy: Policy, evaluated: StageManifest) -> "Incumbent":
+        return cls(round_no, policy.adapter, policy.adapter_hash,
+                   f"round-{round_no}/evaluate/{evaluated.outputs['outcomes']}",
+                   evaluated.output_hashes["outcomes"])
 
     def policy(self, name: str) -> Policy:
         return Policy(name, self.adapter, self.adapter_hash)
@@ -350,12 +361,13 @@ def judge_stage(ctx: Context, round_no: int, sampled: StageManifest,
 
 
 def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Policy,
-                train_ids: list[str]) -> StageManifest:
-    """DPO from `policy` on the round's training set (``pairs.jsonl``: its own pairs and,
-    with ``replay.share``, earlier pairs re-checked in this run; `codealign.runs.trainset`;
-    ``replay.jsonl`` lists the earlier pairs re-checked). `train_ids`: the run's train tasks."""
+                initial: Policy, train_ids: list[str]) -> StageManifest:
+    """DPO from `policy`'s adapter on the round's training set (``pairs.jsonl``: its own pairs
+    and, with ``replay.share``, earlier pairs re-checked in this run; `codealign.runs.trainset`;
+    ``replay.jsonl`` lists the earlier pairs re-checked). `initial` is the run's first policy
+    (the reference of ``dpo.reference: initial``); `train_ids`: the run's train tasks."""
     from codealign.runs.trainset import build_training_set, earlier_pairs, own_pairs, revalidate
-    from codealign.trainer.dpo import train_round
+    from codealign.trainer.dpo import Reference, train_round
 
     dpo = dataclasses.replace(ctx.config.dpo, seed=ctx.config.dpo.seed + round_no)
     replay = ctx.config.replay
@@ -389,7 +401,8 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
 
         result = train_round(ctx.config.model, d / "pairs.jsonl", d, dpo,
                              previous_adapter=ctx.path(policy.adapter),
-                             chat=ctx.config.sampling.chat, on_step=on_step)
+                             chat=ctx.config.sampling.chat, on_step=on_step,
+                             initial_adapter=ctx.path(initial.adapter))
         return StageRun(files | {"adapter": "adapter", "metrics": "metrics.jsonl", "train": "train.json"},
                         {"steps": result.steps, "stopped_early": result.stopped_early,
                          "stop_reason": result.stop_reason, "reference": result.reference,
@@ -401,6 +414,8 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
 
     inputs = {"pairs": judged.output_hashes["pairs"], "dpo": plain_data(dpo),
               "model": ctx.config.model, "policy": plain_data(policy)}
+    if dpo.reference is Reference.INITIAL:
+        inputs["initial"] = plain_data(initial)
     if replay.share:
         # the earlier pairs, and everything their re-check depends on
         inputs["replay"] = {"config": plain_data(replay), "tasks": ctx.tasks_hash, "train_ids": sorted(train_ids),
@@ -461,23 +476,30 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
     return ctx.run_stage(round_no, "evaluate", inputs, work)
 
 
-def gate_stage(ctx: Context, round_no: int, evaluated: StageManifest, incumbent: Incumbent) -> RoundDecision:
-    from codealign.trainer.gate import GateDecision, decide
+def gate_stage(ctx: Context, round_no: int, evaluated: StageManifest, incumbent: Incumbent) -> "GateDecision":
+    """The gate's decision on round `round_no` (``decision.json``): its held-out outcomes
+    against the incumbent's, task by task, with the tasks' tags."""
+    from codealign.trainer.gate import GateDecision, decide, read_outcomes
+
+    gate = ctx.config.gate
 
     def work(d: Path) -> StageRun:
         if evaluated.skipped:
-            decision = GateDecision(False, evaluated.skipped, ctx.config.gate.objective.value, None, None)
+            decision = GateDecision.not_evaluated(evaluated.skipped, gate, incumbent.round)
         else:
-            decision = decide(evaluated.result, incumbent.metrics, ctx.config.gate)
-        record = RoundDecision(decision, incumbent.round).to_dict()
+            candidate = read_outcomes(evaluated.output(ctx.run_path, "outcomes"))
+            decision = decide(candidate, read_outcomes(ctx.run_path / incumbent.outcomes), gate,
+                              tags={t: ctx.tasks[t].tags for t in candidate if t in ctx.tasks},
+                              incumbent_round=incumbent.round)
+        record = decision.to_dict()
         write_json(d / "decision.json", record)
         return StageRun({"decision": "decision.json"}, record)
 
-    inputs = {"candidate": evaluated.output_hashes, "candidate_result": evaluated.result,
-              "incumbent": plain_data(incumbent), "gate": plain_data(ctx.config.gate)}
+    inputs = {"candidate": evaluated.output_hashes, "candidate_skipped": evaluated.skipped,
+              "incumbent": plain_data(incumbent), "tasks": ctx.tasks_hash, "gate": plain_data(gate)}
     gated = ctx.run_stage(round_no, "gate", inputs, work)
-    decided = RoundDecision.from_dict(gated.result)
-    ctx.events.emit(RoundDecided(round_no, decided.decision.status, decided.decision.reason))
+    decided = GateDecision.from_dict(gated.result)
+    ctx.events.emit(RoundDecided(round_no, decided.status, decided.reason))
     return decided
 
 

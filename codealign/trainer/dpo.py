@@ -5,13 +5,20 @@ rounds continue training the previous round's adapter. The reference is never a 
 of the model:
 
 - ``reference: base`` — the base model with the adapter disabled (the fixed reference that
-  RLHFlow found more stable). For round 1 TRL does this itself when given a `LoraConfig`;
-  for later rounds we load the previous adapter as a trainable `PeftModel`, TRL adds a frozen
-  copy named ``ref``, and we delete that copy so the reference falls back to the
-  adapter-disabled base.
-- ``reference: previous`` — the previous round's adapter, frozen: loaded as a trainable
-  `PeftModel`, TRL copies it into the frozen ``ref`` adapter itself (iterative DPO with a
-  moving reference). Round 1 has no previous adapter, so its reference is the base.
+  RLHFlow found more stable);
+- ``reference: previous`` — the previous round's adapter, frozen (iterative DPO with a moving
+  reference); round 1 has no previous adapter, so its reference is the base;
+- ``reference: initial`` — the run's first policy π₀, frozen for every round, as Online-RLHF's
+  recipe keeps it: the adapter a run (or the first run of its lineage) started from, or the
+  base when it started from the base (then the same as ``base``).
+
+How, with TRL's public API only: the trainer is built on the *reference*: a fresh LoRA on the
+base when the reference is the base (TRL then disables the adapter for reference passes), else
+the reference adapter as a trainable `PeftModel`, which TRL copies into a frozen ``ref``
+adapter. TRL takes (or precomputes) the reference log-probs from that while the policy adapter
+(``default``) still holds the reference's weights; then the policy's own start, the previous
+adapter, is loaded into ``default`` (`peft.set_peft_model_state_dict`). An adapter loaded over
+another must have the same LoRA shape (rank, alpha, target modules).
 
 ``loss_type: [sigmoid, sft]`` is DPO plus an NLL term on the chosen completions (Pang et al.
 2024, "Iterative Reasoning Preference Optimization"), weighted by ``loss_weights``.
@@ -27,7 +34,10 @@ the round early, recording why, when
   (mean absolute log-ratio per sequence, a proxy for the KL), exceeds ``max_drift``.
 
 bf16 and gradient checkpointing are used on CUDA, fp32 without checkpointing on the CPU,
-chosen from `torch.cuda.is_available()`.
+chosen from `torch.cuda.is_available()`. On the CPU a round is deterministic
+(`codealign.trainer.determinism`: deterministic algorithms; the seeds of `TrainConfig.seed`
+for the LoRA init and the data order, no dataloader workers): the same pairs give the same
+adapter whatever the thread count.
 
 Several processes (multi-GPU): the same code runs under ``accelerate launch`` (configs in
 ``configs/accelerate/``: DDP, DeepSpeed ZeRO-2), e.g. ``accelerate launch --config_file
@@ -58,6 +68,7 @@ from typing import Any
 
 from codealign.errors import ConfigError, TrainerError
 from codealign.jsonl import append_jsonl, read_jsonl, write_json
+from codealign.trainer.determinism import deterministic
 
 __all__ = ["Reference", "TrainConfig", "TrainResult", "train_round", "build_trainer", "dpo_args",
            "read_metrics", "ADAPTER_DIR"]
@@ -74,6 +85,7 @@ class Reference(str, Enum):
 
     BASE = "base"            # base model, adapter disabled (fixed across rounds)
     PREVIOUS = "previous"    # the previous round's adapter, frozen (moves every round)
+    INITIAL = "initial"      # the run's (or lineage's) first policy, frozen (fixed across rounds)
 
 
 @dataclass
@@ -149,7 +161,7 @@ class TrainConfig:
         try:
             self.reference = Reference(self.reference)
         except ValueError:
-            raise bad("reference", "must be 'base' or 'previous'") from None
+            raise bad("reference", f"must be one of {[r.value for r in Reference]}") from None
         for name in ("max_chosen_logp_drop", "max_drift"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or value <= 0):
@@ -310,15 +322,57 @@ def dpo_args(config: TrainConfig, output_dir: str | Path, *, cuda: bool, precomp
     )
 
 
+def _reference_adapter(config: TrainConfig, previous_adapter: Path | None,
+                       initial_adapter: Path | None) -> Path | None:
+    """The adapter the reference is (None: the adapter-disabled base)."""
+    if config.reference is Reference.PREVIOUS:
+        return previous_adapter
+    if config.reference is Reference.INITIAL:
+        return initial_adapter
+    return None
+
+
+_SHAPE = ("r", "lora_alpha", "target_modules", "use_rslora", "use_dora", "bias")
+
+
+def _lora_config(adapter: Path):
+    """The LoRA config of a saved adapter, trainable (`TrainerError` if it is not LoRA)."""
+    from peft import LoraConfig, PeftConfig
+
+    config = PeftConfig.from_pretrained(str(adapter))
+    if not isinstance(config, LoraConfig):
+        raise TrainerError(f"{adapter}: a {type(config).__name__} adapter; only LoRA adapters are trained")
+    config.inference_mode = False
+    return config
+
+
+def _load_policy_start(model, adapter: Path, shape) -> None:
+    """Load `adapter`'s weights into the trainable ``default`` adapter of `model` (whose LoRA
+    config is `shape`)."""
+    from peft import set_peft_model_state_dict
+    from peft.utils import load_peft_weights
+
+    theirs = _lora_config(adapter)
+    differ = [f for f in _SHAPE if getattr(theirs, f) != getattr(shape, f)]
+    if differ:
+        raise TrainerError(f"{adapter} cannot be trained against this reference: its LoRA "
+                           + ", ".join(f"{f} is {getattr(theirs, f)!r}, not {getattr(shape, f)!r}" for f in differ))
+    loaded = set_peft_model_state_dict(model, load_peft_weights(str(adapter)), adapter_name="default")
+    if loaded.unexpected_keys:
+        raise TrainerError(f"{adapter}: weights the model has no place for: {loaded.unexpected_keys[:3]}")
+
+
 def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
                   config: TrainConfig, previous_adapter: str | Path | None = None,
                   chat: bool | None = None, progress: bool = False,
-                  on_step: Callable[[int, int], None] | None = None):
+                  on_step: Callable[[int, int], None] | None = None,
+                  initial_adapter: str | Path | None = None):
     """The `DPOTrainer` of one round (not yet trained) and its `CollapseGuard`.
 
     Arguments as for `train_round`. The trainer's model is a `PeftModel` whose ``default``
-    adapter is the policy; the reference is the adapter-disabled base, or (``reference:
-    previous`` with a previous adapter) TRL's frozen ``ref`` copy of the previous adapter.
+    adapter is the policy (starting from `previous_adapter`, or fresh); the reference is the
+    adapter-disabled base, or TRL's frozen ``ref`` adapter holding the reference adapter (see
+    the module docstring).
     """
     import datasets
     import torch
@@ -328,6 +382,8 @@ def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path
     from trl import DPOTrainer
 
     pairs_path, out = Path(pairs_path), Path(out_dir)
+    previous = None if previous_adapter is None else Path(previous_adapter)
+    initial = None if initial_adapter is None else Path(initial_adapter)
     if not read_jsonl(pairs_path):
         raise TrainerError(f"{pairs_path}: no preference pairs to train on")
     out.mkdir(parents=True, exist_ok=True)
@@ -347,19 +403,20 @@ def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path
         tokenizer.pad_token = tokenizer.eos_token
     rows = _load_pairs(pairs_path, bool(tokenizer.chat_template) if chat is None else chat)
 
+    reference = _reference_adapter(config, previous, initial)
+    if reference is not None and previous is None:
+        raise TrainerError(f"reference: {config.reference.value} is the adapter {reference}, but the policy "
+                           "has no adapter to start from (a run that starts from an adapter trains it)")
     peft_config = None
-    if previous_adapter is None:
+    if reference is None:            # a fresh LoRA (of the previous adapter's shape), base reference
         policy = base
-        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                 lora_dropout=config.lora_dropout,
-                                 target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
-    else:
-        policy = PeftModel.from_pretrained(base, str(previous_adapter), is_trainable=True)
-    # With a base reference and a previous adapter, TRL's "ref" copy is deleted after
-    # construction, so precomputing must wait until then (below).
-    drop_ref_copy = previous_adapter is not None and config.reference is Reference.BASE
+        peft_config = _lora_config(previous) if previous is not None else LoraConfig(
+            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+            target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+    else:                            # TRL copies this adapter into its frozen "ref"
+        policy = PeftModel.from_pretrained(base, str(reference), is_trainable=True)
     args = dpo_args(config, out / "trainer", cuda=cuda, progress=progress,
-                    precompute=config.precompute_ref_log_probs and not drop_ref_copy)
+                    precompute=config.precompute_ref_log_probs)
     guard = _make_guard(config, metrics_path)
     callbacks = [guard] if on_step is None else [guard, _step_callback(on_step)]
     if not progress:
@@ -367,25 +424,21 @@ def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path
     trainer = DPOTrainer(model=policy, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)    # the per-step dicts go to metrics.jsonl instead
-    if drop_ref_copy:
-        trainer.model.delete_adapter("ref")
-        trainer.model.set_adapter("default")
-        if config.precompute_ref_log_probs:
-            # TRL precomputes in __init__; redo it now that the reference is the adapter-disabled base.
-            trainer.train_dataset = trainer._precompute_ref_logps(
-                trainer.train_dataset, "train", config.batch_size)
-            trainer.precompute_ref_logps = True
+    if previous is not None and previous != reference:
+        _load_policy_start(trainer.model, previous, trainer.model.peft_config["default"])
     return trainer, guard
 
 
 def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
                 config: TrainConfig, previous_adapter: str | Path | None = None,
                 chat: bool | None = None, progress: bool = False,
-                on_step: Callable[[int, int], None] | None = None) -> TrainResult | None:
+                on_step: Callable[[int, int], None] | None = None,
+                initial_adapter: str | Path | None = None) -> TrainResult | None:
     """Train one DPO round on the TRL-format pairs in `pairs_path`; save the adapter to `out_dir/adapter`.
 
     `model` is the base model (local path or hub id). `previous_adapter` is the adapter of the
-    last promoted policy, or None to start from the base. `chat` says whether the generator
+    last promoted policy, or None to start from the base. `initial_adapter` is the run's
+    first policy (None: the base), the reference of ``reference: initial``. `chat` says whether the generator
     wrapped prompts in the chat template (None: iff the tokenizer has one, the generator's own
     rule), so the pairs are trained in the same form. Writes ``metrics.jsonl`` (one line
     per step) and ``train.json`` (the `TrainResult`) into `out_dir`. `on_step(step, max_steps)`
@@ -399,18 +452,19 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
     out = Path(out_dir)
     processes, main = _world()
     if config.accelerate_config and processes == 1:
-        return _launch(model, pairs_path, out, config, previous_adapter, chat)
+        return _launch(model, pairs_path, out, config, previous_adapter, chat, initial_adapter)
     adapter_dir = out / ADAPTER_DIR
     if adapter_dir.exists() and main:
         shutil.rmtree(adapter_dir)
-    trainer, guard = build_trainer(model, pairs_path, out, config, previous_adapter, chat, progress,
-                                   on_step)
-    started = time.perf_counter()
-    try:
-        output = trainer.train()
-    except torch.OutOfMemoryError as exc:
-        raise TrainerError(f"out of memory while training: {exc}") from exc
-    seconds = time.perf_counter() - started
+    with deterministic(threads=None):
+        trainer, guard = build_trainer(model, pairs_path, out, config, previous_adapter, chat, progress,
+                                       on_step, initial_adapter)
+        started = time.perf_counter()
+        try:
+            output = trainer.train()
+        except torch.OutOfMemoryError as exc:
+            raise TrainerError(f"out of memory while training: {exc}") from exc
+        seconds = time.perf_counter() - started
     trainer.accelerator.wait_for_everyone()
     if not main:
         return None     # the main process reports
@@ -425,7 +479,8 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
         last_metrics={k: v for k, v in guard.last.items() if isinstance(v, float) and math.isfinite(v)},
         train_tokens=tokens, seconds=round(seconds, 3),
         tokens_per_s=round(tokens / seconds, 1) if seconds > 0 else 0.0,
-        reference=(config.reference.value if previous_adapter is not None else Reference.BASE.value),
+        reference=(Reference.BASE.value if _reference_adapter(config, previous_adapter, initial_adapter) is None
+                   else config.reference.value),
         device="cuda" if cuda else "cpu", dtype="bfloat16" if cuda else "float32",
         pairs=len(trainer.train_dataset))
     write_json(out / "train.json", result.to_dict())
@@ -433,7 +488,8 @@ def train_round(model: str | Path, pairs_path: str | Path, out_dir: str | Path,
     return result
 
 
-def _launch(model, pairs_path, out: Path, config: TrainConfig, previous_adapter, chat) -> TrainResult:
+def _launch(model, pairs_path, out: Path, config: TrainConfig, previous_adapter, chat,
+            initial_adapter) -> TrainResult:
     """`train_round` in the processes of `config.accelerate_config` (``accelerate launch``)."""
     out.mkdir(parents=True, exist_ok=True)
     settings = out / "dpo.json"
@@ -443,6 +499,8 @@ def _launch(model, pairs_path, out: Path, config: TrainConfig, previous_adapter,
            "--pairs", str(pairs_path), "--out", str(out), "--dpo", str(settings)]
     if previous_adapter is not None:
         cmd += ["--previous-adapter", str(previous_adapter)]
+    if initial_adapter is not None:
+        cmd += ["--initial-adapter", str(initial_adapter)]
     if chat is not None:
         cmd += ["--chat" if chat else "--no-chat"]
     log = out / "launch.log"

@@ -1,30 +1,75 @@
-"""The promotion gate: keep a round's policy only if it is better where it counts.
+"""The promotion gate: keep a round's policy only if the held-out tasks show it is better.
 
-A candidate round is promoted when both hold, against the incumbent (the last promoted
-policy; round 0 is the base model):
+The gate compares the candidate round's held-out outcomes with the incumbent's (the last
+promoted policy; round 0 is the starting policy), task by task: both were evaluated on the
+same tasks with the same sampling seeds. Every figure below is a paired bootstrap over those
+tasks (`codealign.trainer.stats.paired_statistics`, the intervals the service publishes: 95%
+by default, the same draws for every figure):
 
-1. held-out pass@1 has not fallen by more than ``pass_at_1_tolerance`` (absolute), and
-2. the objective improved by more than ``min_improvement``:
-   - ``pass@1``      higher is better;
-   - ``secure_rate`` higher is better (share of passing samples with no medium+ finding);
-   - ``mean_cost``   lower is better, measured as the relative change of the mean cost;
-   - ``composite``   ``w_pass * Δpass@1 + w_secure * Δsecure_rate - w_cost * relative Δcost``,
-     a weighted sum of the three deltas (terms whose figures are missing count 0).
+- ``pass@1``       Δ of the task-mean honest pass rate (higher is better);
+- ``secure_rate``  Δ of the pooled share of honest passes with no medium+ finding;
+- ``mean_cost``    the relative fall of the pooled mean cost, ``(old - new) / old``;
+- ``composite``    ``w_pass * Δpass@1 + w_secure * Δsecure_rate + w_cost * cost fall``,
+  computed inside each draw (a term whose figure is undefined in a draw counts 0).
 
-Otherwise the round is rejected, and the next round starts from the incumbent's adapter.
-`decide` is a pure function; the loop records its `GateDecision` in rounds.jsonl.
+A candidate is promoted when all hold:
+
+1. **guards** — neither pass@1 nor the secure rate is down beyond its tolerance: the upper
+   bound of its Δ interval is not below ``-pass_at_1_tolerance`` (``-secure_rate_tolerance``);
+2. **tags** — with ``reject_tag_regressions``, no task tag regressed (below);
+3. **effect** — the lower bound of the objective's gain interval exceeds ``min_improvement``
+   (0: the interval excludes no gain).
+
+Noise alone passes rule 3 nominally (1 - confidence) / 2 of the time, where comparing point
+estimates passes it half the time: in simulated A/A rounds of the demo (35 held-out tasks, 16
+samples each) this gate promoted 2.8% and the point rule 48%
+(``benchmarks/gate_false_promotion.py``).
+
+**Tags.** For every tag of the held-out tasks (``strings``, a habit ``habit:mktemp``, ...) the
+decision records Δpass@1 and Δsecure rate over that tag's tasks with `stats.two_level`
+intervals: a tag has few tasks (one to four per habit in the demo), too few for a task-only
+bootstrap to see sampling noise, so each drawn task's samples are redrawn too. A tag
+*regressed* when the upper bound of either Δ is below ``-tag_tolerance``. A regressed tag
+flags the round; it rejects it only with ``reject_tag_regressions``. Many tags are tested at
+once, so the tag tolerance is well above the overall ones: 0.15 flags 2-3% of the demo's
+A/A rounds.
+
+**Cost.** The mean cost is measured CPU time: it differs between machines and between runs,
+so a positive ``w_cost`` (or the ``mean_cost`` objective) makes the decision depend on the
+machine. The default weighs it 0, and the decision then holds no measured figure: two runs
+with the same seeds decide the same on any machine.
+
+**Limits.** With few held-out tasks (under ten or so) the task bootstrap's intervals are too
+narrow, and one task gives a zero-width interval (the point rule).
+
+`decide` is a pure function; the gate stage writes its `GateDecision` to ``decision.json``
+and rounds.jsonl embeds it.
+
+>>> cand = {f"t{i}": TaskOutcomes(16, 12, 12, 0.0, 0) for i in range(20)}
+>>> inc = {f"t{i}": TaskOutcomes(16, 8, 8, 0.0, 0) for i in range(20)}
+>>> decide(cand, inc, GateConfig()).promoted
+True
+>>> decide(inc, inc, GateConfig()).reason
+'pass@1 gain +0.0000 [+0.0000, +0.0000]: the lower bound does not exceed 0.0'
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
 
-from codealign.errors import ConfigError
+import numpy as np
 
-__all__ = ["Objective", "GateConfig", "GateDecision", "decide"]
+from codealign.errors import ConfigError, InputError
+from codealign.trainer.stats import DEFAULT_RESAMPLES, Interval, paired_statistics, two_level
+
+__all__ = ["Objective", "GateConfig", "TaskOutcomes", "TagDelta", "GateDecision", "decide",
+           "read_outcomes", "count_outcomes"]
 
 
 class Objective(str, Enum):
@@ -38,14 +83,29 @@ class Objective(str, Enum):
 
 @dataclass
 class GateConfig:
+    """When a round is promoted (see the module docstring). Every field is checked."""
+
     objective: Objective = Objective.PASS_AT_1
-    pass_at_1_tolerance: float = 0.02
-    """Largest allowed fall of held-out pass@1 (absolute, e.g. 0.02 = two points)."""
     min_improvement: float = 0.0
-    """The objective's delta must exceed this (0: any strict improvement)."""
+    """The lower bound of the objective's gain interval must exceed this (0: a gain whose
+    interval excludes none). Negative: a non-inferiority margin (promote unless the gain may be
+    below it), for a loop that should move on whenever the guards allow."""
+    pass_at_1_tolerance: float = 0.02
+    """Reject when Δpass@1's upper bound is below minus this (absolute: 0.02 = two points)."""
+    secure_rate_tolerance: float = 0.02
+    """Reject when Δsecure rate's upper bound is below minus this."""
+    tag_tolerance: float = 0.15
+    """A tag regressed when the upper bound of its Δpass@1 or Δsecure rate is below minus this
+    (in the demo's A/A rounds 0.15 flags 2-3% of rounds, 0.1 about 6%, 0.05 about 19%)."""
+    reject_tag_regressions: bool = False
+    """Reject a round with a regressed tag (False: flag it in the decision only)."""
+    confidence: float = 0.95
+    """Of every interval (two-sided); noise clears a lower bound (1 - confidence) / 2 of the time."""
     w_pass: float = 1.0
     w_secure: float = 0.5
-    w_cost: float = 0.1
+    w_cost: float = 0.0
+    """Weight of the relative cost fall in the composite; > 0 makes the decision depend on the
+    machine (the cost is measured CPU time)."""
 
     def __post_init__(self) -> None:
         try:
@@ -53,10 +113,23 @@ class GateConfig:
         except ValueError:
             raise ConfigError(f"must be one of {[o.value for o in Objective]}, got {self.objective!r}",
                               field="objective") from None
-        for name in ("pass_at_1_tolerance", "min_improvement", "w_pass", "w_secure", "w_cost"):
+        for name in ("min_improvement", "pass_at_1_tolerance", "secure_rate_tolerance", "tag_tolerance",
+                     "w_pass", "w_secure", "w_cost"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"must be a number >= 0, got {value!r}", field=name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ConfigError(f"must be a number, got {value!r}", field=name)
+            if value < 0 and name != "min_improvement":
+                raise ConfigError(f"must be >= 0, got {value!r}", field=name)
+        if not isinstance(self.reject_tag_regressions, bool):
+            raise ConfigError(f"must be true or false, got {self.reject_tag_regressions!r}",
+                              field="reject_tag_regressions")
+        if not isinstance(self.confidence, float) or not 0.5 <= self.confidence < 1:
+            raise ConfigError(f"must be a number in [0.5, 1), got {self.confidence!r}", field="confidence")
+
+    @property
+    def weighs_cost(self) -> bool:
+        return self.objective is Objective.MEAN_COST or (self.objective is Objective.COMPOSITE
+                                                         and self.w_cost > 0)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -64,61 +137,258 @@ class GateConfig:
         return d
 
 
+# ---------------------------------------------------------------------------------------------
+# What the gate reads: one policy's held-out outcomes, counted per task
+
+
+@dataclass(frozen=True)
+class TaskOutcomes:
+    """One policy's held-out outcomes on one task, counted."""
+
+    samples: int
+    passed: int          # honest passes
+    secure: int          # honest passes with no medium+ finding (an unscanned pass is not secure)
+    cost_sum: float      # of honest passes with a measured cost
+    costed: int
+
+    def kinds(self) -> tuple[int, int, int]:
+        """(failed, secure passes, other passes): what `stats.two_level` redraws."""
+        return self.samples - self.passed, self.secure, self.passed - self.secure
+
+
+def count_outcomes(rows: Iterable[Mapping[str, Any]]) -> dict[str, TaskOutcomes]:
+    """Per task, the counts of ``outcomes.jsonl`` lines (``task_id``, ``honest``, ``secure``,
+    ``cost``), the lines the evaluate stage writes.
+
+    >>> count_outcomes([{"task_id": "t", "honest": True, "secure": True, "cost": 2.0},
+    ...                 {"task_id": "t", "honest": False, "secure": None, "cost": None}])
+    {'t': TaskOutcomes(samples=2, passed=1, secure=1, cost_sum=2.0, costed=1)}
+    """
+    counts: dict[str, list] = {}
+    for row in rows:
+        c = counts.setdefault(row["task_id"], [0, 0, 0, 0.0, 0])
+        c[0] += 1
+        if row["honest"]:
+            c[1] += 1
+            c[2] += row["secure"] is True
+            if row["cost"] is not None:
+                c[3] += row["cost"]
+                c[4] += 1
+    return {t: TaskOutcomes(*c) for t, c in counts.items()}
+
+
+def read_outcomes(path: str | Path) -> dict[str, TaskOutcomes]:
+    """`count_outcomes` of an ``outcomes.jsonl`` file; a line without the fields is an
+    `InputError` naming the file and line."""
+    from codealign.jsonl import read_jsonl
+
+    rows = []
+    for line, row in read_jsonl(Path(path)):
+        if not isinstance(row, dict) or not isinstance(row.get("task_id"), str) \
+                or not isinstance(row.get("honest"), bool) or "secure" not in row or "cost" not in row:
+            raise InputError("an outcome needs task_id, honest, secure and cost", path=str(path), line=line)
+        rows.append(row)
+    return count_outcomes(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The decision record
+
+
+@dataclass(frozen=True)
+class TagDelta:
+    """Δ of one task tag's held-out figures (candidate − incumbent) with `two_level` intervals."""
+
+    tag: str
+    tasks: int
+    pass_at_1: Interval
+    secure_rate: Interval
+    regressed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tag": self.tag, "tasks": self.tasks, "pass_at_1": self.pass_at_1.to_dict(),
+                "secure_rate": self.secure_rate.to_dict(), "regressed": self.regressed}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TagDelta":
+        return cls(d["tag"], d["tasks"], Interval.from_dict(d["pass_at_1"]),
+                   Interval.from_dict(d["secure_rate"]), d["regressed"])
+
+
 @dataclass(frozen=True)
 class GateDecision:
+    """The gate's decision on a round (``round-k/gate/decision.json``, embedded in rounds.jsonl).
+
+    Every Δ is candidate − incumbent on the held-out tasks, an `Interval` as published (six
+    decimals); None where the candidate was not evaluated (no training) or a figure is not part
+    of the decision (`cost_reduction` unless the objective weighs cost).
+    """
+
+    SCHEMA: ClassVar[int] = 2
+    """Version of the record (1: the point-estimate gate's: status, reason, objective, delta,
+    pass_at_1_delta, incumbent_round)."""
+
     promoted: bool
     reason: str
-    objective: str
-    delta: float | None            # the objective's improvement (positive = better)
-    pass_at_1_delta: float | None  # None: the candidate was not evaluated
+    objective: Objective
+    incumbent_round: int
+    gain: Interval | None = None              # the objective's gain (positive = better)
+    pass_at_1: Interval | None = None
+    secure_rate: Interval | None = None
+    cost_reduction: Interval | None = None    # relative fall of the mean cost
+    tags: tuple[TagDelta, ...] = ()
 
     @property
     def status(self) -> str:
         return "promoted" if self.promoted else "rejected"
 
+    @property
+    def regressed_tags(self) -> tuple[str, ...]:
+        """Tags beyond the tag tolerance: the round is flagged when there is any."""
+        return tuple(t.tag for t in self.tags if t.regressed)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, **dataclasses.asdict(self)}
+        def iv(value: Interval | None) -> dict[str, Any] | None:
+            return None if value is None else value.to_dict()
+
+        return {"schema": self.SCHEMA, "status": self.status, "promoted": self.promoted,
+                "reason": self.reason, "objective": self.objective.value,
+                "incumbent_round": self.incumbent_round, "gain": iv(self.gain),
+                "pass_at_1": iv(self.pass_at_1), "secure_rate": iv(self.secure_rate),
+                "cost_reduction": iv(self.cost_reduction), "tags": [t.to_dict() for t in self.tags],
+                "regressed_tags": list(self.regressed_tags)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "GateDecision":
+        """The record `to_dict` wrote (``from_dict(to_dict(x)) == x``), or a schema-1 record
+        (its point figures are not intervals and are left out)."""
+        schema = d.get("schema", 1)
+        if schema not in (1, cls.SCHEMA):
+            raise InputError(f"a gate decision of schema {schema!r} (this code reads 1 and {cls.SCHEMA})",
+                             field="schema")
+        if schema == 1:
+            return cls(d["promoted"], d["reason"], Objective(d["objective"]), d.get("incumbent_round", 0))
+
+        def iv(value: Mapping[str, Any] | None) -> Interval | None:
+            return None if value is None else Interval.from_dict(value)
+
+        return cls(d["promoted"], d["reason"], Objective(d["objective"]), d["incumbent_round"],
+                   iv(d["gain"]), iv(d["pass_at_1"]), iv(d["secure_rate"]), iv(d["cost_reduction"]),
+                   tuple(TagDelta.from_dict(t) for t in d["tags"]))
+
+    @classmethod
+    def not_evaluated(cls, reason: str, config: GateConfig, incumbent_round: int) -> "GateDecision":
+        """A round with nothing to evaluate (it did not train): rejected for `reason`."""
+        return cls(False, reason, config.objective, incumbent_round)
 
 
-def _delta(name: str, candidate: Mapping[str, Any], incumbent: Mapping[str, Any]) -> float | None:
-    """Improvement of one figure, signed so that positive is better; None when unknown."""
-    new, old = candidate.get(name), incumbent.get(name)
-    if new is None or old is None:
-        return None
-    if name == "mean_cost":
-        return (old - new) / old if old > 0 else None
-    return new - old
+# ---------------------------------------------------------------------------------------------
+# The decision
+
+# Columns of a task's row: pass rate, passes, secure passes, cost sum, costed passes.
+_RATE, _PASSED, _SECURE, _COST, _COSTED = range(5)
 
 
-def decide(candidate: Mapping[str, Any], incumbent: Mapping[str, Any], config: GateConfig) -> GateDecision:
-    """Promote or reject `candidate` (overall eval figures with keys ``pass@1``, ``secure_rate``,
-    ``mean_cost``) against `incumbent`.
+def _row(o: TaskOutcomes) -> list[float]:
+    return [o.passed / o.samples, o.passed, o.secure, o.cost_sum, o.costed]
 
-    >>> g = GateConfig(objective="secure_rate", pass_at_1_tolerance=0.05)
-    >>> decide({"pass@1": 0.48, "secure_rate": 0.9}, {"pass@1": 0.5, "secure_rate": 0.7}, g).promoted
-    True
-    >>> decide({"pass@1": 0.40, "secure_rate": 0.9}, {"pass@1": 0.5, "secure_rate": 0.7}, g).reason
-    'pass@1 fell 0.100 (0.500 -> 0.400), more than the tolerance 0.05'
-    """
-    p_new, p_old = float(candidate["pass@1"]), float(incumbent["pass@1"])
-    p_delta = p_new - p_old
-    objective = config.objective
-    if p_delta < -config.pass_at_1_tolerance - 1e-12:
-        return GateDecision(False, f"pass@1 fell {-p_delta:.3f} ({p_old:.3f} -> {p_new:.3f}), more than "
-                                   f"the tolerance {config.pass_at_1_tolerance}",
-                            objective.value, None, p_delta)
-    if objective is Objective.COMPOSITE:
-        parts = {"pass@1": config.w_pass, "secure_rate": config.w_secure, "mean_cost": config.w_cost}
-        delta = sum(w * (_delta(name, candidate, incumbent) or 0.0) for name, w in parts.items())
-    else:
-        delta = _delta(objective.value, candidate, incumbent)
-    if delta is None:
-        return GateDecision(False, f"{objective.value} cannot be compared (a figure is missing: "
-                                   f"{incumbent.get(objective.value)} -> {candidate.get(objective.value)})",
-                            objective.value, None, p_delta)
-    if delta > config.min_improvement + 1e-12:
-        return GateDecision(True, f"{objective.value} improved by {delta:+.4f} and pass@1 changed "
-                                  f"{p_delta:+.3f} (tolerance {config.pass_at_1_tolerance})",
-                            objective.value, delta, p_delta)
-    return GateDecision(False, f"{objective.value} did not improve ({delta:+.4f}, needed > "
-                               f"{config.min_improvement})", objective.value, delta, p_delta)
+
+def _pass_delta(sa: np.ndarray, sb: np.ndarray, n: int) -> np.ndarray:
+    return (sb[..., _RATE] - sa[..., _RATE]) / n
+
+
+def _secure_delta(sa: np.ndarray, sb: np.ndarray, n: int) -> np.ndarray:
+    return sb[..., _SECURE] / sb[..., _PASSED] - sa[..., _SECURE] / sa[..., _PASSED]
+
+
+def _cost_fall(sa: np.ndarray, sb: np.ndarray, n: int) -> np.ndarray:
+    old, new = sa[..., _COST] / sa[..., _COSTED], sb[..., _COST] / sb[..., _COSTED]
+    return np.where(old > 0, (old - new) / old, np.nan)
+
+
+def _fmt(iv: Interval) -> str:
+    if iv.value is None:
+        return "undefined"
+    low = "?" if iv.low is None else f"{iv.low:+.4f}"
+    high = "?" if iv.high is None else f"{iv.high:+.4f}"
+    return f"{iv.value:+.4f} [{low}, {high}]"
+
+
+def _tag_deltas(candidate: Mapping[str, TaskOutcomes], incumbent: Mapping[str, TaskOutcomes],
+                tasks: Sequence[str], tags: Mapping[str, Sequence[str]], config: GateConfig) -> tuple[TagDelta, ...]:
+    by_tag: dict[str, list[str]] = {}
+    for t in tasks:
+        for tag in tags.get(t, ()):
+            by_tag.setdefault(tag, []).append(t)
+
+    def pass_delta(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+        rate = lambda c: ((c[..., 1] + c[..., 2]) / c.sum(axis=-1)).mean(axis=-1)  # noqa: E731
+        return rate(cb) - rate(ca)
+
+    def secure_delta(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+        share = lambda c: c[..., 1].sum(-1) / (c[..., 1] + c[..., 2]).sum(-1)  # noqa: E731
+        return share(cb) - share(ca)
+
+    out = []
+    for tag in sorted(by_tag):
+        members = by_tag[tag]
+        a = np.array([incumbent[t].kinds() for t in members])
+        b = np.array([candidate[t].kinds() for t in members])
+        deltas = two_level(a, b, {"pass": pass_delta, "secure": secure_delta}, confidence=config.confidence)
+        p, s = deltas["pass"].rounded(), deltas["secure"].rounded()
+        regressed = any(iv.high is not None and iv.high < -config.tag_tolerance for iv in (p, s))
+        out.append(TagDelta(tag, len(members), p, s, regressed))
+    return tuple(out)
+
+
+def decide(candidate: Mapping[str, TaskOutcomes], incumbent: Mapping[str, TaskOutcomes],
+           config: GateConfig, *, tags: Mapping[str, Sequence[str]] | None = None,
+           incumbent_round: int = 0) -> GateDecision:
+    """Promote or reject `candidate` against `incumbent` (per held-out task, `TaskOutcomes`),
+    over the tasks both have; `tags` maps a task to its tags (for the per-tag deltas)."""
+    tasks = sorted(set(candidate) & set(incumbent))
+    if not tasks:
+        return GateDecision(False, "no held-out task was evaluated for both policies", config.objective,
+                            incumbent_round)
+    a = np.array([_row(incumbent[t]) for t in tasks], dtype=float)
+    b = np.array([_row(candidate[t]) for t in tasks], dtype=float)
+
+    def composite(sa: np.ndarray, sb: np.ndarray, n: int) -> np.ndarray:
+        total = (config.w_pass * _pass_delta(sa, sb, n)
+                 + config.w_secure * np.nan_to_num(_secure_delta(sa, sb, n)))
+        if config.w_cost > 0:
+            total = total + config.w_cost * np.nan_to_num(_cost_fall(sa, sb, n))
+        return total
+
+    statistics = {"pass@1": _pass_delta, "secure_rate": _secure_delta}
+    if config.weighs_cost:
+        statistics["mean_cost"] = _cost_fall
+    if config.objective is Objective.COMPOSITE:
+        statistics["composite"] = composite
+    intervals = {name: iv.rounded() for name, iv in paired_statistics(
+        a, b, statistics, resamples=DEFAULT_RESAMPLES, confidence=config.confidence).items()}
+    pass_iv, secure_iv, cost_iv = intervals["pass@1"], intervals["secure_rate"], intervals.get("mean_cost")
+    gain = intervals[config.objective.value]
+    tag_deltas = _tag_deltas(candidate, incumbent, tasks, tags or {}, config)
+    regressed = [t.tag for t in tag_deltas if t.regressed]
+
+    def record(promoted: bool, reason: str) -> GateDecision:
+        if regressed and not config.reject_tag_regressions:
+            reason += f"; flagged: tag(s) {', '.join(regressed)} regressed beyond {config.tag_tolerance}"
+        return GateDecision(promoted, reason, config.objective, incumbent_round, gain, pass_iv, secure_iv,
+                            cost_iv, tag_deltas)
+
+    for name, iv, tolerance in (("pass@1", pass_iv, config.pass_at_1_tolerance),
+                                ("secure rate", secure_iv, config.secure_rate_tolerance)):
+        if iv.high is not None and iv.high < -tolerance:
+            return record(False, f"{name} fell: Δ {_fmt(iv)}, the upper bound is below -{tolerance}")
+    if regressed and config.reject_tag_regressions:
+        return record(False, f"tag(s) {', '.join(regressed)} regressed: the upper bound of Δpass@1 or "
+                             f"Δsecure rate is below -{config.tag_tolerance}")
+    name = config.objective.value
+    if gain.low is None:
+        return record(False, f"{name} cannot be compared (undefined for one policy: {_fmt(gain)})")
+    if gain.low > config.min_improvement:
+        return record(True, f"{name} gain {_fmt(gain)}: the lower bound exceeds {config.min_improvement}; "
+                            f"pass@1 Δ {_fmt(pass_iv)}")
+    return record(False, f"{name} gain {_fmt(gain)}: the lower bound does not exceed {config.min_improvement}")

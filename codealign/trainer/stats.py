@@ -14,9 +14,18 @@ One definition, used everywhere:
 - ``ratio_of_shares(a, b)``: the ratio of two pooled shares, e.g. the insecure share of
   passing samples (insecure passes / passes, pooled over tasks), b / a.
 
-Both return an `Interval` (point estimate, 2.5th and 97.5th percentiles of the bootstrap
+Both are cases of `paired_statistic` (`paired_statistics` for several at once): any figure
+computed from per-task sums (a task-mean, a pooled share, a weighted sum of such deltas: the
+promotion gate's composite) over the same draws. Each returns an `Interval` (point estimate, 2.5th and 97.5th percentiles of the bootstrap
 distribution for 95%, the number of tasks and resamples). Draws come from a seeded generator:
-the same inputs always give the same interval.
+the same inputs always give the same interval, and every figure over the same n tasks uses
+the same draws.
+
+Few tasks (a task tag with two held-out tasks) say nothing about sampling noise when only
+tasks are resampled: ``two_level`` also resamples each drawn task's samples (from its counts
+of outcome kinds), each policy on its own. It is the wider of the two for the same data: the
+between-task spread already holds the sampling noise once, and the samples' pairing by seed
+is not used.
 
 >>> iv = delta_mean({"t1": 0.0, "t2": 0.5, "t3": 0.5}, {"t1": 1.0, "t2": 1.0, "t3": 0.5})
 >>> round(iv.value, 3), iv.low <= iv.value <= iv.high, iv.tasks
@@ -25,14 +34,15 @@ the same inputs always give the same interval.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Interval", "delta_mean", "ratio_of_shares", "DEFAULT_RESAMPLES", "DEFAULT_CONFIDENCE"]
+__all__ = ["Interval", "delta_mean", "ratio_of_shares", "paired_statistic", "paired_statistics", "two_level",
+           "DEFAULT_RESAMPLES", "DEFAULT_CONFIDENCE"]
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_CONFIDENCE = 0.95
@@ -60,6 +70,15 @@ class Interval:
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Interval":
+        return cls(**{f: d[f] for f in ("value", "low", "high", "confidence", "tasks", "resamples")})
+
+    def rounded(self) -> "Interval":
+        """The interval as `to_dict` publishes it (six decimals): what a record keeps, so that
+        reading the record back gives an equal interval."""
+        return Interval.from_dict(self.to_dict())
+
 
 def _common(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     return sorted(set(a) & set(b))
@@ -83,13 +102,108 @@ def _indices(n: int, resamples: int, seed: int) -> np.ndarray:
     return indices
 
 
+def paired_statistic(a: np.ndarray, b: np.ndarray, statistic: Callable[[np.ndarray, np.ndarray, int], np.ndarray],
+                     *, resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
+                     seed: int = 0) -> Interval:
+    """A figure of two policies from per-task rows, with its paired bootstrap interval.
+
+    `a` and `b` are ``(tasks, columns)`` arrays, row i of both the same task. `statistic(sa,
+    sb, n)` gets the column sums over n tasks (arrays of shape ``(..., columns)``) and returns
+    the figure (shape ``(...)``; NaN where undefined, e.g. a share of nothing); it is applied to
+    all tasks for the value and to each draw of n tasks (with replacement, the same indices
+    for a and b) for the interval. Undefined draws are left out of the percentiles.
+
+    >>> import numpy as np
+    >>> a, b = np.array([[0.0], [0.5]]), np.array([[1.0], [0.5]])
+    >>> iv = paired_statistic(a, b, lambda sa, sb, n: (sb[..., 0] - sa[..., 0]) / n)
+    >>> iv.value, iv.low, iv.high
+    (0.5, 0.0, 1.0)
+    """
+    return paired_statistics(a, b, {"": statistic}, resamples=resamples, confidence=confidence,
+                             seed=seed)[""]
+
+
+def paired_statistics(a: np.ndarray, b: np.ndarray,
+                      statistics: Mapping[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]],
+                      *, resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
+                      seed: int = 0) -> dict[str, Interval]:
+    """`paired_statistic` of several figures over the same draws (summed once)."""
+    n = len(a)
+    if n == 0:
+        return {name: Interval(None, None, None, confidence, 0, resamples) for name in statistics}
+    indices = _indices(n, resamples, seed)
+    totals_a, totals_b = a.sum(axis=0), b.sum(axis=0)
+    sums_a, sums_b = a[indices].sum(axis=1), b[indices].sum(axis=1)
+    out = {}
+    for name, statistic in statistics.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = float(statistic(totals_a, totals_b, n))
+            draws = np.asarray(statistic(sums_a, sums_b, n), dtype=float)
+        low, high = _percentiles(draws, confidence)
+        out[name] = Interval(value if np.isfinite(value) else None, low, high, confidence, n, resamples)
+    return out
+
+
+def two_level(a: np.ndarray, b: np.ndarray,
+              statistics: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
+              *, resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
+              seed: int = 0) -> dict[str, Interval]:
+    """Figures of two policies from per-task counts of outcome kinds, with intervals that
+    resample tasks (paired) and then each drawn task's samples (each policy on its own).
+
+    `a` and `b` are ``(tasks, kinds)`` integer arrays: how many of a task's samples had each
+    kind of outcome (e.g. failed, passed securely, passed insecurely). Each statistic `f(ca,
+    cb)` gets counts of shape ``(..., tasks, kinds)`` and returns the figure (``(...)``, NaN
+    where undefined); all of them are computed on the same draws. A draw picks n task indices
+    with replacement (the same for a and b), then redraws each picked task's samples with
+    replacement: multinomial counts on the task's observed shares, as many samples as it had.
+
+    >>> import numpy as np
+    >>> same = np.array([[8, 8], [4, 12]])             # (failed, passed) of two tasks
+    >>> rate = lambda c: (c[..., 1] / c.sum(-1)).mean(-1)
+    >>> iv = two_level(same, same, {"Δ": lambda ca, cb: rate(cb) - rate(ca)})["Δ"]
+    >>> iv.value, iv.low < 0 < iv.high
+    (0.0, True)
+    """
+    n = len(a)
+    if n == 0:
+        return {name: Interval(None, None, None, confidence, 0, resamples) for name in statistics}
+    indices = _indices(n, resamples, seed)
+    rng = np.random.default_rng([seed, 1])
+
+    def redraw(counts: np.ndarray) -> np.ndarray:
+        """Multinomial counts as a chain of binomials (the same distribution, vectorised)."""
+        picked = counts[indices]                                 # (resamples, n, kinds)
+        left = picked.sum(axis=-1)
+        mass = left.astype(float)
+        out = np.empty_like(picked)
+        for kind in range(picked.shape[-1] - 1):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.where(mass > 0, picked[..., kind] / mass, 0.0)
+            out[..., kind] = rng.binomial(left, np.clip(share, 0.0, 1.0))
+            left = left - out[..., kind]
+            mass = mass - picked[..., kind]
+        out[..., -1] = left
+        return out
+
+    drawn_a, drawn_b = redraw(a), redraw(b)
+    out = {}
+    for name, statistic in statistics.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = float(statistic(a, b))
+            draws = np.asarray(statistic(drawn_a, drawn_b), dtype=float)
+        low, high = _percentiles(draws, confidence)
+        out[name] = Interval(value if np.isfinite(value) else None, low, high, confidence, n, resamples)
+    return out
+
+
 def delta_mean(a: Mapping[str, float], b: Mapping[str, float], *, resamples: int = DEFAULT_RESAMPLES,
                confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> Interval:
     """Δ = mean over common tasks of b[t] − a[t], with a paired bootstrap interval over tasks."""
     tasks = _common(a, b)
     if not tasks:
         return Interval(None, None, None, confidence, 0, resamples)
-    diff = np.array([b[t] - a[t] for t in tasks], dtype=float)
+    diff = np.array([b[t] - a[t] for t in tasks], dtype=float)   # per task first: exact when constant
     draws = diff[_indices(len(tasks), resamples, seed)].mean(axis=1)
     low, high = _percentiles(draws, confidence)
     return Interval(float(diff.mean()), low, high, confidence, len(tasks), resamples)
@@ -107,17 +221,7 @@ def ratio_of_shares(a: Mapping[str, tuple[int, int]], b: Mapping[str, tuple[int,
     0.5
     """
     tasks = _common(a, b)
-    if not tasks:
-        return Interval(None, None, None, confidence, 0, resamples)
-    arr = np.array([[a[t][0], a[t][1], b[t][0], b[t][1]] for t in tasks], dtype=float)
-
-    def ratio(sums: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share_a = sums[..., 0] / sums[..., 1]
-            share_b = sums[..., 2] / sums[..., 3]
-            return share_b / share_a
-
-    value = float(ratio(arr.sum(axis=0)))
-    draws = ratio(arr[_indices(len(tasks), resamples, seed)].sum(axis=1))
-    low, high = _percentiles(draws, confidence)
-    return Interval(value if np.isfinite(value) else None, low, high, confidence, len(tasks), resamples)
+    return paired_statistic(np.array([a[t] for t in tasks], dtype=float).reshape(-1, 2),
+                            np.array([b[t] for t in tasks], dtype=float).reshape(-1, 2),
+                            lambda sa, sb, n: (sb[..., 0] / sb[..., 1]) / (sa[..., 0] / sa[..., 1]),
+                            resamples=resamples, confidence=confidence, seed=seed)

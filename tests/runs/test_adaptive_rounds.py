@@ -47,7 +47,7 @@ class CyclingGenerator:
 
 def scripted_train_round(trained: dict):
     def train_round(model, pairs_path, out_dir, config, previous_adapter=None, chat=None, progress=False,
-                    on_step=None):
+                    on_step=None, initial_adapter=None):
         from codealign.trainer.dpo import TrainResult
 
         out = Path(out_dir)

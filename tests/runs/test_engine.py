@@ -25,12 +25,13 @@ from seeded_policy import ROOT, cli_env, comparable_metrics, comparable_rounds, 
 
 pytestmark = pytest.mark.slow
 
-# Held out: "add" and "neg" (split seed 6), 16 samples each; one round. With these seeds round
-# 1's adapter raises the held-out secure rate (0.571 -> 0.619) at the same pass@1, so the gate
-# promotes it (asserted below) and a child run has a promoted adapter to start from.
+# Held out: "add" and "neg" (split seed 6), 16 samples each; one round. Two held-out tasks
+# cannot show a gain (round 1 moves the secure rate by one sample in 32), so the gate is told
+# to need none (a non-inferiority margin: min_improvement -1): round 1 is promoted unless a
+# guard rejects it (asserted below), and a child run has a promoted adapter to start from.
 RECIPE = {"evaluation": {"split_seed": 6, "n_samples": 16, "k": [1, 4, 16]},
           "dpo": {"learning_rate": 1e-2, "epochs": 4},
-          "gate": {"objective": "secure_rate", "pass_at_1_tolerance": 0.05}}
+          "gate": {"objective": "secure_rate", "pass_at_1_tolerance": 0.05, "min_improvement": -1.0}}
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +166,19 @@ def test_cancel_in_every_stage_then_resume_gives_the_same_rounds(tmp_path, polic
     assert comparable_rounds(run) == comparable_rounds(reference)
     assert_events_numbered(run)
     print("cancel latency (s):", {f"round-{r}/{s}": round(v, 2) for (r, s), v in latencies.items()})
+
+
+def test_another_thread_count_gives_the_same_rounds(tmp_path, policy, reference):
+    """Two runs in two folders, one torch thread and two (sampling, DPO): the same
+    rounds.jsonl, measured CPU-time figures aside."""
+    done = run_cli(write_recipe(tmp_path, policy, **RECIPE), threads=2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "runs" / "t"
+    assert comparable_rounds(run) == comparable_rounds(reference)
+    # (pairs.jsonl holds the verdicts' measured CPU times; the adapter trained on them does not)
+    for rel in ("round-1/sample/samples.jsonl", "round-1/train/adapter/adapter_model.safetensors",
+                "round-1/evaluate/samples.jsonl"):
+        assert (run / rel).read_bytes() == (reference / rel).read_bytes(), rel
 
 
 def test_a_child_run_starts_from_the_parents_promoted_adapter(tmp_path, policy, reference):

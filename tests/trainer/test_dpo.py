@@ -134,6 +134,93 @@ def test_precomputed_reference_with_previous_adapter_is_the_base(policy, pairs, 
     assert torch.allclose(precomputed, base, atol=1e-4)
 
 
+@pytest.fixture(scope="module")
+def round_two(policy, pairs, round_one, tmp_path_factory):
+    """Round one's adapter trained one more round (the policy of round 3, whose π₀ is round one's)."""
+    config = TrainConfig(learning_rate=5e-3, epochs=2, batch_size=4, lora_r=8, lora_alpha=16, seed=1)
+    return train_round(policy, pairs, tmp_path_factory.mktemp("round-2"), config,
+                       previous_adapter=round_one.adapter_dir, chat=False)
+
+
+def adapter_logps(policy, adapter, batch):
+    """Sequence log-probs of `policy` + `adapter`, loaded on their own."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(policy), adapter)
+    with torch.no_grad():
+        return sequence_logps(model.eval(), batch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precompute", [False, True])
+def test_reference_is_the_initial_adapter(policy, pairs, round_one, round_two, tmp_path, precompute):
+    import torch
+
+    config = TrainConfig(reference="initial", lora_r=8, lora_alpha=16, precompute_ref_log_probs=precompute,
+                         max_steps=2, batch_size=4)
+    trainer, _ = build_trainer(policy, pairs, tmp_path, config, previous_adapter=round_two.adapter_dir,
+                               initial_adapter=round_one.adapter_dir, chat=False)
+    assert trainer.ref_model is None and set(trainer.model.peft_config) == {"default", "ref"}
+    batch = full_batch(trainer)
+    initial = adapter_logps(policy, round_one.adapter_dir, batch)
+    with torch.no_grad():
+        start = sequence_logps(trainer.model, batch)
+    # The policy starts from round two's adapter; the reference is round one's.
+    assert torch.allclose(start, adapter_logps(policy, round_two.adapter_dir, batch), atol=1e-4)
+    assert (start - initial).abs().max() > 1e-2
+    if precompute:
+        reference = torch.cat([batch["ref_chosen_logps"], batch["ref_rejected_logps"]])
+    else:
+        reference = ref_logps(trainer, batch)
+    assert torch.allclose(reference, initial, atol=1e-4)
+    trainer.train()
+    assert torch.allclose(ref_logps(trainer, batch), initial, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_reference_initial_from_the_base_is_the_base(policy, pairs, round_one, tmp_path):
+    result = train_round(policy, pairs, tmp_path, TrainConfig(reference="initial", lora_r=8, max_steps=1),
+                         previous_adapter=round_one.adapter_dir, chat=False)
+    assert result.reference == "base"
+    with pytest.raises(TrainerError, match="no adapter to start from"):
+        build_trainer(policy, pairs, tmp_path, TrainConfig(reference="initial"),
+                      initial_adapter=round_one.adapter_dir, chat=False)
+
+
+@pytest.mark.slow
+def test_an_adapter_of_another_shape_is_refused(policy, pairs, round_one, tmp_path):
+    from codealign.demo.tinymodel import make_random_lora
+
+    other = make_random_lora(policy, tmp_path / "rank-4", rank=4)
+    with pytest.raises(TrainerError, match="r is 8, not 4"):
+        build_trainer(policy, pairs, tmp_path / "t", TrainConfig(reference="initial"),
+                      previous_adapter=round_one.adapter_dir, initial_adapter=other, chat=False)
+
+
+@pytest.mark.slow
+def test_a_round_gives_the_same_adapter_with_another_thread_count(policy, pairs, round_one, tmp_path):
+    import hashlib
+
+    import torch
+
+    config = TrainConfig(learning_rate=5e-3, max_steps=3, batch_size=4, lora_r=8, lora_alpha=16)
+    digests = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        try:
+            result = train_round(policy, pairs, tmp_path / f"t{threads}", config,
+                                 previous_adapter=round_one.adapter_dir, chat=False)
+        finally:
+            torch.set_num_threads(1)
+        digests.append(hashlib.sha256((tmp_path / f"t{threads}/adapter/adapter_model.safetensors")
+                                      .read_bytes()).hexdigest())
+        assert result.steps == 3
+    assert digests[0] == digests[1]
+    assert not torch.are_deterministic_algorithms_enabled()      # restored after training
+
+
 @pytest.mark.slow
 def test_nll_term_keeps_the_chosen_log_prob_from_falling(policy, pairs, tmp_path):
     """Same pairs, same steps: plain DPO (sigmoid) lowers the policy's log-prob of the chosen
