@@ -6,13 +6,16 @@ has is written in the real record shapes: the task snapshot, split, per-round sa
 many per task as the real `codealign.runs.allocation.allocate` gives from the round before),
 executions, verdicts, pairs, the training set (the round's pairs and half as many of the
 round before, one of which a re-check dropped), DPO metrics, the evaluation report (made by
-the real `codealign.trainer.evaluate.evaluate`), stage manifests, and `rounds.jsonl` /
-`timings.json` rebuilt from the manifests by the loop's own `write_rounds`. The gate promotes a round whose
-held-out pass@1 beats the incumbent's.
+the real `codealign.trainer.evaluate.evaluate`), the gate's decision (the real
+`codealign.trainer.gate.decide`, with per-tag deltas over the tasks' two tags), stage
+manifests, and `rounds.jsonl` / `timings.json` rebuilt from the manifests by the loop's own
+`write_rounds`. The gate promotes a round whose held-out pass@1 beats the incumbent's (the
+point rule, so that a small run promotes some rounds).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -27,6 +30,7 @@ from codealign.jsonl import write_json, write_jsonl
 from codealign.runs.allocation import AllocationConfig, allocate, task_history
 from codealign.runs.rounds import write_rounds
 from codealign.trainer.evaluate import Outcome, evaluate, split_tasks
+from codealign.trainer.gate import GateConfig, count_outcomes, decide
 
 REASONS = ("correctness", "efficiency", "security", "maintainability")
 CODES = ("    return a + b\n", "    return a - b\n", "    return eval(str(a) + '+' + str(b))\n",
@@ -94,14 +98,17 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
     run.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     ids = [f"syn/t{i:04d}" for i in range(tasks)]
-    write_jsonl(run / "tasks.jsonl", ({"task_id": t, "prompt": f"def {t.replace('/', '_')}(a, b):\n    \"\"\"Sum.\"\"\"",
-                                      "entry_point": t.replace("/", "_"), "prompt_style": "code",
-                                      "tests": f"assert {t.replace('/', '_')}(1, 2) == 3\n"} for t in ids))
     train, heldout = split_tasks(ids, 0.25, 0)
     write_json(run / "split.json", {"rule": "synthetic", "fraction": 0.25, "seed": 0, "train": train, "heldout": heldout})
     write_json(run / "config.json", {"name": run.name, "model": "synthetic", "rounds": rounds,
                                      "evaluation": {"n_samples": eval_samples, "k": [1, 2, 4]}})
     difficulty = {t: rng.random() for t in ids}
+    tags = {t: [f"level:{'hard' if difficulty[t] > 0.5 else 'easy'}", f"group:{i % 3}"] for i, t in enumerate(ids)}
+    write_jsonl(run / "tasks.jsonl", ({"task_id": t, "prompt": f"def {t.replace('/', '_')}(a, b):\n    \"\"\"Sum.\"\"\"",
+                                      "entry_point": t.replace("/", "_"), "prompt_style": "code",
+                                      "tests": f"assert {t.replace('/', '_')}(1, 2) == 3\n", "tags": tags[t]}
+                                     for t in ids))
+    outcomes_of: dict[int, dict] = {}
     quality = {0: 0.45}
     incumbent, incumbent_pass1 = 0, None
     history: dict = {}
@@ -210,13 +217,16 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
         _manifest(base / "evaluate", "evaluate", k, {}, {"samples": "samples.jsonl", "executions": "executions.jsonl",
                                                           "outcomes": "outcomes.jsonl", "report": "report.json"},
                   report.headline(), 1.5)
+        outcomes_of[k] = count_outcomes(rows)
         if k:
+            # the gate's own record with its per-tag deltas; promoted when pass@1 beats the
+            # incumbent's (the point rule: so that a small run promotes some rounds)
             promoted = report.pass_at_1 > incumbent_pass1
-            decision = {"status": "promoted" if promoted else "rejected", "promoted": promoted,
-                        "reason": f"pass@1 {'improved' if promoted else 'did not improve'} "
-                                  f"({report.pass_at_1 - incumbent_pass1:+.4f})",
-                        "objective": "pass@1", "delta": report.pass_at_1 - incumbent_pass1,
-                        "pass_at_1_delta": report.pass_at_1 - incumbent_pass1, "incumbent_round": incumbent}
+            gated = decide(outcomes_of[k], outcomes_of[incumbent], GateConfig(objective="pass@1"),
+                           tags={t: tags[t] for t in heldout}, incumbent_round=incumbent)
+            decision = dataclasses.replace(
+                gated, promoted=promoted, reason=f"pass@1 {'improved' if promoted else 'did not improve'} "
+                                                 f"({report.pass_at_1 - incumbent_pass1:+.4f})").to_dict()
             write_json(base / "gate" / "decision.json", decision)
             _manifest(base / "gate", "gate", k, {}, {"decision": "decision.json"}, decision, 0.0)
             if promoted:

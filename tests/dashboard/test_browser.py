@@ -172,6 +172,18 @@ def test_dpo_health_numbers_and_warning(page, service):
             for i in range(replayed.count())} == record["training_set"]["replayed_by_origin"]
     page.click("#replay-dropped-4 summary")
     assert page.locator("#replay-dropped-4 tr[data-fault='chosen-fails']").first.is_visible()
+    # the held-out Δ per tag with its interval, as the gate's decision in the API has it
+    tags = page.locator("#tags-table-4 tbody tr")
+    decided = {t["tag"]: t for t in record["gate"]["tags"]}
+    assert tags.count() == len(decided) > 0
+    for i in range(tags.count()):
+        row = tags.nth(i)
+        t = decided[row.get_attribute("data-tag")]
+        for name, key in (("pass", "pass_at_1"), ("secure", "secure_rate")):
+            assert [number(row.get_attribute(f"data-{name}{part}")) for part in ("", "-low", "-high")] == \
+                [t[key]["value"], t[key]["low"], t[key]["high"]]
+        assert row.get_attribute("data-regressed") == ("1" if t["regressed"] else "0")
+    assert int(page.get_attribute("#tags-4", "data-incumbent")) == record["gate"]["incumbent_round"]
 
 
 def test_static_report_offline_shows_the_same_figures(browser, page, service, artifacts, tmp_path):

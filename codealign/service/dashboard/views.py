@@ -279,7 +279,19 @@ class RunView:
             end = {key: mean([s[key] for s in steps[-n:]]) for key in ("logps/chosen", "logps/rejected")}
             both_falling = all(end[key] < start[key] for key in start)
         return {"round": k, "steps": [s["step"] for s in steps], "series": series,
-                "last": steps[-1] if steps else {}, "both_falling": both_falling, "sampling": self.sampling(k)}
+                "last": steps[-1] if steps else {}, "both_falling": both_falling, "sampling": self.sampling(k),
+                "tags": self.tags(k)}
+
+    def tags(self, k: int) -> dict[str, Any] | None:
+        """Round k's held-out Δ per task tag against the round it was compared with, as its gate
+        decision recorded them (`codealign.trainer.gate.TagDelta`: Δpass@1 and Δsecure rate with
+        their intervals, regressed or not); None for a decision without them."""
+        record = next(r for r in self.rounds if r.round == k)
+        if record.gate is None or not record.gate.decision.tags:
+            return None
+        decision = record.gate.decision
+        return {"incumbent": record.incumbent_round, "rows": list(decision.tags),
+                "regressed": list(decision.regressed_tags)}
 
     def sampling(self, k: int) -> dict[str, Any]:
         """Round k's samples and training set: its `AllocationSummary` and each task's share
