@@ -289,7 +289,7 @@ def sample_stage(ctx: Context, round_no: int, task_ids: list[str], policy: Polic
 
     inputs = {"model": ctx.config.model, "backend": ctx.config.backend, "tasks": ctx.tasks_hash,
               "task_ids": task_ids, "sampling": plain_data(params), "policy": plain_data(policy),
-              "allocation": {"config": plain_data(ctx.config.allocation), "counts": counts}}
+              "counts": counts}          # (what the allocation decided: the samples depend on nothing else of it)
     return ctx.run_stage(round_no, "sample", inputs, work)
 
 
@@ -416,8 +416,9 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
               "model": ctx.config.model, "policy": plain_data(policy)}
     if dpo.reference is Reference.INITIAL:
         inputs["initial"] = plain_data(initial)
-    if replay.share:
-        # the earlier pairs, and everything their re-check depends on
+    if replay.share and earlier:
+        # the earlier pairs, and everything their re-check depends on (without earlier pairs
+        # the training set is the round's own pairs, whatever the replay settings)
         inputs["replay"] = {"config": plain_data(replay), "tasks": ctx.tasks_hash, "train_ids": sorted(train_ids),
                             "sandbox": plain_data(ctx.config.sandbox), "judges": plain_data(ctx.config.judges),
                             "pairs": plain_data(ctx.config.pairs),

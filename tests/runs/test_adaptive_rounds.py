@@ -127,7 +127,7 @@ def test_settled_tasks_get_fewer_samples_and_earlier_pairs_are_replayed(tmp_path
     assert sum(s["task_id"] == "add" for s in samples) == 1
     manifest = json.loads((run / "round-3/sample/manifest.json").read_text())
     assert manifest["result"]["allocation"]["samples_by_state"] == {"mixed": 17, "settled": 1}
-    assert manifest["inputs"]["allocation"]["counts"] == [1, 9, 8]
+    assert manifest["inputs"]["counts"] == [1, 9, 8]
 
     # Replay: round 2 trains on its own pairs and as many of round 1's, round 3 on its own and
     # round 1's and 2's; each line says where its pair was made; what the trainer got is the file.
