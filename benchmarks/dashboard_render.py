@@ -78,7 +78,7 @@ def main() -> None:
     shutil.rmtree(settings.run_cache(run.name), ignore_errors=True)
     app = create_app(settings)
     index = None
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:     # a loopback Host: the service checks it
         if not args.no_index:
             started, started_cpu = time.perf_counter(), time.process_time()
             refresh_run(app.state.db, run.name, run, cache_dir=settings.run_cache(run.name))

@@ -14,11 +14,13 @@ solution and an ``input_generator`` for large inputs. For every problem this ben
 3. runs the judge: both solutions through `judge_samples` (bwrap sandbox, ``profile=True``)
    with that input as the task's ``perf_inputs`` and the task's HumanEval tests;
 4. counts how often, on clear problems, the judge's cost figure (`efficiency.cost_s`: the
-   candidate's CPU time with the op count as a floor) prefers the truly faster solution (a
-   tie within the ranking tolerance counts as not agreeing), and beside it the same count
-   for the op count alone and the CPU time alone; and what reaches training: the
-   efficiency pair `build_pairs` makes with the default `PairConfig` (cost margin >= 50%,
-   CPU veto), counted as right, wrong or not made.
+   candidate's CPU time with the op count as a floor calibrated in the same run) prefers
+   the truly faster solution (a tie within the ranking tolerance counts as not agreeing),
+   and beside it the same count for the op count alone and the CPU time alone, from the
+   same run; and what reaches training: the efficiency pair `build_pairs` makes with the
+   default `PairConfig` (cost margin >= 50%, CPU veto), counted as right, wrong or not
+   made, and for those not made, the rule that stopped it (for a maintainability
+   regression, the two maintainability indices).
 
 Prints a table, then one JSON line.
 
@@ -40,8 +42,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-from codealign.judges.efficiency import cost_s
 
 ENAMEL = Path(os.environ.get("CODEALIGN_ENAMEL", "/work/shared/data/enamel"))
 
@@ -160,10 +160,22 @@ def ground_truth(row: dict, expert: str, canonical: str, args) -> dict:
             "expert_s": t["expert"], "canonical_s": t["canonical"]}
 
 
+def _cost(v) -> float:
+    """The judge's cost figure of a verdict (calibrated in the run)."""
+    return v.score("efficiency").details["cost_s"]
+
+
+def _fixed_floor(v) -> float:
+    """The cost figure before the floor was calibrated: ``max(cpu, ops x 20 ns, 1 us)``, a
+    floor tuned on one machine (the baseline this run is compared with)."""
+    cost = v.execution.cost
+    return max(cost.perf_cpu_s or 0.0, cost.ops * 2e-8, 1e-6)
+
+
 def _why_no_pair(e, c, config) -> str:
     """Which rule of build_pairs kept an efficiency pair from being made."""
-    lo, hi = sorted((e, c), key=lambda v: cost_s(v.execution.cost))
-    if cost_s(hi.execution.cost) / cost_s(lo.execution.cost) - 1 < config.min_efficiency_margin:
+    lo, hi = sorted((e, c), key=_cost)
+    if _cost(hi) / _cost(lo) - 1 < config.min_efficiency_margin:
         return "margin"
     a, b = lo.execution.cost.perf_cpu_s, hi.execution.cost.perf_cpu_s
     if a and b and min(a, b) >= config.cpu_floor_s and a > b * config.efficiency_cpu_veto:
@@ -228,9 +240,11 @@ def main() -> None:
     by_id = {v.sample_id: v for v in verdicts}
 
     rows_out, counts = [], {"clear": 0, "agree": 0, "disagree": 0, "tie": 0, "unjudged": 0,
-                            "cpu_agree": 0, "ops_agree": 0, "pair_right": 0, "pair_wrong": 0,
+                            "cpu_agree": 0, "ops_agree": 0, "fixed_agree": 0,
+                            "pair_right": 0, "pair_wrong": 0,
                             "pair_none": 0}
     task_by_id = {t.task_id: t for t in tasks}
+    blocked: list[dict] = []
     only_efficiency = PairConfig(reasons=(PairReason.EFFICIENCY,))
     tolerance = 1.10  # the ranking's default efficiency tolerance
     print(f"{'task':15s} {'lvl':>3s} {'size':>6s} {'gt canon/expert':>15s} {'ops c/e':>10s} "
@@ -248,7 +262,7 @@ def main() -> None:
         ops_ratio = cpu_ratio = cost_ratio = None
         if e.score("efficiency") and c.score("efficiency"):
             ops_ratio = max(c.execution.cost.ops, 1) / max(e.execution.cost.ops, 1)
-            cost_ratio = cost_s(c.execution.cost) / cost_s(e.execution.cost)
+            cost_ratio = _cost(c) / _cost(e)
             if e.execution.cost.perf_cpu_s and c.execution.cost.perf_cpu_s:
                 cpu_ratio = c.execution.cost.perf_cpu_s / e.execution.cost.perf_cpu_s
         if not clear:
@@ -268,12 +282,19 @@ def main() -> None:
             counts[key] += 1
             counts["ops_agree"] += agrees(ops_ratio, gt)
             counts["cpu_agree"] += agrees(cpu_ratio, gt)
+            counts["fixed_agree"] += agrees(_fixed_floor(c) / _fixed_floor(e), gt)
             pairs = build_pairs(task_by_id[tid], [e, c], only_efficiency)
             if not pairs:
                 counts["pair_none"] += 1
                 why = _why_no_pair(e, c, only_efficiency)
                 counts["why_" + why] = counts.get("why_" + why, 0) + 1
                 verdict += f"; no pair ({why})"
+                if why == "maintainability-regression":
+                    mi = {n: v.score("maintainability").value for n, v in (("e", e), ("c", c))}
+                    verdict += f" MI expert {mi['e']:.1f} canonical {mi['c']:.1f}"
+                    blocked.append({"task_id": tid, "gt_ratio": round(gt, 2),
+                                    "mi_expert": round(mi["e"], 1), "mi_canonical": round(mi["c"], 1),
+                                    "faster": "expert" if gt > 1 else "canonical"})
             else:
                 faster = f"{tid}::expert" if gt > 1 else f"{tid}::canonical"
                 right = pairs[0].chosen_verdict.sample_id == faster
@@ -295,10 +316,23 @@ def main() -> None:
     rate = lambda n: n / judged if judged else math.nan  # noqa: E731
     print(f"agreement with the experts on clear pairs: cost figure (the judge's) {agreement:.3f}; "
           f"op count alone {rate(counts['ops_agree']):.3f}; CPU time alone "
-          f"{rate(counts['cpu_agree']):.3f}  (of {judged}; a tie counts as not agreeing)")
+          f"{rate(counts['cpu_agree']):.3f}; before (fixed floor ops x 20 ns, 1 us) "
+          f"{rate(counts['fixed_agree']):.3f}  (of {judged}; a tie counts as not agreeing)")
     print(f"efficiency pairs on clear problems (default PairConfig): right {counts['pair_right']}, "
           f"wrong {counts['pair_wrong']}, not made {counts['pair_none']} "
           f"({', '.join(f'{k[4:]} {n}' for k, n in sorted(counts.items()) if k.startswith('why_'))})")
+    if blocked:
+        faster_less = sum((b["mi_expert"] < b["mi_canonical"]) == (b["faster"] == "expert") for b in blocked)
+        print(f"maintainability-regression: in {faster_less} of {len(blocked)} the faster solution has "
+              f"the lower maintainability index; median MI gap "
+              f"{statistics.median(abs(b['mi_expert'] - b['mi_canonical']) for b in blocked):.1f}")
+    calibration = summary["efficiency_calibration"]
+    floor = calibration["s_per_op"]
+    print(f"op-count floor calibrated in this run: "
+          + (f"{floor * 1e9:.2f} ns per line event" if floor else "none (too few readings)")
+          + f" (quantile {calibration['quantile']} of {calibration['readings']} readings)")
+    print(f"cost figure vs CPU time alone in this run: {agreement:.3f} vs "
+          f"{rate(counts['cpu_agree']):.3f} ({'not below' if agreement >= rate(counts['cpu_agree']) else 'BELOW'})")
     print(f"time: ground truth {truth_s:.0f}s, judge {judge_s:.0f}s; sandbox summary {summary['by_status']}")
     print(json.dumps({"benchmark": "efficiency_agreement", "problems": len(rows),
                       "measured": len(tasks), "clear": counts["clear"], "judged": judged,
@@ -307,12 +341,14 @@ def main() -> None:
                       "agreement": round(agreement, 4),
                       "ops_agreement": round(rate(counts["ops_agree"]), 4),
                       "cpu_agreement": round(rate(counts["cpu_agree"]), 4),
+                      "fixed_floor_agreement": round(rate(counts["fixed_agree"]), 4),
                       "median_clear_gt_ratio": round(statistics.median(clear_ratios), 2)
                       if clear_ratios else None,
                       "pairs_right": counts["pair_right"], "pairs_wrong": counts["pair_wrong"],
                       "pairs_not_made": counts["pair_none"],
                       "not_made_because": {k[4:]: n for k, n in sorted(counts.items())
                                            if k.startswith("why_")},
+                      "maintainability_blocked": blocked, "s_per_op": floor,
                       "clear_threshold": args.clear, "max_call_s": args.max_call_s}))
 
 

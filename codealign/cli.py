@@ -54,8 +54,20 @@ def tasks_check(
     spec: TaskSpec,
     backend: SandboxBackend = "bwrap",
     workers: SandboxWorkers = 0,
+    strength: Annotated[bool, typer.Option(
+        "--strength/--no-strength", help="Also measure each task's test strength: the "
+        "mutation score of its tests on its reference's one-edit mutants.")] = True,
+    mutants: Annotated[Optional[int], typer.Option(
+        help="Most mutants per task (default: codealign.judges.mutants.MAX_MUTANTS).", min=1)] = None,
 ) -> None:
-    """Run every task's reference solution through the sandbox; exit 1 if any does not pass."""
+    """Run every task's reference through the sandbox; exit 1 if any does not pass.
+
+    Then (unless --no-strength) the test strength of every task with a passing reference:
+    the share of its reference's non-equivalent mutants its tests kill (mutants that agree
+    with the reference on every input tried count as likely equivalent), per task and in
+    summary; tasks below the weak-tests threshold are named. Weak tests do not change the
+    exit status.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -71,6 +83,9 @@ def tasks_check(
     failing = [(t, r) for t, r in zip(checked, results) if not r.status.passed]
     console.print(f"{len(checked) - len(failing)}/{len(checked)} references pass "
                   f"({len(tasks) - len(checked)} tasks have no reference)")
+    if strength:
+        _print_strength(console, [t for t, r in zip(checked, results) if r.status.passed],
+                        {t.task_id: r for t, r in zip(checked, results)}, config, mutants)
     if failing:
         table = Table(title="references that do not pass")
         for column in ("id", "status", "tests", "detail"):
@@ -80,6 +95,40 @@ def tasks_check(
                           (r.detail or r.stderr or "").strip()[-200:])
         console.print(table)
         raise typer.Exit(ExitStatus.FAILED)
+
+
+def _print_strength(console, tasks, references, config, limit: int | None) -> None:
+    """`tasks check`'s test-strength table and summary."""
+    from rich.table import Table
+
+    from codealign.judges.mutants import MAX_MUTANTS
+    from codealign.judges.strength import WEAK_TESTS_THRESHOLD, measure_strength, summary, weak_tests
+
+    strengths = measure_strength(tasks, config, references=references, limit=limit or MAX_MUTANTS,
+                                 progress=True)
+    table = Table(title="test strength (mutation score of each task's tests)")
+    for column in ("id", "mutants", "killed", "likely equivalent", "score", "with strengthening",
+                   "a surviving mutant"):
+        table.add_column(column, justify="right" if column in ("mutants", "killed", "score") else "left",
+                         overflow="fold")
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    for s in strengths:
+        table.add_row(s.task_id, str(s.mutants), str(s.killed), str(s.equivalent), fmt(s.score),
+                      fmt(s.strengthened_score),
+                      s.survivors[0].mutant.description if s.survivors else (s.why or "-"))
+    console.print(table)
+    total = summary(strengths)
+    console.print(f"test strength: {total['scored']}/{total['tasks']} tasks scored, "
+                  f"{total['mutants']} mutants, {total['killed']} killed, "
+                  f"{total['likely_equivalent']} likely equivalent; mutation score pooled "
+                  f"{fmt(total['pooled_score'] if total['scored'] else None)}, per task median "
+                  f"{fmt(total['tests']['median'])}, min {fmt(total['tests']['min'])}; with "
+                  f"strengthening {fmt(total['strengthened']['median'])}; "
+                  f"{total['weak']} below the weak-tests threshold {WEAK_TESTS_THRESHOLD:.2f}")
+    for s in strengths:
+        warning = weak_tests(s)
+        if warning:
+            console.print(f"  {s.task_id}: {warning}")
 
 
 @app.command("sample")
@@ -486,6 +535,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback unless keys exist).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     home: ServiceHome = None,
+    allow_unsafe_no_isolation: Annotated[bool, typer.Option(
+        "--allow-unsafe-no-isolation",
+        help="Let recipes (and CODEALIGN_SANDBOX_BACKEND) use the unsafe-no-isolation sandbox, "
+             "which runs candidate code and submitted tests on this host without isolation. "
+             "For a trusted debugging box only; logged at start. Never selectable by the API.")] = False,
 ) -> None:
     """Run the service: the API, task validation and run workers, in one process."""
     import uvicorn
@@ -496,7 +550,10 @@ def serve(
     from codealign.service.store import Database, upgrade
     from codealign.service.store.keys import any_keys
 
-    settings = _service_settings(home, host=host, port=port)
+    fields = {"host": host, "port": port}
+    if allow_unsafe_no_isolation:
+        fields["allow_unsafe_no_isolation"] = True
+    settings = _service_settings(home, **fields)
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
@@ -512,6 +569,14 @@ def serve(
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5)
 
 
+def _keys_db(home: Optional[Path]):
+    from codealign.service.store import Database, upgrade
+
+    settings = _service_settings(home)
+    upgrade(settings.database_url)
+    return Database(settings.database_url)
+
+
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[str, typer.Option(help="read, write or admin (each includes the ones before).")],
@@ -520,7 +585,6 @@ def keys_create(
 ) -> None:
     """Create an API key and print it (once: only its hash is stored)."""
     from codealign.errors import ConfigError
-    from codealign.service.store import Database, upgrade
     from codealign.service.store.keys import create_key
     from codealign.service.store.models import Scope
 
@@ -528,9 +592,7 @@ def keys_create(
         chosen = Scope(scope)
     except ValueError:
         raise ConfigError(f"must be read, write or admin, got {scope!r}", field="scope") from None
-    settings = _service_settings(home)
-    upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = _keys_db(home)
     try:
         with db.session() as session:
             key = create_key(session, chosen, name)
@@ -538,6 +600,48 @@ def keys_create(
         db.close()
     typer.echo(key)
     typer.secho(f"({chosen.value} key; shown once, store it now)", err=True, fg=typer.colors.YELLOW)
+
+
+@keys_app.command("list")
+def keys_list(home: ServiceHome = None) -> None:
+    """Every key: id, scope, name, created, last used, revoked (never a secret)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from codealign.service.store.keys import list_keys
+
+    db = _keys_db(home)
+    try:
+        with db.session() as session:
+            rows = list_keys(session)
+    finally:
+        db.close()
+    table = Table("id", "scope", "name", "created", "last used", "revoked")
+    when = lambda t: t.strftime("%Y-%m-%d %H:%M:%S") if t else "-"      # noqa: E731
+    for row in rows:
+        table.add_row(row.prefix, row.scope, row.name, when(row.created_at), when(row.last_used_at),
+                      when(row.revoked_at))
+    Console(width=200).print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (`keys list`; the 12 hex digits after ca_).")],
+    home: ServiceHome = None,
+) -> None:
+    """Revoke a key: a running service refuses it within CODEALIGN_KEY_CACHE_TTL_S (2 s)."""
+    from codealign.errors import ConfigError
+    from codealign.service.store.keys import revoke_key
+
+    db = _keys_db(home)
+    try:
+        with db.session() as session:
+            row = revoke_key(session, key_id)
+    finally:
+        db.close()
+    if row is None:
+        raise ConfigError(f"no key with id {key_id!r} (codealign keys list shows them)", field="key_id")
+    typer.echo(f"revoked {row.prefix} ({row.scope}{', ' + row.name if row.name else ''})")
 
 
 @tasks_app.command("submit")

@@ -46,10 +46,46 @@ from pathlib import Path
 from codealign.errors import GeneratorError
 from codealign.generator.protocol import Completion, Counts, FinishReason, SamplingConfig, per_prompt
 
-__all__ = ["OpenAIGenerator", "adapter_name"]
+__all__ = ["OpenAIGenerator", "adapter_name", "server_roots"]
 
 _RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 _MAX_STOP = 4       # the OpenAI API's limit on stop sequences per request
+
+
+def server_roots(base_url: str | Sequence[str]) -> list[str]:
+    """The API roots (``http://host:port[/prefix]/v1``) of `base_url`, a server root or a list
+    of them. Every request URL is one of these plus a fixed path (``/completions``), so a root
+    must be a plain ``http(s)://host[:port][/path]``: no query, fragment, credentials or
+    whitespace, which would let the URL change where requests go (``...?x=`` swallows the
+    path the client appends). `GeneratorError` names what is wrong.
+
+    >>> server_roots(["http://10.0.0.1:8000", "https://api.example.com/v1/"])
+    ['http://10.0.0.1:8000/v1', 'https://api.example.com/v1']
+    """
+    from urllib.parse import urlsplit
+
+    urls = [base_url] if isinstance(base_url, str) else list(base_url)
+    if not urls or not all(isinstance(u, str) and u for u in urls):
+        raise GeneratorError(f"base_url must be a URL or a non-empty list of URLs, got {base_url!r}")
+    roots = []
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise GeneratorError(f"base_url {url!r} is not a URL: {exc}") from None
+        problem = ("must start with http:// or https://" if parts.scheme not in ("http", "https")
+                   else "has no host" if not parts.hostname
+                   else "must not carry credentials (user:password@)" if "@" in parts.netloc
+                   else "must not have a query (?...) or fragment (#...)" if "?" in url or "#" in url
+                   else "must not contain whitespace or control characters"
+                   if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url) else "")
+        if problem:
+            raise GeneratorError(f"base_url {url!r} {problem}")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        root = f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}{parts.path.rstrip('/')}"
+        roots.append(root if root.endswith("/v1") else root + "/v1")
+    return roots
 
 
 def adapter_name(directory: str | Path) -> str:
@@ -68,8 +104,11 @@ class OpenAIGenerator:
     Args:
         model: the served base model's name (the same on every server).
         base_url: a server root, e.g. ``http://127.0.0.1:8000`` (a trailing ``/v1`` is fine),
-            or a list of them (data parallel).
+            or a list of them (data parallel); see `server_roots`.
         api_key: sent as a bearer token if given.
+        api_key_env: the name of an environment variable holding the key (read here, so the
+            key is never written in a recipe or a run's config.json); with `api_key` too,
+            `api_key` wins.
         concurrency: requests in flight at once, per server.
         timeout_s: per-request timeout.
         retries: retries after the first attempt, for transient failures (on any server).
@@ -78,23 +117,27 @@ class OpenAIGenerator:
     """
 
     def __init__(self, model: str, *, base_url: str | Sequence[str] = "http://127.0.0.1:8000",
-                 api_key: str | None = None, concurrency: int = 8, timeout_s: float = 120.0,
-                 retries: int = 4, backoff_s: float = 0.5, down_s: float = 30.0) -> None:
+                 api_key: str | None = None, api_key_env: str | None = None, concurrency: int = 8,
+                 timeout_s: float = 120.0, retries: int = 4, backoff_s: float = 0.5,
+                 down_s: float = 30.0) -> None:
+        import os
+
         import httpx
 
-        urls = [base_url] if isinstance(base_url, str) else list(base_url)
-        if not urls or not all(isinstance(u, str) and u for u in urls):
-            raise GeneratorError(f"base_url must be a URL or a non-empty list of URLs, got {base_url!r}")
+        self.servers = server_roots(base_url)
+        if api_key is None and api_key_env is not None:
+            api_key = os.environ.get(api_key_env)
+            if not api_key:
+                raise GeneratorError(f"api_key_env names the environment variable {api_key_env!r}, "
+                                     "which is not set (or empty) in this process")
         if concurrency < 1 or retries < 0 or timeout_s <= 0 or backoff_s < 0 or down_s < 0:
             raise GeneratorError(f"bad client settings: concurrency={concurrency}, retries={retries}, "
                                  f"timeout_s={timeout_s}, backoff_s={backoff_s}, down_s={down_s}")
-        roots = [u.rstrip("/") for u in urls]
-        self.servers = [r if r.endswith("/v1") else r + "/v1" for r in roots]
         self.model, self.concurrency = model, concurrency
         self.retries, self.backoff_s, self.down_s = retries, backoff_s, down_s
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout_s, headers=headers,
-                                    limits=httpx.Limits(max_connections=concurrency * len(urls)))
+                                    limits=httpx.Limits(max_connections=concurrency * len(self.servers)))
         self._slots = [threading.Semaphore(concurrency) for _ in self.servers]
         self._locks = [threading.Lock() for _ in self.servers]
         self._down_until = [0.0] * len(self.servers)

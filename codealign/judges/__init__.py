@@ -19,7 +19,7 @@ from typing import Any
 from codealign.errors import InputError
 from codealign.generator.sample import Sample
 from codealign.judges.complexity import judge_complexity
-from codealign.judges.efficiency import judge_efficiency_group
+from codealign.judges.efficiency import Calibration, judge_efficiency_group
 from codealign.judges.pairs import Pair, PairConfig, PairReason, build_pairs
 from codealign.judges.ranking import JudgeConfig, rank_verdicts
 from codealign.judges.rules import passed_honestly
@@ -86,15 +86,17 @@ def judge_executions(tasks: Sequence[Task], samples: Sequence[Sample],
     for i, s in enumerate(samples):
         groups.setdefault(s.task_id, []).append(i)
 
+    # Efficiency only among samples that passed honestly: a tampered "pass" must neither
+    # become a baseline nor calibrate the op-count floor (one calibration for the run).
+    honest = {i for i, e in enumerate(executions) if passed_honestly(e, static[i]["tamper"])}
+    calibration = Calibration.of([executions[i] for i in sorted(honest)],
+                                 [references[t] for t in sorted(references)])
     verdicts: list[Verdict | None] = [None] * len(samples)
     pairs: list[Pair] = []
     for task_id, idx in groups.items():
         task = by_id[task_id]
-        group = [executions[i] for i in idx]
-        # Efficiency only among samples that passed honestly: a tampered "pass" must not
-        # become the baseline.
-        honest = [e for e, i in zip(group, idx) if passed_honestly(e, static[i]["tamper"])]
-        efficiency = judge_efficiency_group(honest, references.get(task_id))
+        efficiency = judge_efficiency_group([executions[i] for i in idx if i in honest],
+                                            references.get(task_id), calibration)
         unranked = []
         for i in idx:
             scores = dict(static[i])
@@ -110,7 +112,9 @@ def judge_executions(tasks: Sequence[Task], samples: Sequence[Sample],
         pairs += build_pairs(task, [v for v in ranked if not v.execution.infrastructure_error],
                              pair_config)
     done = [v for v in verdicts if v is not None]
-    return done, pairs, summarize(done, pairs)
+    summary = summarize(done, pairs)
+    summary["efficiency_calibration"] = calibration.to_dict()
+    return done, pairs, summary
 
 
 def summarize(verdicts: Sequence[Verdict], pairs: Sequence[Pair]) -> dict[str, Any]:

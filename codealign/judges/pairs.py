@@ -27,7 +27,10 @@ Rules that always hold:
 * at most `max_pairs_per_task` pairs, taken round robin across reasons, largest margins first.
 
 Margins are in each reason's natural unit: correctness = difference in the fraction of tests
-passed (a tampered sample counts 0); efficiency = ``rejected_cost / chosen_cost - 1`` (the efficiency judge's combined cost);
+passed (a tampered sample counts 0); efficiency = ``rejected_cost / chosen_cost - 1`` (the
+efficiency judge's combined cost; when the rejected side's profiling ran past its budget, its
+cost is a lower bound and so is the margin; a lower bound is never the chosen side of an
+efficiency comparison);
 security = bandit risk difference; maintainability = maintainability-index difference.
 
 The pair text is what the model should produce after the prompt: for code prompts the
@@ -236,6 +239,10 @@ def _margin(reason: PairReason, chosen: Verdict, rejected: Verdict) -> float | N
     if a is None or b is None:
         return None
     if reason is PairReason.EFFICIENCY:
+        # A lower bound on the rejected side's cost gives a lower bound on the margin; on
+        # the chosen side it says nothing about which is cheaper.
+        if a.details.get("lower_bound") is True:
+            return None
         return b.details["cost_s"] / a.details["cost_s"] - 1.0
     if reason is PairReason.SECURITY:
         return b.value - a.value

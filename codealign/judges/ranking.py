@@ -17,8 +17,11 @@ transitive, each figure is cut into tolerance-wide buckets measured from the bes
 * security: ``floor((risk - least_risk) / security_tolerance)``
 * maintainability: ``floor((best_mi - mi) / maintainability_tolerance)``
 
-A sample whose judge errored sorts after every measured one on that criterion, and its
-explanation says that the judge failed; it never counts as a score of 0.
+A passing sample whose profiling ran past its budget (an efficiency figure that is a lower
+bound, `codealign.judges.efficiency`) sorts after every sample whose profiling finished, on
+efficiency, whatever its bound; such samples tie among themselves. A sample whose judge
+errored sorts after every measured one on that criterion, and its explanation says that the
+judge failed; it never counts as a score of 0.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class JudgeConfig:
 
 
 _INF = math.inf
+# The efficiency bucket of a lower bound: after every finished sample, before the unmeasured.
+_LOWER_BOUND = float(2 ** 62)
 # The hard security line among passing samples: secure, then unknown, then insecure.
 _SECURITY_CLASS = {True: 0, None: 1, False: 2}
 
@@ -87,15 +92,24 @@ def _figure(v: Verdict, criterion: str) -> float | None:
     return -s.value  # maintainability: higher MI is better
 
 
+def _lower_bound(v: Verdict) -> bool:
+    """The efficiency figure is a lower bound (profiling ran past its budget)."""
+    s = v.score("efficiency")
+    return s is not None and s.details.get("lower_bound") is True
+
+
 def _buckets(passing: Sequence[Verdict], config: JudgeConfig) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {v.sample_id: {} for v in passing}
     for criterion in config.order:
         figures = {v.sample_id: _figure(v, criterion) for v in passing}
-        known = [f for f in figures.values() if f is not None]
+        bounds = {v.sample_id for v in passing if criterion == "efficiency" and _lower_bound(v)}
+        known = [f for sid, f in figures.items() if f is not None and sid not in bounds]
         best = min(known) if known else 0.0
         for sid, f in figures.items():
             if f is None:
                 out[sid][criterion] = _INF
+            elif sid in bounds:
+                out[sid][criterion] = _LOWER_BOUND
             elif criterion == "efficiency":
                 out[sid][criterion] = math.floor(
                     math.log(f / best) / math.log1p(config.efficiency_tolerance) + 1e-9)
@@ -112,6 +126,10 @@ def _describe(v: Verdict, criterion: str) -> str:
         return f"{criterion} unknown ({'judge error' if s is not None else 'not judged'})"
     d = s.details
     if criterion == "efficiency":
+        if d.get("lower_bound") is True:
+            return (f"cost at least {d['cost_s'] * 1000:.3f} ms (profiling ran past its budget: "
+                    f"a lower bound, >= {d['cost_ratio']:.2f}x the {d['baseline_source']}; "
+                    f"{d['ops']} ops counted)")
         return (f"cost {d['cost_s'] * 1000:.3f} ms ({d['cost_ratio']:.2f}x the {d['baseline_source']}; "
                 f"{d['ops']} ops" + (f", cpu {d['perf_cpu_s'] * 1000:.3f} ms)" if d.get("perf_cpu_s") else ")"))
     if criterion == "security":
@@ -188,5 +206,9 @@ def _why_below(above: Verdict, v: Verdict, key, buckets, config: JudgeConfig) ->
         if ba != bv:
             if bv == _INF:
                 return f"its {criterion} was measured and this one's was not"
+            if bv == _LOWER_BOUND:
+                return (f"its profiling finished and this one's ran past its budget "
+                        f"({_describe(v, criterion)}): a lower bound ranks below every "
+                        f"finished sample")
             return f"better {criterion}: {_describe(above, criterion)} vs {_describe(v, criterion)}"
     return "tie within every tolerance; ordered by sample id"

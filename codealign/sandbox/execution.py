@@ -120,6 +120,7 @@ class Cost:
     wall_s: float = 0.0
     ops: int | None = None
     perf_cpu_s: float | None = None
+    lower_bound: bool = False
 
 
 @dataclass(frozen=True)

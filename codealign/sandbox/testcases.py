@@ -10,6 +10,13 @@ Every other test becomes a script run by the sandbox's trusted tester process, b
 candidate's process, with ``candidate`` (and the entry point's name) bound to a proxy whose
 return values are plain data: the tests' own comparisons cannot be fooled either.
 
+Nothing of the tests is dropped unseen. Splitting the literal asserts out leaves the other
+statements; the host leaves out only those it understands to do nothing (``pass``, a
+docstring, ``assert True``, a name bound to a literal such as HumanEval's ``METADATA``, a
+plain function definition). Any other statement that no script would run (an import, a loop,
+a call: ``while True: pass`` before literal asserts) makes the whole test source, as written,
+one more script.
+
 >>> plan = plan_tests("assert add(1, 2) == 3\\nassert add(2, 2) > 3\\n", "add")
 >>> [c.args_src for c in plan.calls], len(plan.scripts)
 (['(1, 2)'], 1)
@@ -125,19 +132,42 @@ def _trivial(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.Assert) and isinstance(stmt.test, ast.Constant) and bool(stmt.test.value)
 
 
+def _inert(stmt: ast.stmt) -> bool:
+    """Statements that do nothing the tests' verdict depends on when left out: trivial ones, a
+    name bound to a literal, a function defined without decorators or computed defaults (its
+    body runs only if called, and a call is a statement that is kept)."""
+    if _trivial(stmt):
+        return True
+    if isinstance(stmt, ast.Assign):
+        return all(isinstance(t, ast.Name) for t in stmt.targets) and _literal(stmt.value)[0]
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        defaults = [*stmt.args.defaults, *(d for d in stmt.args.kw_defaults if d is not None)]
+        return not stmt.decorator_list and all(_literal(d)[0] for d in defaults)
+    return False
+
+
+def _as_written(tests: str, suffix: str = "") -> str:
+    return tests.rstrip("\n") + "\n" + suffix
+
+
 def plan_tests(tests: str, entry_point: str, *, where: str = "tests") -> TestPlan:
-    """Split trusted test source into literal calls and scripts (see the module docstring)."""
+    """Split trusted test source into literal calls and scripts (see the module docstring).
+
+    >>> plan = plan_tests("while True:\\n    pass\\nassert add(1, 2) == 3\\n", "add")
+    >>> len(plan.calls), plan.scripts == ("while True:\\n    pass\\nassert add(1, 2) == 3\\n",)
+    (1, True)
+    """
     try:
         module = ast.parse(tests)
     except SyntaxError as exc:
         raise InputError(f"tests do not parse: {exc.msg} (line {exc.lineno})", field=where) from exc
     check = next((s for s in module.body if isinstance(s, ast.FunctionDef) and s.name == "check"), None)
     if check is not None:
-        return _plan_check(module, check, entry_point)
-    return _plan_statements(module, entry_point)
+        return _plan_check(module, check, entry_point, tests)
+    return _plan_statements(module, entry_point, tests)
 
 
-def _plan_check(module: ast.Module, check: ast.FunctionDef, entry_point: str) -> TestPlan:
+def _plan_check(module: ast.Module, check: ast.FunctionDef, entry_point: str, tests: str) -> TestPlan:
     """HumanEval style: literal asserts leave check(); the rest stays one script."""
     names = {entry_point, "candidate"} | {a.arg for a in check.args.args[:1]}
     calls, rest = [], []
@@ -155,15 +185,17 @@ def _plan_check(module: ast.Module, check: ast.FunctionDef, entry_point: str) ->
         runner = ast.parse("check(candidate)").body
         scripts = (ast.unparse(ast.fix_missing_locations(ast.Module(body=body + [new_check] + runner,
                                                                     type_ignores=[]))),)
-    elif not calls:
-        scripts = (ast.unparse(module) + "\ncheck(candidate)\n",)
+    elif not calls or not all(_inert(s) for s in module.body if s is not check):
+        scripts = (_as_written(tests, "check(candidate)\n"),)
     return TestPlan(tuple(calls), scripts)
 
 
-def _plan_statements(module: ast.Module, entry_point: str) -> TestPlan:
-    """MBPP style: each assert is one test; other statements are the preamble of each script."""
+def _plan_statements(module: ast.Module, entry_point: str, tests: str) -> TestPlan:
+    """MBPP style: each assert is one test; other statements are the preamble of each script
+    after them (those after the last such script: see `_inert`)."""
     names = {entry_point, "candidate"}
     calls, scripts, preamble = [], [], []
+    unscripted = 0                      # preamble statements no script has run yet start here
     for stmt in module.body:
         if isinstance(stmt, ast.Assert):
             if _trivial(stmt):
@@ -173,8 +205,9 @@ def _plan_statements(module: ast.Module, entry_point: str) -> TestPlan:
                 calls.append(case)
             else:
                 scripts.append(ast.unparse(ast.Module(body=preamble + [stmt], type_ignores=[])))
+                unscripted = len(preamble)
         else:
             preamble.append(stmt)
-    if not calls and not scripts:
-        scripts.append(ast.unparse(module))
+    if (not calls and not scripts) or not all(_inert(s) for s in preamble[unscripted:]):
+        scripts.append(_as_written(tests))
     return TestPlan(tuple(calls), tuple(scripts))

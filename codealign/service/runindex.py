@@ -52,13 +52,19 @@ def refresh_run(db: Database, name: str, run_path: Path, cache_dir: Path | None 
 
 
 def refresh_all(db: Database, runs_dir: Path) -> None:
-    """Index every run directory under `runs_dir` (runs started by `codealign loop`/nightly too)."""
+    """Reconcile the index with the run directories under `runs_dir` (runs started by
+    `codealign loop`/nightly too): every run re-read (a run whose worker died with the
+    service reads `interrupted`), rows of run directories that are gone dropped."""
     from codealign.runs import list_runs
 
     with db.session() as session:
         known = {r.name: r for r in session.scalars(select(RunRow))}
+        present = set()
         for state in list_runs(runs_dir):
             path = Path(state.path)
+            present.add(path.name)
             index_run(session, path.name, path,
                       config_name=known[path.name].config_name if path.name in known else "")
+        for name in set(known) - present:
+            session.delete(known[name])
         session.commit()

@@ -4,10 +4,14 @@ One job, id ``codealign-nightly``, a cron expression in UTC, ``max_instances=1``
 still running when the next fire time comes makes that trigger skip), ``coalesce=True`` and a
 misfire grace time of 23 hours: after downtime over several fire times the scheduler runs
 *one* catch-up night (the latest missed time), not one per missed night. The job's
-arguments — cron, recipe path, top-level recipe overrides — live with it in the job store
-(`SQLAlchemyJobStore`, table ``apscheduler_jobs``, created by APScheduler itself), so the
-schedule survives restarts and is shared by every service process on the database; a paused
-schedule is a job without a next run time.
+arguments — cron, recipe path, the experiment overrides (`codealign.service.recipes.Overrides`
+as plain data) — live with it in the job store (`SQLAlchemyJobStore`, table
+``apscheduler_jobs``, created by APScheduler itself), so the schedule survives restarts and is
+shared by every service process on the database; a paused schedule is a job without a next
+run time. APScheduler *pickles* each job into that table and unpickles it when it loads the
+store: whoever can write the service's database can run code in the service (see the threat
+model in `codealign.service`). Stored overrides that are no longer allowed are dropped, with a
+warning, when the scheduler starts.
 
 A night runs as ``codealign nightly`` in a child process (the path cron and a CronJob take;
 the heavy work stays out of the service; the child is SIGKILLed if the service dies, so a
@@ -101,32 +105,48 @@ def index_night(database_url: str, run_path: Path, lineage: str) -> None:
         db.close()
 
 
-def _die_with_parent() -> None:
-    """In the night's child process: SIGKILL it when the service dies, so that a killed
-    service leaves an interrupted night (resumed on restart), never an orphan still running."""
-    import ctypes
-    import signal
+def _typed(overrides: dict[str, Any] | None):
+    """The stored overrides as `Overrides` (`ConfigError` naming the field if not allowed)."""
+    from pydantic import ValidationError
 
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    from codealign.service.recipes import Overrides
+
+    try:
+        return Overrides.model_validate(overrides or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(first["msg"], field=".".join(["overrides", *map(str, first["loc"])])) from None
 
 
 def run_night_process(runtime: "NightlyRuntime", recipe: str, overrides: dict[str, Any],
                       slot: datetime | None) -> str:
     """``codealign nightly`` in a child process (the same path as cron's): the heavy work stays
-    out of the service, and the run lock is the child's. Returns the outcome's value."""
+    out of the service, and the run lock is the child's. The child is SIGKILLed if the service
+    dies (a killed service leaves an interrupted night, resumed on restart, never an orphan).
+    `overrides` (typed) reach it as the recipe sections they change, as the recipe is now.
+    Returns the outcome's value."""
+    import functools
     import json
     import subprocess
     import sys
 
     from codealign.runs.nightly import NightOutcome
+    from codealign.service.recipes import load_recipe, nightly_overrides
+    from codealign.service.workers import die_with
 
+    try:   # the recipe as it is now passes the service's checks (the operator may have edited it)
+        typed = _typed(overrides)
+        load_recipe(Path(recipe), typed, settings=runtime.settings, run_dir=runtime.run_dir)
+    except ConfigError as exc:
+        log.error("night for %s not started: %s", slot, exc)
+        return NightOutcome.FAILED.value
+    top = nightly_overrides(Path(recipe), typed)
     cmd = [runtime.python or sys.executable, "-m", "codealign", "nightly", "--config", recipe,
-           "--run-dir", str(runtime.run_dir), "--overrides", json.dumps(overrides)]
+           "--run-dir", str(runtime.run_dir), "--overrides", json.dumps(top)]
     if slot is not None:
         cmd += ["--slot", slot.isoformat()]
     env = {**os.environ, "CODEALIGN_DATABASE_URL": runtime.database_url}
-    proc = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=functools.partial(die_with, os.getpid()), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     runtime.children.add(proc)
     try:
@@ -153,6 +173,9 @@ class NightlyRuntime:
     """``(runtime, recipe, overrides, slot) -> outcome``; replaceable in the scheduling tests."""
     children: set = field(default_factory=set)
     """The night processes running now (stopped when the service shuts down)."""
+    settings: Any = None
+    """The service's `Settings`: the ceilings of the overrides, and whether the unsafe sandbox
+    is allowed (None: the schema's ceilings; never)."""
 
 
 _current = threading.local()      # .runtime: the runtime of the scheduler running this job
@@ -271,8 +294,19 @@ class NightlyScheduler:
                                    replace_existing=True)
         if self.scheduler.get_job(JOB_ID) is None and recipe:
             self.configure(cron=cron, recipe=recipe, overrides=overrides, paused=paused)
+        self._drop_refused_overrides()
         if owner:
             self._resume_interrupted()
+
+    def _drop_refused_overrides(self) -> None:
+        job = self.scheduler.get_job(JOB_ID)
+        if job is None:
+            return
+        try:
+            _typed(job.kwargs.get("overrides"))
+        except ConfigError as exc:
+            log.warning("the stored nightly overrides are no longer allowed (%s); they are dropped", exc)
+            job.modify(kwargs={**job.kwargs, "overrides": {}})
 
     def shutdown(self) -> None:
         """Stop: a night still running is terminated (SIGTERM) and reads ``interrupted``; the
@@ -299,8 +333,9 @@ class NightlyScheduler:
 
     def configure(self, *, cron: str | None = None, recipe: str | None = None,
                   overrides: dict[str, Any] | None = None, paused: bool | None = None) -> Schedule:
-        """Create or change the job (fields left None keep their value); validates first."""
-        from codealign.config import load_config
+        """Create or change the job (fields left None keep their value); validates first:
+        `overrides` (plain data) must be `Overrides`, within the service's ceilings."""
+        from codealign.service.recipes import load_recipe
 
         current = self.get()
         cron = cron if cron is not None else (current.cron if current else None) or "0 2 * * *"
@@ -310,9 +345,12 @@ class NightlyScheduler:
         if not recipe:
             raise ConfigError("no run recipe: give the path of a YAML recipe", field="recipe")
         trigger = parse_cron(cron)
-        load_config(recipe, {**overrides, "run_dir": str(self.runtime.run_dir)})   # every check now
+        typed = _typed(overrides)
+        load_recipe(Path(recipe), typed, settings=self.runtime.settings,
+                    run_dir=self.runtime.run_dir)                               # every check now
         self.scheduler.add_job(nightly_job, trigger, id=JOB_ID, name="codealign nightly",
-                               kwargs={"cron": cron, "recipe": str(recipe), "overrides": dict(overrides)},
+                               kwargs={"cron": cron, "recipe": str(recipe),
+                                       "overrides": typed.model_dump(exclude_none=True)},
                                replace_existing=True)
         if paused:
             self.scheduler.pause_job(JOB_ID)
@@ -325,7 +363,7 @@ class NightlyScheduler:
         current = self.get()
         if current is None:
             return None
-        return load_config(current.recipe, {**current.overrides}, check=False).name
+        return load_config(current.recipe, check=False).name
 
     def _resume_interrupted(self) -> None:
         from codealign.runs.nightly import list_nights
@@ -354,10 +392,10 @@ def start_service_scheduler(settings) -> NightlyScheduler:
     """The service lifespan's scheduler: the job store in the service database, nights in its
     runs directory; the default schedule from ``CODEALIGN_NIGHTLY_RECIPE`` / ``_CRON`` when the
     database holds none. With ``CODEALIGN_SCHEDULER=false`` it starts paused (edits only)."""
-    from codealign.service.api.routes.schedule import recipe_path
+    from codealign.service.recipes import recipe_path
 
     runtime = NightlyRuntime(run_dir=Path(settings.runs_dir), database_url=settings.database_url,
-                             python=settings.worker_python)
+                             python=settings.worker_python, settings=settings)
     scheduler = NightlyScheduler(runtime)
     recipe = str(recipe_path(settings, settings.nightly_recipe)) if settings.nightly_recipe else None
     scheduler.start(cron=settings.nightly_cron, recipe=recipe, run_jobs=settings.scheduler)

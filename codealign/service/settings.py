@@ -1,15 +1,24 @@
 """One `Settings` for the service, read from `CODEALIGN_*` environment variables and CLI
-flags, checked at construction (a bad value fails the start, naming the variable)."""
+flags, checked at construction (a bad value fails the start, naming the variable).
+
+The operator's settings are the infrastructure: where things live, which sandbox validates
+tasks, which hosts the API answers for, and how far an API caller's experiment overrides may
+go (the ``max_*`` fields tighten the ceilings of `codealign.service.recipes.Overrides`; they
+can never widen them)."""
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "is_loopback"]
+__all__ = ["Settings", "is_loopback", "LOOPBACK_NAMES"]
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+"""The Host names an API that only listens on loopback answers for by default."""
 
 
 def is_loopback(host: str) -> bool:
@@ -17,7 +26,7 @@ def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -37,7 +46,15 @@ class Settings(BaseSettings):
                               description="Named run recipes: POST /v1/runs {config: NAME} reads NAME.yaml here.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(default=None, description=(
+        "Host header values the service answers for (comma-separated; `*.example.com` matches "
+        "subdomains, `*` any host). Default: the loopback names when `host` is loopback, any "
+        "host otherwise (a non-loopback bind needs API keys)."))
     sandbox_backend: str = Field(default="bwrap", description="Sandbox backend for task validation.")
+    allow_unsafe_no_isolation: bool = Field(default=False, description=(
+        "Let the `unsafe-no-isolation` sandbox run: for task validation (sandbox_backend) and in "
+        "recipes. Only the operator sets it (`codealign serve --allow-unsafe-no-isolation`); it "
+        "is logged at start. Never selectable through the API."))
     validation_workers: int = Field(default=1, ge=1, le=64, description="Parallel validation sandboxes.")
     validation_queue: int = Field(default=2000, ge=1, description=(
         "Tasks waiting for validation before submissions get 503 + Retry-After."))
@@ -52,6 +69,24 @@ class Settings(BaseSettings):
         "`codealign nightly` instead)."))
     shutdown_grace_s: float = Field(default=20.0, ge=0, description=(
         "On SIGTERM, seconds a worker gets to stop after SIGTERM before SIGKILL."))
+    key_cache_ttl_s: float = Field(default=2.0, ge=0, le=60, description=(
+        "How long a verified API key is trusted without asking the store again: a key revoked "
+        "through the admin API fails at once, one revoked elsewhere (the CLI, another replica) "
+        "within this time."))
+    api_docs: bool = Field(default=False, description=(
+        "Serve Swagger UI at /docs (it loads its scripts from a CDN: jsdelivr). "
+        "/openapi.json is always served."))
+    # Ceilings of the experiment overrides an API caller may send (recipes.Overrides).
+    max_rounds: int = Field(default=10, ge=1, le=100, description=(
+        "Most rounds a run started, resumed or scheduled through the API may have."))
+    max_tasks_per_round: int = Field(default=1000, ge=1, le=100_000, description=(
+        "Largest `tasks_per_round` an API caller may ask for."))
+    max_samples: int = Field(default=16, ge=1, le=64, description=(
+        "Largest `sampling.n` (samples per task per round) an API caller may ask for."))
+    max_eval_samples: int = Field(default=32, ge=1, le=200, description=(
+        "Largest `evaluation.n_samples` an API caller may ask for."))
+    max_dpo_epochs: float = Field(default=10.0, gt=0, le=50, description=(
+        "Largest `dpo.epochs` an API caller may ask for."))
 
     @field_validator("sandbox_backend")
     @classmethod
@@ -65,17 +100,32 @@ class Settings(BaseSettings):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite", "postgresql")):
-            raise ValueError(f"must be a sqlite:// or postgresql+psycopg:// URL, got {value!r}")
+            raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value):
+        if isinstance(value, str):
+            value = [h.strip() for h in value.split(",") if h.strip()]
+        if value is not None and not value:
+            raise ValueError("give at least one host name (or `*`)")
         return value
 
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":
+        from codealign.sandbox.config import UNSAFE_BACKEND
+
         home = self.home.expanduser().resolve()
         object.__setattr__(self, "home", home)
         if self.database_url is None:
             object.__setattr__(self, "database_url", f"sqlite:///{home / 'codealign.db'}")
         if self.runs_dir is None:
             object.__setattr__(self, "runs_dir", home / "runs")
+        if self.sandbox_backend == UNSAFE_BACKEND and not self.allow_unsafe_no_isolation:
+            raise ValueError(f"sandbox_backend {UNSAFE_BACKEND!r} runs submitted tests on the host "
+                             "without isolation; the operator must allow it explicitly "
+                             "(codealign serve --allow-unsafe-no-isolation)")
         return self
 
     def run_cache(self, run: str) -> Path:
@@ -86,3 +136,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return str(self.database_url).startswith("sqlite")
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The Host names answered for (`allowed_hosts`, or its default; see there)."""
+        if self.allowed_hosts is not None:
+            return tuple(h.lower() for h in self.allowed_hosts)
+        return LOOPBACK_NAMES if is_loopback(self.host) else ("*",)

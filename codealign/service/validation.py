@@ -9,29 +9,44 @@ Anything else ends `rejected` with the reason; a hostile reference or test (one 
 exits, forges output, eats memory) is just data here: the sandbox reports it and the task is
 rejected. Never a crash.
 
-The queue is the store itself: tasks in status `validating`, oldest first. It is bounded
-(`Settings.validation_queue`): a submission that would overfill it gets 503 + Retry-After.
-Restarting the service resumes validation where it stopped. One `Validator` thread takes
-batches and fans each out over `Settings.validation_workers` sandboxes.
+The queue is the store itself: tasks in status `validating`. It is bounded
+(`Settings.validation_queue`): a submission that would overfill it gets 503 + Retry-After,
+the seconds the measured rate (`Throughput`) needs to make room. Restarting the service
+resumes validation where it stopped.
+
+Fair share: one writer cannot stall everyone. The queue is taken round robin across the
+submitting keys (`TaskRow.owner`): each key's oldest task, then each key's second, ..., the
+keys served longest ago (or never) first within each turn (`fair_order`). One
+`Validator` thread runs a batch of up to `BATCH` tasks in that order over
+`Settings.validation_workers` sandboxes, and settles each task the moment its two executions
+are in (not at the batch's end). When a key with nothing in the running batch submits and the
+batch has run for `SLICE_S`, the batch stops taking new executions (the running ones finish)
+and the next batch, in the new round-robin order, starts: a newcomer waits for at most
+`SLICE_S` plus one execution per sandbox, however slow the tasks ahead of it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 
-from codealign.errors import InputError, SandboxFault, SandboxUnavailable
+from codealign.errors import Canceled, InputError, SandboxFault, SandboxUnavailable
 from codealign.service.store.db import Database
 from codealign.service.store.models import TaskRow, TaskStatus, utcnow
 
-__all__ = ["Validator", "Verdict", "trivial_candidate", "judge_task", "queue_length"]
+__all__ = ["Validator", "Verdict", "Throughput", "trivial_candidate", "judge_task", "queue_length",
+           "fair_order"]
 
 log = logging.getLogger("codealign.service.validation")
 BATCH = 16
 RETRY_S = 10.0
+SLICE_S = 1.0
 
 
 def trivial_candidate(entry_point: str) -> str:
@@ -48,6 +63,57 @@ class Verdict:
 def queue_length(session) -> int:
     return session.scalar(select(func.count()).select_from(TaskRow)
                           .where(TaskRow.status == TaskStatus.VALIDATING.value)) or 0
+
+
+def fair_order(queued: list[tuple[int, str]], served: dict[str, int], limit: int) -> list[int]:
+    """The first `limit` of the queued tasks ``(pk, owner)`` taken round robin across owners:
+    each owner's oldest, then each one's second, ...; within a turn the owner served longest
+    ago first (`served`: owner -> when, a counter; never served: first), then the oldest task.
+
+    >>> fair_order([(1, "a"), (2, "a"), (3, "a"), (4, "b")], {"a": 7}, 3)
+    [4, 1, 2]
+    """
+    by_owner: dict[str, list[int]] = {}
+    for pk, owner in sorted(queued):
+        by_owner.setdefault(owner, []).append(pk)
+    owners = sorted(by_owner, key=lambda o: (served.get(o, -1), by_owner[o][0]))
+    order: list[int] = []
+    for turn in range(max((len(v) for v in by_owner.values()), default=0)):
+        order += [by_owner[o][turn] for o in owners if turn < len(by_owner[o])]
+        if len(order) >= limit:
+            break
+    return order[:limit]
+
+
+class Throughput:
+    """Tasks settled per second, measured over the last `WINDOW_S` seconds (at least two
+    settlements, else unknown)."""
+
+    WINDOW_S = 300.0
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def settled(self, count: int = 1) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._times.extend([now] * count)
+            while self._times and now - self._times[0] > self.WINDOW_S:
+                self._times.popleft()
+
+    def rate(self) -> float | None:
+        with self._lock:
+            if len(self._times) < 2:
+                return None
+            span = max(time.monotonic() - self._times[0], 1e-3)
+            return len(self._times) / span
+
+    def seconds_for(self, tasks: int) -> int:
+        """Seconds until `tasks` more are settled at the measured rate (1 task/s unmeasured),
+        for a Retry-After header: at least 1, at most an hour."""
+        rate = self.rate() or 1.0
+        return max(1, min(3600, math.ceil(tasks / rate)))
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -100,12 +166,17 @@ def _jobs(task) -> list:
 
 
 class Validator:
-    """The background thread that validates queued tasks. `notify()` wakes it."""
+    """The background thread that validates queued tasks. `notify(owner)` wakes it."""
 
     def __init__(self, db: Database, backend: str, workers: int) -> None:
         self.db, self.backend, self.workers = db, backend, workers
+        self.throughput = Throughput()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._preempt = threading.Event()
+        self._batch_owners: frozenset[str] = frozenset()
+        self._served: dict[str, int] = {}           # owner -> when its tasks last ran (a counter)
+        self._clock = 0
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -113,7 +184,10 @@ class Validator:
         self._thread.start()
         self._wake.set()
 
-    def notify(self) -> None:
+    def notify(self, owner: str | None = None) -> None:
+        """New tasks are queued (by `owner`): a running batch without that owner yields."""
+        if owner is not None and self._batch_owners and owner not in self._batch_owners:
+            self._preempt.set()
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -138,44 +212,80 @@ class Validator:
                 if done == 0:
                     break
 
+    def _settle(self, pk: int, verdict: Verdict) -> None:
+        with self.db.session() as session:
+            # Only a task still queued: one retired meanwhile stays retired.
+            session.execute(update(TaskRow).where(TaskRow.pk == pk,
+                                                  TaskRow.status == TaskStatus.VALIDATING.value)
+                            .values(status=verdict.status.value, reason=verdict.reason, updated_at=utcnow()))
+            session.commit()
+        self.throughput.settled()
+
     def validate_batch(self) -> int:
-        """Validate up to BATCH queued tasks; returns how many were settled."""
+        """Validate up to BATCH queued tasks, in fair order; returns how many were settled."""
         from codealign.sandbox import SandboxConfig, run_many
 
         with self.db.session() as session:
-            rows = session.scalars(select(TaskRow).where(TaskRow.status == TaskStatus.VALIDATING.value)
-                                   .order_by(TaskRow.pk).limit(BATCH)).all()
-            if not rows:
-                return 0
-            verdicts: dict[int, Verdict] = {}
-            ready = []
-            for row in rows:
-                task, problem = _prepare(row.record)
-                if problem is not None:
-                    verdicts[row.pk] = Verdict(TaskStatus.REJECTED, problem)
-                else:
-                    ready.append((row, task))
-            config = SandboxConfig(backend=self.backend, workers=self.workers)
-            jobs = [job for _, task in ready for job in _jobs(task)]
-            try:
-                runs = run_many(jobs, config)
-                for i, (row, task) in enumerate(ready):
-                    verdicts[row.pk] = judge_task(task, runs[2 * i], runs[2 * i + 1])
-            except SandboxFault:
-                # Find the task that broke the sandbox: one task at a time, so a fault reads
-                # as that task's rejection instead of stalling the queue.
-                for row, task in ready:
-                    try:
-                        verdicts[row.pk] = judge_task(task, *run_many(_jobs(task), config))
-                    except SandboxFault as exc:
-                        verdicts[row.pk] = Verdict(TaskStatus.REJECTED,
-                                                   f"the sandbox failed on this task: {_short(str(exc))}")
-            for row in rows:
-                verdict = verdicts[row.pk]
-                # Only a task still queued: one retired meanwhile stays retired.
-                session.execute(update(TaskRow).where(TaskRow.pk == row.pk,
-                                                      TaskRow.status == TaskStatus.VALIDATING.value)
-                                .values(status=verdict.status.value, reason=verdict.reason,
-                                        updated_at=utcnow()))
-            session.commit()
-            return len(rows)
+            queued = session.execute(select(TaskRow.pk, TaskRow.owner)
+                                     .where(TaskRow.status == TaskStatus.VALIDATING.value)).all()
+            chosen = fair_order([(pk, owner) for pk, owner in queued], self._served, BATCH)
+            found = {r.pk: r for r in session.scalars(select(TaskRow).where(TaskRow.pk.in_(chosen)))}
+        rows = [found[pk] for pk in chosen if pk in found]
+        if not rows:
+            return 0
+        for row in rows:
+            self._clock += 1
+            self._served[row.owner] = self._clock
+        settled = 0
+        ready = []
+        for row in rows:
+            task, problem = _prepare(row.record)
+            if problem is not None:
+                self._settle(row.pk, Verdict(TaskStatus.REJECTED, problem))
+                settled += 1
+            else:
+                ready.append((row, task))
+        config = SandboxConfig(backend=self.backend, workers=self.workers)
+        jobs = [job for _, task in ready for job in _jobs(task)]
+        pending: dict[int, dict[int, object]] = {}      # task index -> {job offset: execution}
+        lock = threading.Lock()
+
+        def on_result(i: int, execution) -> None:
+            nonlocal settled
+            index, offset = divmod(i, 2)
+            with lock:
+                runs = pending.setdefault(index, {})
+                runs[offset] = execution
+                if len(runs) < 2:
+                    return
+            row, task = ready[index]
+            self._settle(row.pk, judge_task(task, runs[0], runs[1]))
+            with lock:
+                settled += 1
+
+        def cancel() -> bool:
+            return self._stop.is_set() or (self._preempt.is_set() and time.monotonic() - started > SLICE_S)
+
+        self._batch_owners = frozenset(row.owner for row, _ in ready)
+        self._preempt.clear()
+        started = time.monotonic()
+        try:
+            run_many(jobs, config, on_result=on_result, cancel=cancel)
+        except Canceled:
+            log.info("validation batch yielded to a new submitter (%d of %d tasks settled)",
+                     settled, len(rows))
+        except SandboxFault:
+            # Find the task that broke the sandbox: one task at a time, so a fault reads as
+            # that task's rejection instead of stalling the queue.
+            for index, (row, task) in enumerate(ready):
+                if len(pending.get(index, {})) == 2:
+                    continue
+                try:
+                    verdict = judge_task(task, *run_many(_jobs(task), config))
+                except SandboxFault as exc:
+                    verdict = Verdict(TaskStatus.REJECTED, f"the sandbox failed on this task: {_short(str(exc))}")
+                self._settle(row.pk, verdict)
+                settled += 1
+        finally:
+            self._batch_owners = frozenset()
+        return settled

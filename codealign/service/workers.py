@@ -13,15 +13,21 @@ command, which then holds the lock until it exits. So
     with PostgreSQL, on every replica of the database;
   * a worker that crashes (or is killed) releases the lock with its process, and its run reads
     `interrupted` (the run engine's lease is gone too) and can be resumed;
+  * a worker dies with the service: it is started with ``PR_SET_PDEATHSIG=SIGKILL`` (kept
+    across the trampoline's exec), so a service killed with ``kill -9`` leaves no worker
+    holding the run lock unsupervised; its run reads `interrupted`, and the restarted service
+    re-reads every run into its index (`recover`). The death signal follows the *thread* that
+    forked, so every worker is forked by one thread that lives as long as `Workers`;
   * on SIGTERM the service sends SIGTERM to every worker's process group, waits
     `shutdown_grace_s`, then SIGKILLs what is left: runs stay resumable (every stage of the
     loop is checkpointed).
 
-Worker output goes to ``<home>/logs/<run>.log``.
+Worker output goes to ``<home>/logs/<run>.log`` (mode 0600, in a 0700 directory).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +43,7 @@ from codealign.runs.lock import RunLock, RunLockHeld
 from codealign.service.settings import Settings
 from codealign.service.store.db import Database
 
-__all__ = ["Workers", "Worker"]
+__all__ = ["Workers", "Worker", "die_with"]
 
 log = logging.getLogger("codealign.service.workers")
 READY_TIMEOUT_S = 60.0
@@ -58,6 +65,8 @@ class Workers:
         self._workers: dict[str, Worker] = {}
         self._guard = threading.Lock()      # one start at a time in this process
         self._closing = False
+        # The one thread that forks workers (PR_SET_PDEATHSIG fires when the forking thread ends).
+        self._forker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-worker-fork")
 
     def lock(self) -> RunLock:
         return RunLock(self.settings.runs_dir, self.settings.database_url)
@@ -73,7 +82,7 @@ class Workers:
         if rounds is not None:
             command += ["--rounds", str(rounds)]
         logs = self.settings.home / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self._guard:
             if self._closing:
                 raise RunLockHeld("the service is shutting down")
@@ -82,11 +91,13 @@ class Workers:
                           "--ready-fd", str(write_end), "--run", name]
             if not self.settings.is_sqlite:
                 trampoline += ["--database-url", str(self.settings.database_url)]
-            with open(logs / f"{name}.log", "ab") as out:
+            parent = os.getpid()
+            with open(os.open(logs / f"{name}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as out:
                 try:
-                    process = subprocess.Popen(trampoline + ["--"] + command, stdin=subprocess.DEVNULL,
-                                               stdout=out, stderr=subprocess.STDOUT, pass_fds=(write_end,),
-                                               start_new_session=True)
+                    process = self._forker.submit(
+                        subprocess.Popen, trampoline + ["--"] + command, stdin=subprocess.DEVNULL,
+                        stdout=out, stderr=subprocess.STDOUT, pass_fds=(write_end,),
+                        start_new_session=True, preexec_fn=lambda: die_with(parent)).result()
                 finally:
                     os.close(write_end)
             with os.fdopen(read_end) as ready:
@@ -114,7 +125,8 @@ class Workers:
             log.exception("could not refresh the index of run %s", worker.run)
 
     def recover(self) -> None:
-        """On start: re-read every indexed run (a worker of a dead service reads `interrupted`)."""
+        """On start: re-read every run into the index (the run of a worker that died with the
+        previous service reads `interrupted`, resumable)."""
         from codealign.service.runindex import refresh_all
         try:
             refresh_all(self.db, self.settings.runs_dir)
@@ -134,6 +146,19 @@ class Workers:
                 w.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _kill_group(w.process)
+        self._forker.shutdown(wait=False)
+
+
+_PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl     # looked up before any fork
+
+
+def die_with(parent: int) -> None:
+    """In the forked worker, before exec: SIGKILL when the service dies (and at once if it
+    already has: the death signal is not sent for a parent that died before it was set)."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _await_lease(worker: Worker) -> None:

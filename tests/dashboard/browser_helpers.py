@@ -29,5 +29,5 @@ def open_view(page, service, path: str):
     """Go to `path`, wait until the page and every chart on it are drawn."""
     page.goto(service.url + path)
     page.wait_for_selector("body[data-ready]")
-    page.wait_for_function("document.querySelectorAll('.chart:not([data-ready])').length === 0")
+    page.wait_for_selector(".chart:not([data-ready])", state="detached")
     return page

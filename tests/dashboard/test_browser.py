@@ -200,7 +200,7 @@ def test_static_report_offline_shows_the_same_figures(browser, page, service, ar
     console = Console(offline)
     offline.goto(report.as_uri())
     offline.wait_for_selector("body[data-ready]")
-    offline.wait_for_function("document.querySelectorAll('.chart:not([data-ready])').length === 0")
+    offline.wait_for_selector(".chart:not([data-ready])", state="detached")
     assert offline.locator(".chart").count() > 5
     static = offline.eval_on_selector_all("#overview-table tbody tr", "rows => rows.map(r => ({...r.dataset}))")
     assert static == served

@@ -47,9 +47,11 @@ def test_live_view_updates_while_a_tiny_model_run_progresses(page, service, tmp_
     worker = subprocess.Popen([sys.executable, "-m", "codealign", "runs", "resume", str(run)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        page.wait_for_function("document.getElementById('live').dataset.status === 'running'", timeout=300_000)
+        # selectors, not wait_for_function: the page's CSP forbids the eval that polling uses
+        page.wait_for_selector("#live[data-status=running]", state="attached", timeout=300_000)
         page.screenshot(path=str(artifacts / "live-running.png"), full_page=True)
-        page.wait_for_function("['succeeded', 'failed', 'canceled'].includes(document.getElementById('live').dataset.status)",
+        page.wait_for_selector("#live[data-status=succeeded], #live[data-status=failed], #live[data-status=canceled]",
+                               state="attached",
                                timeout=600_000)
         _, stderr = worker.communicate(timeout=600)
     finally:

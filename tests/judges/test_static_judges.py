@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 
 import pytest
@@ -13,7 +14,7 @@ import codealign.judges.security
 import codealign.judges.tamper
 from codealign.judges import judge_static
 from codealign.judges.complexity import judge_complexity
-from codealign.judges.efficiency import cost_s, judge_efficiency, judge_efficiency_group
+from codealign.judges.efficiency import Calibration, cost_s, judge_efficiency, judge_efficiency_group
 from codealign.judges.security import judge_security, judge_security_batch
 from codealign.judges.tamper import judge_tamper
 from codealign.judges.verdict import JudgeScore, JudgeStatus, Verdict
@@ -197,6 +198,35 @@ def test_efficiency_failed_reference_falls_back_to_best_sample():
     broken = Execution("ref", "t", Status.FAILED, 0, 3)
     scores = judge_efficiency_group([execution("fast"), execution("slow")], broken)
     assert scores["fast"].details["baseline_source"] == "best-sample"
+
+
+def test_the_op_count_floor_is_calibrated_in_the_run_not_a_constant():
+    """The floor's seconds per op come from the run's own readings: the same programs on a
+    machine twice as fast get the same cost ratios, and only a reading implausibly cheap
+    for its line count (a result cached after the traced pass) is lifted by the floor."""
+    def run(sid, ops, cpu):
+        return Execution(sid, "t", Status.PASSED, 3, 3, cost=Cost(ops=ops, perf_cpu_s=cpu))
+
+    honest = [run(f"p{i}", 1000 * (i + 1), 3e-5 * (i + 1) * (1 + 0.2 * i)) for i in range(10)]
+    cached = run("cached", 50_000, 1e-6)      # 50k line events in 1 us: not a real reading
+
+    def ratios(speed):
+        runs = [dataclasses.replace(e, cost=dataclasses.replace(e.cost, perf_cpu_s=e.cost.perf_cpu_s / speed))
+                for e in honest + [cached]]
+        calibration = Calibration.of(runs)
+        scores = judge_efficiency_group(runs, None, calibration)
+        return calibration, {sid: s.details["cost_ratio"] for sid, s in scores.items()}
+
+    (slow_machine, here), (fast_machine, there) = ratios(1.0), ratios(2.0)
+    assert slow_machine.s_per_op == pytest.approx(2 * fast_machine.s_per_op)
+    assert here == pytest.approx(there)
+    assert cost_s(cached.cost, slow_machine) == pytest.approx(50_000 * slow_machine.s_per_op)
+    assert cost_s(cached.cost, slow_machine) > 20 * cached.cost.perf_cpu_s
+    # honest readings are CPU time: the floor is a low quantile of them (the cheapest here)
+    lifted = [e for e in honest if cost_s(e.cost, slow_machine) > e.cost.perf_cpu_s * (1 + 1e-9)]
+    assert lifted == []
+    assert Calibration.of(honest[:2]).s_per_op is None    # too few readings: CPU time alone
+    assert cost_s(cached.cost) == cached.cost.perf_cpu_s
 
 
 def test_efficiency_without_profile_is_an_error_not_zero():

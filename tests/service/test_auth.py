@@ -25,6 +25,9 @@ ENDPOINTS = [
     ("POST", "/v1/tasks/batch", {"tasks": [add_task(2)]}, "write"),
     ("DELETE", "/v1/tasks/none", None, "write"),
     ("POST", "/v1/runs/none/cancel", None, "write"),
+    ("GET", "/v1/keys", None, "admin"),
+    ("DELETE", "/v1/keys/000000000000", None, "admin"),
+    ("PUT", "/v1/schedule", {"paused": True}, "admin"),
 ]
 ORDER = ["read", "write", "admin"]
 

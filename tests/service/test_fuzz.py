@@ -1,7 +1,9 @@
 """Property-based fuzzing of the whole API from its OpenAPI schema (schemathesis): for every
 operation, generated requests (valid and invalid) never get a 5xx, and every response
 matches the schema (status documented, content type, body). Bounded: a few examples per
-operation and mode, so the whole run takes about a minute per database."""
+operation and mode, so the whole run takes about a minute per database. Requests carry an
+admin key (created first): in open mode the first fuzzed ``POST /v1/keys`` would close the API
+and every later operation would only be fuzzed against its 401."""
 
 from __future__ import annotations
 
@@ -38,6 +40,11 @@ def fuzzed(request, tmp_path_factory):
     settings = make_settings(tmp, url, validation_queue=100_000, validation_workers=1)
     _runs(settings.runs_dir)
     with LiveService(settings) as service:
+        from codealign.service.store.keys import create_key
+        from codealign.service.store.models import Scope
+
+        with service.db().session() as session:
+            service.headers = {"Authorization": f"Bearer {create_key(session, Scope.ADMIN, 'fuzz')}"}
         yield service
 
 
@@ -55,6 +62,7 @@ def _runs(runs_dir) -> None:
 
 def test_schema_covers_every_route():
     assert {"POST /v1/tasks", "GET /v1/tasks", "POST /v1/runs", "GET /v1/runs/{name}/events",
+            "GET /v1/keys", "POST /v1/keys", "DELETE /v1/keys/{key_id}", "PUT /v1/schedule",
             "GET /v1/metrics/pass-rates"} <= set(OPERATIONS)
 
 
@@ -72,7 +80,7 @@ RECORD_READS = [("GET /v1/runs/{name}/rounds", {"name": "syn"}, {}),
                          ids=[f"{label} {path.get('k', '')}" for label, path, _ in RECORD_READS])
 def test_run_records_conform_to_their_typed_schema(fuzzed, label, path, query):
     case = SCHEMA.find_operation_by_label(label).Case(path_parameters=path, query=query)
-    response = case.call_and_validate(base_url=fuzzed.url, timeout=30)
+    response = case.call_and_validate(base_url=fuzzed.url, headers=fuzzed.headers, timeout=30)
     assert response.status_code == 200 and response.json()
 
 
@@ -102,7 +110,8 @@ def test_api_conforms_to_its_schema(fuzzed, label, mode):
         if case.headers and "Idempotency-Key" in case.headers:
             # A key reused with another body is a 422 by design; each generated request is new.
             case.headers["Idempotency-Key"] = uuid.uuid4().hex
-        case.call_and_validate(base_url=fuzzed.url, timeout=30)
+        response = case.call_and_validate(base_url=fuzzed.url, headers=fuzzed.headers, timeout=30)
+        assert response.status_code != 401, (label, response.text)     # the fuzz reached the route
 
     try:
         check()

@@ -13,12 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from codealign.runs import RunStatus, read_state
 from seeded_policy import ROOT, cli_env, comparable_rounds, seeded_policy, write_recipe
-from tests.service.conftest import free_port
+from tests.service.conftest import ServeProcess
 
 DEADLINE_S = 900        # a failure guard, not a measurement
 
@@ -34,38 +33,10 @@ def wait_for(predicate, what: str):
         time.sleep(0.2)
 
 
-class Service:
-    """`codealign serve` in its own process (so that SIGKILL really kills the service)."""
-
-    def __init__(self, home: Path, configs: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = cli_env() | {"CODEALIGN_CONFIGS_DIR": str(configs), "CODEALIGN_NIGHTLY_RECIPE": "lin",
-                           "CODEALIGN_NIGHTLY_CRON": "0 2 * * *", "PYTHONPATH": str(ROOT)}
-        self.log = open(home.parent / f"service-{self.port}.log", "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "codealign", "serve", "--port", str(self.port), "--home", str(home)],
-            env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(self._up, "the service to start")
-
-    def _up(self) -> bool:
-        assert self.process.poll() is None, f"the service exited ({self.process.returncode})"
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=30)
-
-    def post(self, path: str, body: dict) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, timeout=30)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(120)
-        self.log.close()
+def Service(home: Path, configs: Path) -> ServeProcess:
+    """`codealign serve` of the lineage's recipe, scheduling nights (its default cron)."""
+    return ServeProcess(home, cli_env() | {"CODEALIGN_CONFIGS_DIR": str(configs), "CODEALIGN_NIGHTLY_RECIPE": "lin",
+                                           "CODEALIGN_NIGHTLY_CRON": "0 2 * * *"}, deadline_s=DEADLINE_S)
 
 
 @pytest.fixture(scope="module")

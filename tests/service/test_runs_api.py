@@ -46,7 +46,7 @@ def test_run_lifecycle_through_the_api(tmp_path, policy, monkeypatch):
         assert busy.status_code == 409 and "run lock" in busy.json()["detail"]
         assert c.http.post("/v1/runs", json={"config": "nope"}).status_code == 404
         bad = c.http.post("/v1/runs", json={"config": "tiny", "overrides": {"run_dir": "/"}})
-        assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == "overrides.run_dir"
+        assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == "body.overrides.run_dir"
 
         # Events stream while the run works; cancel once a stage has started.
         events: list[dict] = []

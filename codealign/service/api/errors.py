@@ -6,11 +6,16 @@
     RequestValidationError    -> 422, each error's field path (``body.tasks.0.prompt``)
     HTTPException             -> its status (404 for unknown paths, 405, 413 from the body limit)
     anything else             -> 500 with no detail of the fault (it is logged, never sent)
+
+No message names a server path: the service's directories read ``<home>``, ``<runs>``,
+``<configs>``, and an input error's file is named by its base name only (`public_text`).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,7 +27,7 @@ from starlette.exceptions import HTTPException
 from codealign.errors import CodealignError, InputError, RunBusy
 from codealign.service.errors import Overloaded, ServiceError, Unauthorized
 
-__all__ = ["Problem", "FieldError", "install", "problem_response", "PROBLEM_RESPONSES"]
+__all__ = ["Problem", "FieldError", "install", "problem_response", "public_text", "PROBLEM_RESPONSES"]
 
 log = logging.getLogger("codealign.service")
 PROBLEM = "application/problem+json"
@@ -97,8 +102,39 @@ def _loc(parts: Any) -> str:
     return ".".join(str(p) for p in parts)
 
 
+def public_text(text: str, settings) -> str:
+    """`text` with the service's own directories named symbolically (longest first)."""
+    import codealign
+
+    roots = {str(Path(codealign.__file__).resolve().parent): "<codealign>", sys.prefix: "<python>"}
+    if settings is not None:
+        configs = Path(settings.configs_dir)
+        roots |= {str(settings.home): "<home>", str(settings.runs_dir): "<runs>",
+                  str(configs): "<configs>", str(configs.resolve()): "<configs>"}
+    for root in sorted(roots, key=len, reverse=True):
+        if root not in ("", "/", "."):
+            text = text.replace(root, roots[root])
+    return text
+
+
+def _input_text(exc: InputError) -> str:
+    """An input error as the client reads it: a file by its base name, never its path."""
+    where = ""
+    if exc.path is not None:
+        name = Path(exc.path).name if Path(exc.path).is_absolute() else exc.path
+        where = f"{name}:{exc.line}: " if exc.line is not None else f"{name}: "
+    elif exc.line is not None:
+        where = f"line {exc.line}: "
+    if exc.field is not None:
+        where += f"field {exc.field}: "
+    return where + exc.reason
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on `app`."""
+
+    def public(request: Request, text: str) -> str:
+        return public_text(text, getattr(request.app.state, "settings", None))
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError):
@@ -107,17 +143,18 @@ def install(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"
-        return problem_response(exc.status, exc.title, str(exc), instance=request.url.path,
+        return problem_response(exc.status, exc.title, public(request, str(exc)), instance=request.url.path,
                                 headers=headers or None)
 
     @app.exception_handler(CodealignError)
     async def _domain(request: Request, exc: CodealignError):
         if isinstance(exc, RunBusy):
-            return problem_response(409, "Run lock held", str(exc), instance=request.url.path)
+            return problem_response(409, "Run lock held", public(request, str(exc)), instance=request.url.path)
         if isinstance(exc, InputError):
-            errors = [{"loc": exc.field, "msg": exc.reason}] if exc.field else None
-            return problem_response(422, "Invalid input", str(exc), instance=request.url.path,
-                                    errors=errors)
+            reason = public(request, exc.reason)
+            errors = [{"loc": exc.field, "msg": reason}] if exc.field else None
+            return problem_response(422, "Invalid input", public(request, _input_text(exc)),
+                                    instance=request.url.path, errors=errors)
         log.error("unhandled %s on %s: %s", type(exc).__name__, request.url.path, exc)
         return problem_response(500, "Internal error", type(exc).__name__, instance=request.url.path)
 
@@ -130,8 +167,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):
         return problem_response(exc.status_code, _TITLES.get(exc.status_code, "Error"),
-                                str(exc.detail) if exc.detail else None, instance=request.url.path,
-                                headers=exc.headers)
+                                public(request, str(exc.detail)) if exc.detail else None,
+                                instance=request.url.path, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _fault(request: Request, exc: Exception):

@@ -2,13 +2,21 @@
 key with another body is a 422; a retry while the first is still being handled is a 409.
 
 Records are per caller (API key) and endpoint, kept in the store so replicas share them.
+An in-progress record names the process handling it (``host:pid``): a service that starts
+clears the in-progress records of its host's processes that are gone (a ``kill -9`` mid-
+request leaves one), and one older than `IN_FLIGHT_S` (a replica on another host died) is
+taken over by the next request with that key. Every request is far shorter than that: the
+slowest, ``POST /v1/runs``, waits at most a minute for its worker.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Header, Request
@@ -19,9 +27,46 @@ from sqlalchemy.exc import IntegrityError
 
 from codealign.service.errors import Conflict, Unprocessable
 from codealign.service.store.db import Database
-from codealign.service.store.models import IdempotencyRecord
+from codealign.service.store.models import IdempotencyRecord, utcnow
 
-__all__ = ["IdempotencyKey", "Idempotency"]
+__all__ = ["IdempotencyKey", "Idempotency", "clear_abandoned", "IN_FLIGHT_S"]
+
+IN_FLIGHT_S = 600.0
+HOLDER = f"{socket.gethostname()}:{{pid}}"
+
+
+def _holder() -> str:
+    return HOLDER.format(pid=os.getpid())[:300]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clear_abandoned(db: Database) -> int:
+    """Delete the in-progress records of this host's processes that no longer exist (a
+    service killed mid-request); returns how many. Called when the service starts."""
+    host = socket.gethostname()
+    with db.session() as session:
+        stale = [r for r in session.scalars(select(IdempotencyRecord).where(
+            IdempotencyRecord.state == "in_progress")) if _abandoned_here(r.holder, host)]
+        for record in stale:
+            session.delete(record)
+        session.commit()
+    return len(stale)
+
+
+def _abandoned_here(holder: str | None, host: str) -> bool:
+    if not holder:                   # written before holders were recorded
+        return True
+    name, _, pid = holder.rpartition(":")
+    return name == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255,
                                              description="Retries with the same key and body "
@@ -66,7 +111,8 @@ class Idempotency:
             return None
         with self.db.session() as session:
             session.add(IdempotencyRecord(owner=self.owner, endpoint=self.endpoint, key=self.key,
-                                          request_hash=self.request_hash, state="in_progress"))
+                                          request_hash=self.request_hash, state="in_progress",
+                                          holder=_holder()))
             try:
                 session.commit()
                 return None
@@ -74,6 +120,9 @@ class Idempotency:
                 session.rollback()
             record = session.scalar(select(IdempotencyRecord).where(self._where()))
         if record is None:        # finished and abandoned in between: treat as new
+            return self.begin()
+        if record.state != "done" and record.created_at < utcnow() - timedelta(seconds=IN_FLIGHT_S):
+            self.abandon()           # its handler died long ago: handle this one afresh
             return self.begin()
         if record.request_hash != self.request_hash:
             raise Unprocessable("this Idempotency-Key was used with a different request body")

@@ -49,21 +49,6 @@ Tag = Annotated[Text, Field(min_length=1, max_length=128, pattern=NO_NUL)]
 PerfInput = Annotated[Text, Field(min_length=1, max_length=4096, pattern=NO_NUL)]
 
 
-def storable(value: Any, where: str = "value") -> Any:
-    """Raise ValueError for a NUL or an unpaired surrogate anywhere in nested JSON data."""
-    if isinstance(value, str):
-        if "\x00" in value or _has_surrogate(value):
-            raise ValueError(f"{where}: text with a NUL character or an unpaired surrogate")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            storable(k, where)
-            storable(v, f"{where}.{k}")
-    elif isinstance(value, list):
-        for v in value:
-            storable(v, where)
-    return value
-
-
 class TaskLimits(BaseModel):
     model_config = REQUEST
 

@@ -47,15 +47,20 @@ router = APIRouter(include_in_schema=False)
 
 
 def _may_read(request: Request, key: str | None) -> bool:
-    """The API's rule: open while no key exists, else a known key of scope read or above."""
-    from codealign.service.store.keys import any_keys, verify_key
+    """The API's rule: open to loopback clients while no key was ever stored, else a known,
+    unrevoked key of scope read or above (the API's key cache: a revoked key fails as fast)."""
+    from codealign.service.api.deps import open_caller
+    from codealign.service.errors import Unauthorized
     from codealign.service.store.models import Scope
 
-    with request.app.state.db.session() as session:
-        if not any_keys(session):
-            return True
-        row = verify_key(session, key) if key else None
-        return row is not None and Scope(row.scope).allows(Scope.READ)
+    keys = request.app.state.keys
+    try:
+        with request.app.state.db.session() as session:
+            if keys.is_open(session):
+                return open_caller(request) is not None
+        return bool(key) and keys.check(request.app.state.db, key).scope.allows(Scope.READ)
+    except Unauthorized:
+        return False
 
 
 def require_read(request: Request, key: Annotated[str | None, Cookie(alias=COOKIE)] = None) -> None:

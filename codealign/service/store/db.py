@@ -1,11 +1,15 @@
 """The engine, one session per unit of work, and schema upgrades (Alembic, on start).
 
 SQLite (the default, a file in the service home) runs in WAL mode with a busy timeout, so
-readers never wait for the writer and concurrent writers queue instead of failing.
+readers never wait for the writer and concurrent writers queue instead of failing. The file
+is created mode 0600 (SQLite gives its -wal and -shm files the database file's mode), in a
+directory created 0700: it holds the key hashes, the tasks and the schedule.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,12 +20,22 @@ from sqlalchemy.orm import Session, sessionmaker
 __all__ = ["Database", "upgrade", "make_engine", "MIGRATIONS"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger("codealign.service.store")
 
 
 def _sqlite_dir(url: str) -> None:
-    """Make the directory of a SQLite file (the service home on a fresh machine)."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    """Make the directory (0700) and the file (0600) of a SQLite database (the service home on
+    a fresh machine); an existing file others may read is logged."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return
+    path = Path(url.removeprefix("sqlite:///"))
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            log.warning("the database %s can be read by other users (mode %o); chmod 600 it",
+                        path.name, path.stat().st_mode & 0o777)
 
 
 def make_engine(url: str) -> Engine:

@@ -73,11 +73,16 @@ class TaskRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(256), index=True)
+    owner: Mapped[str] = mapped_column(String(64), default="open", server_default="open")
+    """Who submitted it (`Caller.owner`: ``key:<id>``, or ``open``): validation takes the
+    queue round robin across owners."""
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     tags: Mapped[list["TaskTag"]] = relationship(back_populates="task", cascade="all, delete-orphan",
                                                  lazy="selectin", order_by="TaskTag.tag")
+
+    __table_args__ = (Index("ix_tasks_status_owner", "status", "owner", "pk"),)
 
 
 class TaskTag(Base):
@@ -91,7 +96,9 @@ class TaskTag(Base):
 
 
 class ApiKey(Base):
-    """A bearer key: only its public `prefix` and the SHA-256 of the whole key are stored."""
+    """A bearer key: only its public `prefix` (the key's id) and the SHA-256 of the whole key
+    are stored. A revoked key keeps its row (`revoked_at` set): the API never falls back to
+    open mode because every key was revoked. `last_used_at` is updated at most once a minute."""
 
     __tablename__ = "api_keys"
 
@@ -101,11 +108,16 @@ class ApiKey(Base):
     scope: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class IdempotencyRecord(Base):
     """The first response to an `Idempotency-Key` (per key owner and endpoint), replayed to
-    retries with the same body; `state` is ``in_progress`` until the response is stored."""
+    retries with the same body; `state` is ``in_progress`` until the response is stored.
+    `holder` (``host:pid``) is the service process handling an in-progress request: a
+    restarted service clears the records of its host's dead processes, and an in-progress
+    record older than `codealign.service.api.idempotency.IN_FLIGHT_S` is abandoned."""
 
     __tablename__ = "idempotency"
 
@@ -117,6 +129,7 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     body: Mapped[Any | None] = mapped_column(JSON)
     location: Mapped[str | None] = mapped_column(String(512))
+    holder: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -1,7 +1,13 @@
 """``/v1/runs``: start a run from a named recipe plus overrides, list, get, cancel, resume;
 its rounds, one round with its DPO metrics, pairs (cursor paging), per-task results, and its
 events as Server-Sent Events. Everything is read through the run reader (`codealign.runs`);
-runs execute in worker processes (`codealign.service.workers`)."""
+runs execute in worker processes (`codealign.service.workers`).
+
+A caller picks a recipe (the operator's) and may change only its experiment knobs
+(`codealign.service.recipes.Overrides`) and where its tasks come from (`TaskSelection`).
+Resuming continues a run to the rounds it was started with, or to `rounds` (at most
+`Settings.max_rounds`); a run that *succeeded* is only extended: `rounds` above the rounds it
+finished, else 409 (nothing to do)."""
 
 from __future__ import annotations
 
@@ -10,36 +16,31 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from codealign.config import RUN_NAME
 from codealign.errors import ConfigError
 from codealign.jsonl import file_identity
 from codealign.records import PairRow, RoundRecord, TaskResult
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
 from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
-from codealign.service.api.schemas import NO_NUL, PAGE_LIMIT, storable
-from codealign.service.errors import NotFound
+from codealign.service.api.schemas import NO_NUL, PAGE_LIMIT, Tag
+from codealign.service.errors import Conflict, NotFound
+from codealign.service.recipes import HARD_MAX_ROUNDS, NAME, Overrides, TaskSelection
 from codealign.service.settings import Settings
-from codealign.service.store.models import RunRow, TaskRow, TaskStatus
+from codealign.service.store.models import RunRow, TaskRow, TaskStatus, TaskTag
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
-NAME = RUN_NAME
 RoundNo = Annotated[int, PathParam(ge=0, le=100_000)]
 _NOT_FOUND = {404: PROBLEM_RESPONSES[404]}
 _BUSY = {409: PROBLEM_RESPONSES[409]}
-
-# Top-level recipe fields a request may override (sections are replaced whole).
-OVERRIDABLE = ("model", "tasks", "rounds", "seed", "tasks_per_round", "backend", "generator", "sampling",
-               "sandbox", "judges", "pairs", "dpo", "evaluation", "gate")
 
 
 class RunCreate(BaseModel):
@@ -47,22 +48,22 @@ class RunCreate(BaseModel):
 
     config: str = Field(pattern=NAME, description="A recipe in the service's configs directory (NAME.yaml).")
     name: str | None = Field(None, pattern=NAME, description="Run name (default: <config>-<UTC time>).")
-    overrides: dict[str, Any] = Field(default_factory=dict, description=(
-        f"Recipe fields to replace: {', '.join(OVERRIDABLE)}."))
-    tasks: Literal["config", "active"] = Field("config", description=(
-        "`config`: the recipe's task set; `active`: the store's active tasks, snapshotted now."))
+    overrides: Overrides = Field(default_factory=Overrides, description=(
+        "The experiment knobs to change in the recipe; everything else is the operator's."))
+    tasks: TaskSelection = Field(TaskSelection.CONFIG, description=(
+        "`config`: the recipe's task set; `active`: the store's active tasks (those with one of "
+        "`tags`, if given), snapshotted now; `bank`, `humaneval`, `mbpp`: a task set this service "
+        "knows by name."))
+    tags: list[Tag] = Field(default_factory=list, max_length=32, description=(
+        "With `tasks: active`: only the active tasks carrying at least one of these tags."))
     parent_run: str | None = Field(None, pattern=NAME, description="Lineage: the run this one continues.")
-
-    @field_validator("overrides")
-    @classmethod
-    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return storable(value, "overrides")
 
 
 class RunResume(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rounds: int | None = Field(None, ge=1, le=1000)
+    rounds: int | None = Field(None, ge=1, le=HARD_MAX_ROUNDS, description=(
+        "Rounds to reach (≤ CODEALIGN_MAX_ROUNDS); default: the run's own."))
 
 
 class Progress(BaseModel):
@@ -146,12 +147,14 @@ def _reader(settings: Settings, name: str):
     return RunReader(_run_path(settings, name), cache_dir=settings.run_cache(name))
 
 
-def _active_tasks(session) -> list:
+def _active_tasks(session, tags: list[str] | None = None) -> list:
+    """The store's active tasks, oldest first; with `tags`, those carrying one of them."""
     from codealign.tasks import Task
 
-    rows = session.scalars(select(TaskRow).where(TaskRow.status == TaskStatus.ACTIVE.value)
-                           .order_by(TaskRow.pk)).all()
-    return [Task.from_dict(r.record) for r in rows]
+    query = select(TaskRow).where(TaskRow.status == TaskStatus.ACTIVE.value).order_by(TaskRow.pk)
+    if tags:
+        query = query.where(TaskRow.pk.in_(select(TaskTag.task_pk).where(TaskTag.tag.in_(tags))))
+    return [Task.from_dict(r.record) for r in session.scalars(query)]
 
 
 def _started(request: Request, session, path: Path) -> tuple[JSONResponse, dict]:
@@ -167,28 +170,26 @@ def start_run(body: RunCreate, request: Request, session: SessionDep, settings: 
     def handle():
         import time
 
-        from codealign.config import load_config
         from codealign.runs import create_run
         from codealign.runs.lock import RunLockHeld
+        from codealign.service.recipes import load_recipe, recipe_path
         from codealign.service.runindex import index_run
 
-        recipe = Path(settings.configs_dir) / f"{body.config}.yaml"
-        if not recipe.is_file():
-            raise NotFound(f"no recipe {body.config!r} in {settings.configs_dir}")
-        unknown = sorted(set(body.overrides) - set(OVERRIDABLE))
-        if unknown:
-            raise ConfigError(f"cannot be overridden (allowed: {', '.join(OVERRIDABLE)})",
-                              field=f"overrides.{unknown[0]}")
+        recipe = recipe_path(settings, body.config)
+        if body.tags and body.tasks is not TaskSelection.ACTIVE:
+            raise ConfigError("tags select among the store's active tasks: give them with tasks: active",
+                              field="tags")
+        body.overrides.check_limits(settings)
         workers = request.app.state.workers
         if workers.lock().is_held():
             raise RunLockHeld("another run holds the run lock; try again when it has finished")
         name = body.name or f"{body.config}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-        tasks = _active_tasks(session) if body.tasks == "active" else None
+        tasks = _active_tasks(session, body.tags) if body.tasks is TaskSelection.ACTIVE else None
         if tasks is not None and len(tasks) < 2:
-            raise ConfigError(f"the store has {len(tasks)} active task(s); a run needs at least two",
-                              field="tasks")
-        config = load_config(recipe, {**body.overrides, "name": name, "run_dir": str(settings.runs_dir)},
-                             check=tasks is None)
+            raise ConfigError(f"the store has {len(tasks)} active task(s){' with those tags' if body.tags else ''};"
+                              " a run needs at least two", field="tasks")
+        config = load_recipe(recipe, body.overrides, settings=settings, run_dir=settings.runs_dir,
+                             run_name=name, tasks=body.tasks)
         parent = _run_path(settings, body.parent_run) if body.parent_run else None
         path = Path(create_run(config, tasks=tasks, parent_run=parent))
         index_run(session, name, path, config_name=body.config, parent_run=body.parent_run)
@@ -230,11 +231,24 @@ def cancel_run(name: str, session: SessionDep, settings: SettingsDep, _: WriteCa
 def resume_run(name: str, request: Request, session: SessionDep, settings: SettingsDep,
                caller: WriteCaller, body: RunResume | None = None,
                idempotency_key: IdempotencyKey = None):
-    """Start a worker on an existing run: it resumes at its first unfinished stage (409 if busy)."""
+    """Start a worker on an existing run: it resumes at its first unfinished stage (409 if
+    busy). A run that succeeded is extended by `rounds` above those it finished, or 409."""
 
     def handle():
+        from codealign.runs import RunReader, RunStatus
+
         path = _run_path(settings, name)
-        request.app.state.workers.start(name, path, rounds=body.rounds if body else None)
+        rounds = body.rounds if body else None
+        if rounds is not None and rounds > settings.max_rounds:
+            raise ConfigError(f"at most {settings.max_rounds} on this service (CODEALIGN_MAX_ROUNDS), "
+                              f"got {rounds}", field="rounds")
+        reader = RunReader(path)
+        if reader.state().status is RunStatus.SUCCEEDED:
+            done = max((r.round for r in reader.rounds()), default=0)
+            if rounds is None or rounds <= done:
+                raise Conflict(f"run {name!r} succeeded with {done} round(s); give rounds above {done} "
+                               "to extend it")
+        request.app.state.workers.start(name, path, rounds=rounds)
         return _started(request, session, path)
 
     return Idempotency.of(request, caller.owner, idempotency_key, body).respond(handle)
@@ -317,21 +331,22 @@ async def run_events(name: str, request: Request, settings: SettingsDep, _: Read
     `after` (or Last-Event-ID) on; the stream ends once the run is in a terminal state."""
     from sse_starlette.sse import EventSourceResponse
 
-    from codealign.runs import read_events, read_state
+    from codealign.service.api.eventtail import POLL_S
 
     path = _run_path(settings, name)
     if last_event_id is not None and last_event_id.isdigit():
         after = max(after, int(last_event_id))
+    tail = request.app.state.tails.of(path)
 
     async def stream():
         seq = after
         while True:
-            terminal = read_state(path).status.terminal
-            for event in await asyncio.to_thread(read_events, path, seq):
-                seq = int(event["seq"])
-                yield {"id": str(seq), "event": str(event["type"]), "data": json.dumps(event)}
+            await tail.refresh()
+            terminal = tail.terminal
+            for seq, kind, data in tail.after(seq):
+                yield {"id": str(seq), "event": kind, "data": data}
             if terminal or await request.is_disconnected():
                 return
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(POLL_S)
 
     return EventSourceResponse(stream(), ping=15)

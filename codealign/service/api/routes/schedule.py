@@ -1,26 +1,25 @@
 """``GET /v1/schedule`` and ``PUT /v1/schedule``: the nightly job's cron (UTC), pause, recipe
 and its overrides, with the next fire time and the last night.
 
-The recipe is named like ``POST /v1/runs``'s: ``NAME`` is ``<configs_dir>/NAME.yaml``. A PUT
-changes only the fields it gives and is checked whole (cron parsed, recipe loaded with its
-overrides) before anything is stored: a bad edit is a 422 naming the field and changes nothing.
+The recipe is named like ``POST /v1/runs``'s: ``NAME`` is ``<configs_dir>/NAME.yaml``, and the
+overrides are the same typed, bounded experiment knobs (`codealign.service.recipes.Overrides`):
+an admin key chooses the schedule, never the infrastructure. A PUT changes only the fields it
+gives and is checked whole (cron parsed, recipe loaded with its overrides) before anything is
+stored: a bad edit is a 422 naming the field and changes nothing.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from codealign.errors import ConfigError
 from codealign.service.api.deps import AdminCaller, ReadCaller, SettingsDep, StateDep
 from codealign.service.api.errors import PROBLEM_RESPONSES, Problem
-from codealign.service.api.routes.runs import NAME
 from codealign.service.errors import NotFound
+from codealign.service.recipes import NAME, Overrides, recipe_path
 
 NOT_FOUND = {"model": Problem, "description": "No schedule yet, or no such recipe"}
 router = APIRouter(tags=["schedule"])
@@ -34,8 +33,8 @@ class ScheduleUpdate(BaseModel):
     paused: bool | None = None
     recipe: str | None = Field(default=None, pattern=NAME,
                                description="Recipe name: <configs_dir>/NAME.yaml.")
-    overrides: dict[str, Any] | None = Field(default=None, description=(
-        "Top-level recipe fields to override, e.g. {\"rounds\": 1}."))
+    overrides: Overrides | None = Field(default=None, description=(
+        "The experiment knobs of each night, e.g. {\"rounds\": 1}; replaces the previous ones."))
 
 
 class LastNight(BaseModel):
@@ -50,21 +49,11 @@ class SchedulePublic(BaseModel):
     cron: str
     paused: bool
     recipe: str
-    overrides: dict[str, Any]
+    overrides: Overrides
     lineage: str
     next_run: datetime | None
     last_run: LastNight | None
     runs_here: bool = Field(description="Whether this service process runs the jobs (one worker does).")
-
-
-def recipe_path(settings, name: str) -> Path:
-    """``<configs_dir>/NAME.yaml``; `ConfigError` for a name that is not one, `NotFound` when absent."""
-    if not re.fullmatch(NAME, name):
-        raise ConfigError(f"must be a recipe name (letters, digits, . _ -), got {name!r}", field="recipe")
-    path = Path(settings.configs_dir).resolve() / f"{name}.yaml"
-    if not path.is_file():
-        raise NotFound(f"no recipe {name!r} in the service's configs directory")
-    return path
 
 
 def _public(scheduler) -> SchedulePublic:
@@ -102,5 +91,6 @@ def put_schedule(body: ScheduleUpdate, _: AdminCaller, state: StateDep,
     recipe = str(recipe_path(settings, body.recipe)) if body.recipe is not None else None
     if recipe is None and state.scheduler.get() is None:
         raise NotFound("no nightly schedule yet: PUT /v1/schedule with a recipe")
-    state.scheduler.configure(cron=body.cron, recipe=recipe, overrides=body.overrides, paused=body.paused)
+    overrides = body.overrides.model_dump(exclude_none=True) if body.overrides is not None else None
+    state.scheduler.configure(cron=body.cron, recipe=recipe, overrides=overrides, paused=body.paused)
     return _public(state.scheduler)

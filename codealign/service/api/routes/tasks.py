@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codealign.errors import InputError
-from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
+from codealign.service.api.deps import ReadCaller, SessionDep, WriteCaller
 from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
 from codealign.service.api.schemas import (NO_NUL, PAGE_LIMIT, BatchItem, BatchResult, TaskBatch, TaskCreate,
@@ -31,7 +31,6 @@ from codealign.service.store.models import TaskRow, TaskStatus, TaskTag, utcnow
 from codealign.service.validation import queue_length
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
-
 
 
 def _public(row, tags: list[str]) -> TaskPublic:
@@ -77,24 +76,39 @@ def task_location(task_id: str) -> str:
     return "/v1/tasks/" + quote(task_id, safe="/")
 
 
-def _check_capacity(session: Session, limit: int, adding: int) -> None:
+def _content_hash(body: TaskCreate, fields: dict | None = None) -> str:
+    """What identifies a submission: its id (if given) and every task field."""
+    fields = fields if fields is not None else body.task_fields()
+    return hashlib.sha256(json.dumps({"task_id": body.task_id, **fields}, sort_keys=True).encode()).hexdigest()
+
+
+def _check_capacity(session: Session, request: Request, bodies: list[TaskCreate]) -> None:
+    """503 + Retry-After when the new tasks among `bodies` would overfill the validation queue
+    (identical resubmissions are not new: they are answered even when it is full). Retry-After
+    is the time the validator's measured rate needs to make room."""
+    limit = request.app.state.settings.validation_queue
     waiting = queue_length(session)
-    if waiting + adding > limit:
+    if waiting + len(bodies) <= limit:
+        return
+    hashes = {_content_hash(b) for b in bodies}
+    known = set(session.scalars(select(TaskRow.content_hash).where(TaskRow.content_hash.in_(hashes))))
+    adding = len(hashes - known)
+    if adding and waiting + adding > limit:
+        excess = waiting + adding - limit
         raise Overloaded(f"{waiting} tasks are waiting for validation (limit {limit}); retry later",
-                         retry_after=max(1, min(300, waiting // 20)))
+                         retry_after=request.app.state.validator.throughput.seconds_for(excess))
 
 
-def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
+def submit_one(session: Session, body: TaskCreate, owner: str = "open") -> tuple[TaskRow, bool]:
     """Store the task, or return the identical one already stored. Returns (row, created); a
-    created row is a detached copy of what was stored.
+    created row is a detached copy of what was stored. `owner` is the submitting caller's.
     The insert comes first (the unique content hash and id decide; most submissions are new).
     A record the Task checks refuse (blank prompt, ...) is stored `rejected` with the reason;
     one that passes waits `validating` for the sandbox. Raises Conflict (the id is taken)."""
     from codealign.tasks import Task
 
     fields = body.task_fields()
-    content_hash = hashlib.sha256(json.dumps({"task_id": body.task_id, **fields}, sort_keys=True)
-                                  .encode()).hexdigest()
+    content_hash = _content_hash(body, fields)
     task_id = body.task_id or f"t-{content_hash[:16]}"
     record = {"task_id": task_id, **fields}
     status, reason = TaskStatus.VALIDATING, None
@@ -104,7 +118,8 @@ def submit_one(session: Session, body: TaskCreate) -> tuple[TaskRow, bool]:
         status, reason = TaskStatus.REJECTED, f"malformed task: {exc}"
     now = utcnow()
     values = {"task_id": task_id, "content_hash": content_hash, "status": status.value, "reason": reason,
-              "source": fields["source"], "record": record, "created_at": now, "updated_at": now}
+              "source": fields["source"], "owner": owner, "record": record, "created_at": now,
+              "updated_at": now}
     try:   # plain INSERTs: the ORM's flush of a new row and its tags cost more than the rest
         pk = session.execute(insert(TaskRow.__table__).values(values)).inserted_primary_key[0]
         if fields["tags"]:
@@ -129,15 +144,16 @@ def _respond(row: TaskRow, created: bool) -> tuple[JSONResponse, dict]:
              responses={200: {"model": TaskPublic, "description": "An identical task already exists"},
                         202: {"description": "Accepted; validation runs in the background"},
                         409: PROBLEM_RESPONSES[409], 413: PROBLEM_RESPONSES[413], 503: PROBLEM_RESPONSES[503]})
-def submit_task(body: TaskCreate, request: Request, session: SessionDep, settings: SettingsDep,
+def submit_task(body: TaskCreate, request: Request, session: SessionDep,
                 caller: WriteCaller, idempotency_key: IdempotencyKey = None):
-    """Submit one task: 202 + Location while it validates; 200 for an identical resubmission."""
+    """Submit one task: 202 + Location while it validates; 200 for an identical resubmission
+    (even when the queue is full)."""
 
     def handle():
-        _check_capacity(session, settings.validation_queue, 1)
-        row, created = submit_one(session, body)
+        _check_capacity(session, request, [body])
+        row, created = submit_one(session, body, caller.owner)
         if created:
-            request.app.state.validator.notify()
+            request.app.state.validator.notify(caller.owner)
         return _respond(row, created)
 
     return Idempotency.of(request, caller.owner, idempotency_key, body).respond(handle)
@@ -145,22 +161,22 @@ def submit_task(body: TaskCreate, request: Request, session: SessionDep, setting
 
 @router.post("/batch", response_model=BatchResult,
              responses={413: PROBLEM_RESPONSES[413], 503: PROBLEM_RESPONSES[503]})
-def submit_batch(body: TaskBatch, request: Request, session: SessionDep, settings: SettingsDep,
+def submit_batch(body: TaskBatch, request: Request, session: SessionDep,
                  caller: WriteCaller, idempotency_key: IdempotencyKey = None):
     """Submit up to 100 tasks; one result per item, in order (an item's error is its own)."""
 
     def handle():
-        _check_capacity(session, settings.validation_queue, len(body.tasks))
+        _check_capacity(session, request, body.tasks)
         results = []
         for i, item in enumerate(body.tasks):
             try:
-                row, created = submit_one(session, item)
+                row, created = submit_one(session, item, caller.owner)
             except ServiceError as exc:
                 results.append(BatchItem(index=i, outcome="error", status=exc.status, detail=str(exc)))
             else:
                 results.append(BatchItem(index=i, outcome="created" if created else "existing",
                                          status=202 if created else 200, task=task_public(row)))
-        request.app.state.validator.notify()
+        request.app.state.validator.notify(caller.owner)
         out = BatchResult(results=results).model_dump(mode="json")
         return JSONResponse(out, status_code=200), out
 
@@ -169,7 +185,7 @@ def submit_batch(body: TaskBatch, request: Request, session: SessionDep, setting
 
 @router.get("", response_model=TaskPage)
 def list_tasks(session: SessionDep, _: ReadCaller,
-               after: Annotated[int | None, Query(ge=0, description="Cursor: the `next` of the previous page.")] = None,
+               after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Cursor: the `next` of the previous page.")] = None,
                limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
                status: TaskStatus | None = None,
                tag: Annotated[str | None, Query(max_length=128, pattern=NO_NUL)] = None,

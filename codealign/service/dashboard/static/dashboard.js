@@ -122,6 +122,10 @@
   document.querySelectorAll("table.sortable th[data-sort]").forEach(function (th) {
     th.addEventListener("click", function () { sortTable(th); });
   });
+  // No inline handlers: the service's CSP allows scripts from /static only.
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
   var live = document.getElementById("live");
   if (live) follow(live);
   document.body.dataset.ready = "1";
