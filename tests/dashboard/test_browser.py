@@ -150,7 +150,8 @@ def test_dpo_health_numbers_and_warning(page, service):
     assert page.locator("#both-falling").is_visible()
     assert page.locator(".dpo .chart[data-ready='1']").count() == 5
     # the round's allocation by state and its training set, as the API's round record has them
-    record = service.api("/v1/runs/syn/rounds/4")["record"]
+    detail = service.api("/v1/runs/syn/rounds/4")
+    record = detail["record"]
     rows = page.locator("#allocation-table-4 tbody tr")
     shown = {rows.nth(i).get_attribute("data-state"): (int(rows.nth(i).get_attribute("data-tasks")),
                                                        int(rows.nth(i).get_attribute("data-samples")))
@@ -174,7 +175,10 @@ def test_dpo_health_numbers_and_warning(page, service):
     assert page.locator("#replay-dropped-4 tr[data-fault='chosen-fails']").first.is_visible()
     # the held-out Δ per tag with its interval, as the gate's decision in the API has it
     tags = page.locator("#tags-table-4 tbody tr")
-    decided = {t["tag"]: t for t in record["gate"]["tags"]}
+    assert detail["tags"] == record["gate"]["tags"]                 # typed in RoundDetail
+    decided = {t["tag"]: t for t in detail["tags"]}
+    assert [t["task_id"] for t in detail["allocation"]["tasks"]] == \
+        [tasks.nth(i).get_attribute("data-task") for i in range(tasks.count())]
     assert tags.count() == len(decided) > 0
     for i in range(tags.count()):
         row = tags.nth(i)

@@ -1,9 +1,9 @@
 """Adaptive sampling and pair replay through the loop, with the model parts replaced by
 stand-ins (no torch): sandbox, judges, pairs, evaluation, gate and the run engine are real.
 
-The stand-in policy answers each task by cycling through its variants (correct, wrong,
-insecure, or another correct program: `seeded_policy.TASKS`); a trained adapter answers the
-tasks it lists with their first (clean) variant only, so those tasks become *settled*.
+The stand-in policy answers each task by cycling through its variants (`VARIANTS`: the
+correct program, wrong ones, an insecure one that passes); a trained adapter answers the tasks
+it lists with their first (clean) variant only, so those tasks become *settled*.
 """
 
 from __future__ import annotations
@@ -21,6 +21,17 @@ SETTLES = {1: ["add", "double"], 2: ["add", "double"], 3: ["add", "double", "neg
 the gate rejects them)."""
 
 
+# One correct program per task (and for `add` an insecure one that passes too), and no
+# efficiency pairs: these programs cost tens of nanoseconds, where which of two correct ones is
+# "faster" is the machine's noise, and it would pick the pairs (the rules checked here read no
+# measured figure; a re-checked efficiency pair measures CPU time again: codealign.runs.trainset).
+VARIANTS = {"add": ["\n    return a + b\n", "\n    return a - b\n", "\n    return eval(str(a) + '+' + str(b))\n"],
+            "double": ["\n    return x * 2\n", "\n    return x ** 2\n", "\n    return x - 1\n"],
+            "neg": ["\n    return -x\n", "\n    return x\n", "\n    return x + 1\n"],
+            "square": ["\n    return x * x\n", "\n    return x + x\n", "\n    return x - 1\n"]}
+PAIRS = {"max_pairs_per_task": 4, "reasons": ["correctness", "security", "maintainability"]}
+
+
 class CyclingGenerator:
     def __init__(self) -> None:
         self.requests: list[tuple[str | None, list[str], object]] = []
@@ -33,7 +44,7 @@ class CyclingGenerator:
 
         self.requests.append((adapter, prompts, n))
         settled = [] if adapter is None else json.loads((Path(adapter) / "settles.json").read_text())
-        by_prompt = {prompt: (tid, variants) for tid, (prompt, _, variants) in TASKS.items()}
+        by_prompt = {prompt: (tid, VARIANTS[tid]) for tid, (prompt, _, _) in TASKS.items()}
         out = []
         for prompt, count in zip(prompts, per_prompt(n, len(prompts))):
             tid, variants = by_prompt[prompt]
@@ -84,7 +95,7 @@ def _run(tmp_path: Path, name: str, rounds: int = 3, **overrides):
     from codealign.runs import run_loop
 
     recipe = write_recipe(tmp_path, _model(tmp_path), rounds=rounds, name=name,
-                          replay={"share": 0.5}, **overrides)
+                          replay={"share": 0.5}, pairs=PAIRS, **overrides)
     return run_loop(load_config(recipe), progress=False)
 
 
@@ -153,7 +164,7 @@ def test_settled_tasks_get_fewer_samples_and_earlier_pairs_are_replayed(tmp_path
             row = PairRow.from_dict({key: v for key, v in p.items() if key not in ("origin", "replayed")})
             prompt = tasks[row.task_id].continuation_prompt
             c = Candidate(row, PairOrigin.from_dict(p["origin"]), prompt + row.chosen, prompt + row.rejected)
-            assert revalidate([c], tasks, set(train), _execute(tasks), JudgeConfig(), PairConfig())[0][0] is None
+            assert revalidate([c], tasks, set(train), _execute(tasks), JudgeConfig(), PairConfig(**PAIRS))[0][0] is None
 
     # The same seeds give the same rounds, allocations and training sets.
     (tmp_path / "again").mkdir()
@@ -188,7 +199,7 @@ def test_a_night_replays_its_parents_pairs_and_drops_those_its_strengthened_test
     tasks.write_text("".join(json.dumps(r) + "\n" for r in rows))
     recipe = write_recipe(tmp_path / "night-2", _model(tmp_path), rounds=1, name="night-2",
                           tasks=str(tasks), parent_run=str(parent.run_path), replay={"share": 0.75},
-                          run_dir=str(tmp_path / "runs"))
+                          run_dir=str(tmp_path / "runs"), pairs=PAIRS)
     child = run_loop(load_config(recipe), progress=False)
     lines = _lines(child.run_path / "round-1/train/pairs.jsonl")
     replayed = [p for p in lines if p["replayed"]]
