@@ -38,6 +38,18 @@ from pathlib import Path
 # dpo.reference, 7 Dec 2026 with the interval gate, 1e-3,5,2,0.1: base and previous both 0.750 ->
 # 0.788 in round 1 (the same round: no previous adapter yet); rounds 2 and 3 rejected by the gate,
 # 0.802 / 0.802 with base, 0.799 / 0.797 with previous (composite lower bounds -0.002 with base).
+# allocation, replay and epochs, 7 Dec 2026, after the tamper judge stopped flagging mkstemp +
+# os.fdopen (the seed's validation pass@1 is 0.794 since: its clean mktemp answers pass), from
+# 0.794 (last promoted round; validation insecure share of passing samples 0.201 ->):
+#   1e-3,5,2,0.1 allocation.mode=even          0.863 (r3; 0.047)
+#   1e-3,5,2,0.1 (adaptive)                    0.846 (r2; 0.041; its rejected r3 0.860, 0.020)
+#   1e-3,5,2,0.1 replay.share=0.25             0.820 (r1; rounds 2, 3 rejected at 0.808, 0.846)
+#   1e-3,5,2,0.1 sampling.n=8                  0.849 (r3; 0.027; round 1 rejected)
+#   1e-3,3,2,0.1 replay.share=0.5              0.820 (r3; 0.064)
+#   1e-3,7,2,0.1 (adaptive)                    0.866 (r3; 0.030)  <- configs/demo.yaml
+#   2e-3,4,2,0.1 (adaptive)                    0.860 (r2; 0.024)
+# and before that fix, replay.share=0.5 at 1e-3,5: rounds 2 and 3 at 0.765 and 0.773 against
+# 0.799 and 0.834 without replay. (~1.5-4 min each on 2 busy cores, rounds 0-1 reused.)
 CANDIDATES = ["2e-3,6,2,0.1", "1e-3,3,1,0.1", "2e-3,6,2,0.5", "2e-3,3,2,0.1",
               "1e-3,3,2,0.1", "1e-3,5,2,0.1", "2e-3,2,2,0.1", "1e-3,7,2,0.1"]
 
