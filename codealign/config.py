@@ -14,9 +14,11 @@ A recipe (see ``configs/``) looks like::
                                # directory, or a run name under run_dir); the split is inherited
     initial_policy: null       # or: start from this LoRA adapter directory (not with parent_run)
     sampling:   {...}          # codealign.generator.SamplingConfig
+    allocation: {...}          # codealign.runs.allocation.AllocationConfig (samples per train task)
     sandbox:    {...}          # codealign.sandbox.SandboxConfig
     judges:     {...}          # codealign.judges.JudgeConfig
     pairs:      {...}          # codealign.judges.PairConfig
+    replay:     {...}          # codealign.runs.trainset.ReplayConfig (earlier pairs in training)
     dpo:        {...}          # codealign.trainer.TrainConfig
     evaluation: {...}          # codealign.trainer.EvalConfig
     gate:       {...}          # codealign.trainer.GateConfig
@@ -62,11 +64,14 @@ def _sections() -> dict[str, type]:
     """Section name -> stage config class (imported here: the configs are light modules)."""
     from codealign.generator import SamplingConfig
     from codealign.judges import JudgeConfig, PairConfig
+    from codealign.runs.allocation import AllocationConfig
+    from codealign.runs.trainset import ReplayConfig
     from codealign.sandbox import SandboxConfig
     from codealign.trainer import EvalConfig, GateConfig, TrainConfig
 
-    return {"sampling": SamplingConfig, "sandbox": SandboxConfig, "judges": JudgeConfig,
-            "pairs": PairConfig, "dpo": TrainConfig, "evaluation": EvalConfig, "gate": GateConfig}
+    return {"sampling": SamplingConfig, "allocation": AllocationConfig, "sandbox": SandboxConfig,
+            "judges": JudgeConfig, "pairs": PairConfig, "replay": ReplayConfig, "dpo": TrainConfig,
+            "evaluation": EvalConfig, "gate": GateConfig}
 
 
 @dataclass
@@ -88,9 +93,11 @@ class RunConfig:
     generator: dict[str, Any] = field(default_factory=dict)
     """Keyword options of the generator backend's constructor (checked against its signature)."""
     sampling: Any = None
+    allocation: Any = None
     sandbox: Any = None
     judges: Any = None
     pairs: Any = None
+    replay: Any = None
     dpo: Any = None
     evaluation: Any = None
     gate: Any = None

@@ -65,6 +65,10 @@ def test_valid_recipe_loads_with_overrides(tmp_path, recipe):
     (lambda d: d.update(rounds=0), "rounds"),
     (lambda d: d.update(dpo=[1, 2]), "dpo"),
     (lambda d: d.pop("tasks"), "tasks"),
+    (lambda d: d.update(allocation={"mode": "greedy"}), "allocation.mode"),
+    (lambda d: d.update(allocation={"weights": {"settled": 2}}), "allocation.weights.settled"),
+    (lambda d: d.update(replay={"share": 1.5}), "replay.share"),
+    (lambda d: d.update(replay={"sahre": 0.5}), "replay.sahre"),
 ])
 def test_bad_field_is_named_by_its_path(tmp_path, recipe, mutate, field):
     mutate(recipe)

@@ -48,7 +48,7 @@ def test_loop_records_and_resume_after_kill_in_every_stage(tmp_path, policy):
     assert first.train.steps >= 1 and first.artifacts.adapter == "round-1/train/adapter"
     assert (run / first.artifacts.adapter / "adapter_config.json").exists()
     line = json.loads((run / "rounds.jsonl").read_text().splitlines()[1])
-    assert line["schema_version"] == 2
+    assert line["schema_version"] == 3
     for figure in ("pass@1", "pass@k", "secure_rate", "mean_cost", "mean_tokens"):
         assert figure in line["metrics"]
     split = json.loads((run / "split.json").read_text())

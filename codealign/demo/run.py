@@ -112,6 +112,10 @@ def round_rows(rounds: list[RoundRecord]) -> list[dict[str, Any]]:
             "samples": m.samples if m else None,
             "pairs": r.pairs,
             "pairs_by_reason": r.pairs_by_reason,
+            "train_samples_drawn": r.samples,
+            "pairs_per_100_samples": round(100 * r.pairs / r.samples, 1) if r.samples and r.pairs is not None else None,
+            "tasks_by_state": r.allocation.tasks_by_state if r.allocation else None,
+            "replayed": r.training_set.replayed if r.training_set else None,
             "gate": r.reason or ("baseline (the seed policy)" if r.round == 0 else ""),
             "train_stopped_early": r.train.stop_reason if r.train else None,
         }
@@ -445,7 +449,9 @@ def _report(demo: DemoResult, reader, config, seed_manifest: dict[str, Any],
             "—" if row.get("train_pass_rate") is None else
             f"{_f(row['train_pass_rate'])} / {_f(row.get('train_insecure_share_of_passing'))}",
             "—" if row["pairs"] is None else f"{row['pairs']} "
-            + ", ".join(f"{k}:{v}" for k, v in (row["pairs_by_reason"] or {}).items()),
+            + ", ".join(f"{k}:{v}" for k, v in (row["pairs_by_reason"] or {}).items())
+            + (f"; {row['pairs_per_100_samples']}/100 samples" if row["pairs_per_100_samples"] is not None else "")
+            + (f"; +{row['replayed']} replayed" if row["replayed"] else ""),
             row["gate"],
         )
     import io
@@ -459,7 +465,14 @@ def _report(demo: DemoResult, reader, config, seed_manifest: dict[str, Any],
         "finding) and mean cost (CPU time of one call on the perf inputs, floored by the "
         "operation count: codealign.judges.efficiency.cost_s) are on the held-out tasks, "
         "for the round's new policy; 'train tasks' are the round's own samples, drawn by the "
-        "policy it started from (pass rate / insecure share of the passing ones).")
+        "policy it started from (pass rate / insecure share of the passing ones); 'pairs' are the "
+        "round's own (per 100 of its train samples) and the earlier rounds' pairs replayed into its "
+        "training set after a fresh check.")
+    for row in demo.rows:
+        if row.get("tasks_by_state"):
+            out(f"round {row['round']} sampled {row['train_samples_drawn']} train samples; tasks by what the "
+                "last round that sampled them saw: "
+                + ", ".join(f"{state} {n}" for state, n in row["tasks_by_state"].items()))
     for line in _versus_lines(demo):
         out(line)
     for line in _habit_lines(demo):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from codealign.errors import GeneratorError
 from codealign.generator.adapter import check_adapter, check_model_path
-from codealign.generator.protocol import Completion, FinishReason, SamplingConfig, template_chat
+from codealign.generator.protocol import (Completion, Counts, FinishReason, SamplingConfig, per_prompt,
+                                          template_chat)
 
 __all__ = ["HFGenerator"]
 
@@ -83,16 +84,18 @@ class HFGenerator:
         return self._tokenizer.apply_chat_template(
             [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
 
-    def generate(self, prompts: list[str], n: int, params: SamplingConfig,
+    def generate(self, prompts: list[str], n: Counts, params: SamplingConfig,
                  adapter: str | None = None) -> list[list[Completion]]:
         import torch
 
         chat = self.uses_chat(params)
         tok = self._tokenizer
+        counts = per_prompt(n, len(prompts))
         results: list[list[Completion]] = []
         with self._use_adapter(adapter), torch.inference_mode():
-            for start in range(0, len(prompts), self.batch_size):
-                batch = [self._render(p, chat) for p in prompts[start:start + self.batch_size]]
+            for start, stop in _batches(counts, self.batch_size):
+                count = counts[start]
+                batch = [self._render(p, chat) for p in prompts[start:stop]]
                 enc = tok(batch, return_tensors="pt", padding=True,
                           add_special_tokens=not chat).to(self.device)
                 seed = params.prompt_seed(start)
@@ -102,13 +105,13 @@ class HFGenerator:
                                 top_p=params.top_p) if params.temperature > 0 else \
                     dict(do_sample=False)
                 out = self._model.generate(
-                    **enc, max_new_tokens=params.max_tokens, num_return_sequences=n,
+                    **enc, max_new_tokens=params.max_tokens, num_return_sequences=count,
                     stop_strings=list(params.stop) or None, tokenizer=tok,
                     pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **sampling)
                 new = out[:, enc["input_ids"].shape[1]:]
                 for row in range(len(batch)):
-                    results.append([self._completion(new[row * n + k], params)
-                                    for k in range(n)])
+                    results.append([self._completion(new[row * count + k], params)
+                                    for k in range(count)])
         return results
 
     def _completion(self, ids, params: SamplingConfig) -> Completion:
@@ -130,3 +133,19 @@ class HFGenerator:
 
     def close(self) -> None:
         self._model = None
+
+
+def _batches(counts: list[int], size: int) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive prompts with the same count, at most `size` of them (one
+    ``generate`` call each: `num_return_sequences` is one number per call).
+
+    >>> _batches([2, 2, 2, 1, 1], 2)
+    [(0, 2), (2, 3), (3, 5)]
+    """
+    out: list[tuple[int, int]] = []
+    for i, c in enumerate(counts):
+        if out and out[-1][1] == i and counts[out[-1][0]] == c and i - out[-1][0] < size:
+            out[-1] = (out[-1][0], i + 1)
+        else:
+            out.append((i, i + 1))
+    return out

@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from codealign.errors import GeneratorError
-from codealign.generator.protocol import Completion, FinishReason, SamplingConfig
+from codealign.generator.protocol import Completion, Counts, FinishReason, SamplingConfig, per_prompt
 
 __all__ = ["OpenAIGenerator", "adapter_name", "server_roots"]
 
@@ -293,14 +293,15 @@ class OpenAIGenerator:
             raise GeneratorError(f"{self.base_url}: asked for n={n} choices, got {len(result)}")
         return result
 
-    def generate(self, prompts: list[str], n: int, params: SamplingConfig,
+    def generate(self, prompts: list[str], n: Counts, params: SamplingConfig,
                  adapter: str | None = None) -> list[list[Completion]]:
         model = self._follow(adapter)
         workers = self.concurrency * len(self.servers)
+        counts = per_prompt(n, len(prompts))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(self._one, p, n, params, params.prompt_seed(i), model,
+            futures = [pool.submit(self._one, p, count, params, params.prompt_seed(i), model,
                                    i % len(self.servers))
-                       for i, p in enumerate(prompts)]
+                       for i, (p, count) in enumerate(zip(prompts, counts))]
             return [f.result() for f in futures]
 
     def close(self) -> None:

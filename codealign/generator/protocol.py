@@ -13,13 +13,29 @@ a backend chose, so extraction knows what kind of text came back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
 from codealign.errors import ConfigError, GeneratorError
 
-__all__ = ["Completion", "FinishReason", "Generator", "SamplingConfig"]
+__all__ = ["Completion", "FinishReason", "Generator", "SamplingConfig", "Counts", "per_prompt"]
+
+Counts = int | Sequence[int]
+"""How many completions `Generator.generate` draws: one count for every prompt, or one per prompt."""
+
+
+def per_prompt(n: Counts, prompts: int) -> list[int]:
+    """`n` as one positive count per prompt.
+
+    >>> per_prompt(3, 2), per_prompt([1, 4], 2)
+    ([3, 3], [1, 4])
+    """
+    counts = [n] * prompts if isinstance(n, int) else list(n)
+    if len(counts) != prompts or any(not isinstance(c, int) or isinstance(c, bool) or c < 1 for c in counts):
+        raise ValueError(f"need one positive count per prompt ({prompts}), got {n!r}")
+    return counts
 
 
 class FinishReason(str, Enum):
@@ -106,10 +122,11 @@ class SamplingConfig:
 class Generator(Protocol):
     """A model that samples completions. Backends: vllm, openai, hf."""
 
-    def generate(self, prompts: list[str], n: int, params: SamplingConfig,
+    def generate(self, prompts: list[str], n: Counts, params: SamplingConfig,
                  adapter: str | None = None) -> list[list[Completion]]:
-        """`n` completions for each prompt, in prompt order. `adapter`: the round's LoRA
-        (a directory; openai also takes a served adapter name); None samples the base."""
+        """`n` completions for each prompt (or `n[i]` for prompt i: `per_prompt`), in prompt
+        order. `adapter`: the round's LoRA (a directory; openai also takes a served adapter
+        name); None samples the base."""
         ...
 
     def uses_chat(self, params: SamplingConfig) -> bool:

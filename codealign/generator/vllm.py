@@ -37,7 +37,8 @@ from pathlib import Path
 
 from codealign.errors import GeneratorError
 from codealign.generator.adapter import check_adapter, check_model_path, model_context_length
-from codealign.generator.protocol import Completion, FinishReason, SamplingConfig, template_chat
+from codealign.generator.protocol import (Completion, Counts, FinishReason, SamplingConfig, per_prompt,
+                                          template_chat)
 
 __all__ = ["VLLMGenerator"]
 
@@ -105,7 +106,7 @@ class VLLMGenerator:
             return self._tokenizer.encode(text, add_special_tokens=False)
         return self._tokenizer.encode(prompt)
 
-    def generate(self, prompts: list[str], n: int, params: SamplingConfig,
+    def generate(self, prompts: list[str], n: Counts, params: SamplingConfig,
                  adapter: str | None = None) -> list[list[Completion]]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
@@ -113,10 +114,10 @@ class VLLMGenerator:
         chat = self.uses_chat(params)
         lora = self._lora(adapter)
         inputs = [TokensPrompt(prompt_token_ids=self._prompt_ids(p, chat)) for p in prompts]
-        sampling = [SamplingParams(n=n, temperature=params.temperature, top_p=params.top_p,
+        sampling = [SamplingParams(n=count, temperature=params.temperature, top_p=params.top_p,
                                    max_tokens=params.max_tokens, stop=list(params.stop) or None,
                                    seed=params.prompt_seed(i))
-                    for i in range(len(prompts))]
+                    for i, count in enumerate(per_prompt(n, len(prompts)))]
         try:
             outputs = self._llm.generate(inputs, sampling, lora_request=lora, use_tqdm=False)
         except ValueError as exc:  # e.g. a prompt longer than max_model_len

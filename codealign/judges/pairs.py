@@ -92,8 +92,9 @@ from codealign.errors import ConfigError
 from codealign.judges.verdict import JudgeScore, Verdict
 from codealign.tasks.task import Task
 
-__all__ = ["PairReason", "PairConfig", "Pair", "Basis", "Cheaper", "NoPair", "build_pairs",
-           "clearly_cheaper", "why_no_pair", "completion_text", "code_key"]
+__all__ = ["PairReason", "PairConfig", "Pair", "PairFault", "Basis", "Cheaper", "NoPair",
+           "build_pairs", "check_pair", "clearly_cheaper", "why_no_pair", "pair_id",
+           "completion_text", "code_key"]
 
 # The op count decides only a difference of at least this many line events: in programs of a
 # few lines the work is call overhead and C calls, which the count does not see.
@@ -221,6 +222,23 @@ class PairConfig:
         return getattr(self, f"min_{reason.value}_margin")
 
 
+def pair_id(prompt: str, chosen: str, rejected: str) -> str:
+    """The stable id of a pair: a content hash of its three texts (24 hex digits). The same
+    pair made in two rounds, runs or nights has the same id.
+
+    >>> pair_id("p", "a", "b") == pair_id("p", "a", "b") != pair_id("p", "b", "a")
+    True
+    >>> pair_id("p", "ab", "c") == pair_id("p", "a", "bc")
+    False
+    """
+    h = hashlib.sha256()
+    for text in (prompt, chosen, rejected):
+        data = text.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()[:24]
+
+
 @dataclass(frozen=True)
 class Pair:
     """One preference pair in TRL's format plus its provenance."""
@@ -237,6 +255,11 @@ class Pair:
     """Efficiency pairs: what decided (`clearly_cheaper`), and so the unit of `margin`; not a
     key of pairs.jsonl (`codealign.records.results.PairRow` has none)."""
 
+    @property
+    def pair_id(self) -> str:
+        """`pair_id` of the pair's texts."""
+        return pair_id(self.prompt, self.chosen, self.rejected)
+
     def to_dict(self) -> dict[str, Any]:
         """A pairs.jsonl line: TRL's ``prompt``/``chosen``/``rejected`` plus provenance.
 
@@ -244,7 +267,7 @@ class Pair:
         schema for the file); the full records are in verdicts.jsonl under the sample ids.
         """
         return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected,
-                "task_id": self.task_id, "reason": self.reason.value,
+                "pair_id": self.pair_id, "task_id": self.task_id, "reason": self.reason.value,
                 "margin": round(float(self.margin), 6),
                 "chosen_id": self.chosen_verdict.sample_id,
                 "rejected_id": self.rejected_verdict.sample_id,
@@ -416,6 +439,44 @@ def _beats(u: Verdict, v: Verdict, config: PairConfig) -> bool:
         return True
     return any(why_no_pair(r, u, v, config) is None
                for r in (PairReason.EFFICIENCY, PairReason.SECURITY, PairReason.MAINTAINABILITY))
+
+
+class PairFault(str, enum.Enum):
+    """The rule a (chosen, rejected) pair of samples breaks (`check_pair`)."""
+
+    REASON_OFF = "reason-off"              # the config draws no pairs of this reason
+    CHOSEN_FAILS = "chosen-fails"          # the chosen side does not pass honestly
+    CHOSEN_INSECURE = "chosen-insecure"    # the chosen side has a medium/high bandit finding
+    REJECTED_PASSES = "rejected-passes"    # a correctness pair whose rejected side passes
+    REJECTED_FAILS = "rejected-fails"      # a quality pair whose rejected side does not pass
+    NO_MARGIN = "no-margin"                # the reason's margin is unknown or below its threshold
+    REGRESSES = "regresses"                # the chosen side is clearly worse on another criterion
+
+
+def check_pair(reason: PairReason, chosen: Verdict, rejected: Verdict,
+               config: PairConfig = PairConfig()) -> PairFault | None:
+    """The rule that `chosen` over `rejected` for `reason` breaks, or None when the pair obeys
+    every rule `build_pairs` applies to one pair (it also picks, per task, which correctness
+    pairs to make: its chosen side among the samples the best one does not clearly beat).
+    Every pair `build_pairs` makes passes this check."""
+    if reason not in config.reasons:
+        return PairFault.REASON_OFF
+    if not chosen.passed:
+        return PairFault.CHOSEN_FAILS
+    if chosen.secure is False:
+        return PairFault.CHOSEN_INSECURE
+    if reason is PairReason.CORRECTNESS:
+        if rejected.passed:
+            return PairFault.REJECTED_PASSES
+        return None if _margin(reason, chosen, rejected) >= config.min_correctness_margin else PairFault.NO_MARGIN
+    if not rejected.passed:
+        return PairFault.REJECTED_FAILS
+    if reason is PairReason.SECURITY and chosen.secure is True and rejected.secure is False:
+        return None    # the hard line: secure over insecure, whatever the margin or the rest
+    why = why_no_pair(reason, chosen, rejected, config)
+    if why is None:
+        return None
+    return PairFault.REGRESSES if why.value.endswith("-regression") else PairFault.NO_MARGIN
 
 
 def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = PairConfig()) -> list[Pair]:

@@ -9,6 +9,9 @@ report and the demo under their own names::
     round-k/evaluate/outcomes.jsonl OutcomeRow                                 records.results
     RunReader.task_results(k)       TaskResult; Flip between two rounds       records.results
     round-k/judge/pairs.jsonl       PairRow (PairVerdict)                      records.results
+    round-k/sample/allocation.json  Allocation (TaskAllocation, TaskState)     records.allocation
+    round-k/train/pairs.jsonl       TrainingPair (PairRow, PairOrigin)         records.training
+    round-k/train/replay.jsonl      ReplayCheck                                records.training
     night.json, GET /v1/nights      Night, NightRecord                         records.nights
 
 `RoundRecord.to_dict()` is a line of the file and the API's JSON; `from_dict` (or
@@ -16,12 +19,17 @@ report and the demo under their own names::
 is imported on its own (it loads numpy through `codealign.trainer.stats`).
 """
 
+from codealign.records.allocation import (Allocation, AllocationMode, AllocationSummary, TaskAllocation,
+                                          TaskState)
 from codealign.records.codec import Record, load_list
 from codealign.records.results import Flip, OutcomeRow, PairRow, PairVerdict, Side, TaskResult
+from codealign.records.training import PairOrigin, ReplayCheck, TrainingPair, TrainingSetSummary
 from codealign.records.rounds import (ROUNDS_SCHEMA, Lineage, RoundArtifacts, RoundDecision, RoundMetrics,
                                       RoundRecord, RoundStatus, TrainSummary, format_cost, last_promoted,
                                       parse_round)
 
 __all__ = ["Record", "load_list", "ROUNDS_SCHEMA", "RoundStatus", "RoundMetrics", "TrainSummary", "Lineage",
            "RoundArtifacts", "RoundDecision", "RoundRecord", "parse_round", "last_promoted", "format_cost",
-           "Side", "OutcomeRow", "TaskResult", "Flip", "PairVerdict", "PairRow"]
+           "Side", "OutcomeRow", "TaskResult", "Flip", "PairVerdict", "PairRow",
+           "AllocationMode", "TaskState", "TaskAllocation", "Allocation", "AllocationSummary",
+           "PairOrigin", "TrainingPair", "ReplayCheck", "TrainingSetSummary"]

@@ -123,3 +123,15 @@ class PairRow(Record):
     rejected_id: str
     chosen_verdict: PairVerdict
     rejected_verdict: PairVerdict
+    pair_id: str | None = None
+    """`codealign.judges.pairs.pair_id` of the three texts (None in files written before it:
+    `id` computes it)."""
+
+    @property
+    def id(self) -> str:
+        """The pair's stable id (a content hash of prompt, chosen and rejected)."""
+        if self.pair_id is not None:
+            return self.pair_id
+        from codealign.judges.pairs import pair_id
+
+        return pair_id(self.prompt, self.chosen, self.rejected)

@@ -3,7 +3,8 @@
 ``rounds.jsonl`` is rebuilt from the stage manifests (`codealign.runs.rounds`); each line is a
 `RoundRecord` of schema `ROUNDS_SCHEMA`. Version 1 is the same layout without the
 ``schema_version`` key and without the keys a round does not have (round 0's ``gate``,
-``train``, ...); it reads as version 2. A line of any other version is refused with a message
+``train``, ...); version 2 is version 3 without ``allocation`` and ``training_set`` (and their
+artifacts); both read as version 3. A line of any other version is refused with a message
 naming it.
 
 Round 0 is the starting policy (status ``baseline``: the base model, or the adapter a lineage
@@ -23,7 +24,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 
 from codealign.errors import InputError
+from codealign.records.allocation import AllocationSummary
 from codealign.records.codec import Record
+from codealign.records.training import TrainingSetSummary
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -35,9 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["ROUNDS_SCHEMA", "RoundStatus", "RoundMetrics", "TrainSummary", "Lineage", "RoundArtifacts",
            "RoundDecision", "RoundRecord", "parse_round", "last_promoted", "format_cost"]
 
-ROUNDS_SCHEMA = 2
-"""The schema version `RoundRecord` writes; 1 (no ``schema_version`` key) reads as this one."""
-_READS = (1, 2)
+ROUNDS_SCHEMA = 3
+"""The schema version `RoundRecord` writes; 1 (no ``schema_version`` key) and 2 read as this one."""
+_READS = (1, 2, 3)
 
 
 class RoundStatus(enum.StrEnum):
@@ -98,7 +101,7 @@ class TrainSummary(Record):
     @classmethod
     def from_train(cls, result: Mapping[str, Any]) -> TrainSummary:
         """The summary of the train stage's result (its machine figures, speed and device, left out)."""
-        return cls(**{k: v for k, v in result.items() if k not in ("tokens_per_s", "device")})
+        return cls(**{k: v for k, v in result.items() if k not in ("tokens_per_s", "device", "training_set")})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,9 +121,15 @@ class RoundArtifacts(Record):
     """The round's files, relative to the run directory (None: the stage wrote none)."""
 
     samples: str | None = None
+    allocation: str | None = None
+    """``round-k/sample/allocation.json`` (`codealign.records.allocation.Allocation`)."""
     executions: str | None = None
     verdicts: str | None = None
     pairs: str | None = None
+    training_set: str | None = None
+    """``round-k/train/pairs.jsonl``: what the round trained on (`codealign.records.training`)."""
+    replay: str | None = None
+    """``round-k/train/replay.jsonl``: the earlier pairs re-checked for it."""
     adapter: str | None = None
     train_metrics: str | None = None
     eval_report: str | None = None
@@ -214,9 +223,14 @@ class RoundRecord(Record):
     gate: RoundDecision | None = None
     samples: int | None = None
     """Samples drawn on the train tasks."""
+    allocation: AllocationSummary | None = None
+    """How the samples were spread over the train tasks (None: a round made before allocations)."""
     pairs: int | None = None
     """Preference pairs built from them."""
     pairs_by_reason: dict[str, int] | None = None
+    training_set: TrainingSetSummary | None = None
+    """What the round trained on: its own pairs and replayed earlier ones (None: a round made
+    before training sets were recorded)."""
     train: TrainSummary | None = None
     lineage: Lineage | None = None
     """Round 0 of a run that continues another: where its policy came from."""

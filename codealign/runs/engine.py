@@ -361,7 +361,7 @@ def _rounds(ctx: Context, total: int) -> None:
         sampled = sample_stage(ctx, k, round_tasks(ctx.config, split["train"], k), policy)
         executed = execute_stage(ctx, k, sampled)
         judged = judge_stage(ctx, k, sampled, executed)
-        trained = train_stage(ctx, k, judged, policy, initial)
+        trained = train_stage(ctx, k, judged, policy, initial, split["train"])
         adapter = f"round-{k}/train/adapter" if "adapter" in trained.outputs else None
         candidate = Policy(f"round-{k}", adapter, trained.output_hashes.get("adapter"))
         evaluated = evaluate_stage(ctx, k, split["heldout"], candidate, skipped=trained.skipped)

@@ -33,7 +33,8 @@ from codealign.errors import InputError
 from codealign.jsonl import file_identity, read_jsonl, write_jsonl
 from codealign.runs.engine import CONFIG_FILE, SPLIT_FILE, read_task_snapshot
 from codealign.runs.events import read_events
-from codealign.records import OutcomeRow, PairRow, RoundRecord, Side, TaskResult, load_list
+from codealign.records import (Allocation, OutcomeRow, PairRow, ReplayCheck, RoundRecord, Side, TaskResult,
+                               TrainingPair, load_list)
 from codealign.runs.rounds import read_rounds, stage_timings
 from codealign.runs.state import RunState, read_state
 
@@ -248,6 +249,24 @@ class RunReader:
         every: list[PairRow] = self._kept(rel, (rel,), lambda: load_list(PairRow, self._rows(rel),
                                                                          path=str(self.path / rel)))
         return [p for p in every if (reason is None or p.reason == reason) and (task_id is None or p.task_id == task_id)]
+
+    def allocation(self, k: int) -> Allocation | None:
+        """How round k spread its samples over its train tasks (None: a round made before
+        allocations were recorded, or not sampled yet)."""
+        path = self.path / f"round-{k}/sample/allocation.json"
+        if not path.exists():
+            return None
+        return Allocation.from_dict(json.loads(path.read_text(encoding="utf-8")), path=str(path))
+
+    def training_set(self, k: int) -> list[TrainingPair]:
+        """What round k trained on (`TrainingPair`: its own pairs, then replayed ones)."""
+        rel = f"round-{k}/train/pairs.jsonl"
+        return list(self._kept(rel, (rel,), lambda: load_list(TrainingPair, self._rows(rel), path=str(self.path / rel))))
+
+    def replay_checks(self, k: int) -> list[ReplayCheck]:
+        """The earlier pairs re-checked for round k's training set, kept or dropped."""
+        rel = f"round-{k}/train/replay.jsonl"
+        return load_list(ReplayCheck, self._rows(rel), path=str(self.path / rel))
 
     def train_metrics(self, k: int) -> list[dict[str, Any]]:
         """The DPO trainer's logged figures per step of round k (empty when it did not train)."""

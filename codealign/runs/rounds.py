@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from codealign.jsonl import read_jsonl, write_json, write_jsonl
+from codealign.records.allocation import AllocationSummary
 from codealign.records.rounds import (Lineage, RoundArtifacts, RoundDecision, RoundMetrics, RoundRecord,
                                       RoundStatus, TrainSummary, parse_round)
+from codealign.records.training import TrainingSetSummary
 from codealign.runs.stages import STAGES, StageManifest, read_manifest
 
 __all__ = ["write_rounds", "read_rounds", "stage_timings", "manifests", "LINEAGE_FILE", "ROUNDS_FILE"]
@@ -59,11 +61,17 @@ def _round_record(run_path: Path, k: int, stages: dict[str, StageManifest]) -> R
     return RoundRecord(
         round=k, policy=f"round-{k}", started_from=sample.inputs["policy"]["name"],
         status=decision.status, reason=decision.reason, gate=decision, metrics=metrics,
-        samples=sample.result["samples"], pairs=judge.result["pairs"],
-        pairs_by_reason=judge.result["pairs_by_reason"], train=TrainSummary.from_train(train.result),
+        samples=sample.result["samples"],
+        allocation=AllocationSummary.from_dict(sample.result["allocation"]) if "allocation" in sample.result else None,
+        pairs=judge.result["pairs"], pairs_by_reason=judge.result["pairs_by_reason"],
+        training_set=TrainingSetSummary.from_dict(train.result["training_set"])
+        if "training_set" in train.result else None,
+        train=TrainSummary.from_train(train.result),
         artifacts=RoundArtifacts(
-            samples=artifact("sample", "samples"), executions=artifact("execute", "executions"),
+            samples=artifact("sample", "samples"), allocation=artifact("sample", "allocation"),
+            executions=artifact("execute", "executions"),
             verdicts=artifact("judge", "verdicts"), pairs=artifact("judge", "pairs"),
+            training_set=artifact("train", "training_set"), replay=artifact("train", "replay"),
             adapter=artifact("train", "adapter"), train_metrics=artifact("train", "metrics"),
             eval_report=artifact("evaluate", "report"), decision=artifact("gate", "decision")))
 

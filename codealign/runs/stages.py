@@ -199,14 +199,15 @@ class Context:
             self.cancel.check()
         return advance
 
-    def sample(self, task_ids: list[str], params, adapter: str | None, round_no: int, policy: str):
+    def sample(self, task_ids: list[str], params, adapter: str | None, round_no: int, policy: str,
+               counts: list[int] | None = None):
         from codealign.generator import sample_tasks
 
         tasks = [self.tasks[t] for t in task_ids]
         generator = self.generator
         advance = self.progress(f"sampling ({policy})", len(tasks))
         return sample_tasks(tasks, generator, params, round=round_no, policy=policy,
-                            adapter=adapter, progress=advance)
+                            adapter=adapter, progress=advance, counts=counts)
 
     def execute(self, samples, references: bool, stage_dir: Path) -> tuple[list, list]:
         """Executions of `samples` (profiled) and, with `references`, of the tasks' reference
@@ -276,20 +277,51 @@ def _load(cls, path: Path) -> list:
 
 
 def sample_stage(ctx: Context, round_no: int, task_ids: list[str], policy: Policy) -> StageManifest:
+    """The round's samples of its train tasks, as many per task as the round's `Allocation`
+    gives (``allocation.json``; `codealign.runs.allocation`)."""
+    from codealign.runs.allocation import allocate
+
     seed = ctx.config.sampling.seed
     params = dataclasses.replace(ctx.config.sampling,
                                  seed=None if seed is None else seed + ROUND_SEED_STRIDE * round_no)
+    allocation = allocate(task_ids, _task_history(ctx, round_no, task_ids), ctx.config.allocation, params.n)
+    counts = [allocation.counts[t] for t in task_ids]
 
     def work(d: Path) -> StageRun:
-        samples = ctx.sample(task_ids, params, ctx.path(policy.adapter), round_no, policy.name)
+        samples = ctx.sample(task_ids, params, ctx.path(policy.adapter), round_no, policy.name, counts)
         write_jsonl(d / "samples.jsonl", (s.to_dict() for s in samples))
-        return StageRun({"samples": "samples.jsonl"},
+        write_json(d / "allocation.json", allocation.to_dict())
+        return StageRun({"samples": "samples.jsonl", "allocation": "allocation.json"},
                         {"samples": len(samples), "tasks": len(task_ids),
-                         "tokens": sum(s.tokens for s in samples)})
+                         "tokens": sum(s.tokens for s in samples),
+                         "allocation": allocation.summary().to_dict()})
 
     inputs = {"model": ctx.config.model, "backend": ctx.config.backend, "tasks": ctx.tasks_hash,
-              "task_ids": task_ids, "sampling": plain_data(params), "policy": plain_data(policy)}
+              "task_ids": task_ids, "sampling": plain_data(params), "policy": plain_data(policy),
+              "counts": counts}          # (what the allocation decided: the samples depend on nothing else of it)
     return ctx.run_stage(round_no, "sample", inputs, work)
+
+
+def _task_history(ctx: Context, round_no: int, task_ids: list[str]) -> dict:
+    """Per task, what the latest earlier round of the run that sampled it saw (its judged
+    verdicts; `codealign.runs.allocation.task_history`)."""
+    from codealign.judges.verdict import Verdict
+    from codealign.runs.allocation import task_history
+
+    slow = 1.0 + ctx.config.pairs.min_efficiency_margin
+    wanted, found = set(task_ids), {}
+    for j in range(round_no - 1, 0, -1):
+        if not wanted:
+            break
+        judged = read_manifest(ctx.run_path / f"round-{j}" / "judge")
+        if judged is None:
+            continue
+        rows = [obj for _, obj in read_jsonl(judged.output(ctx.run_path, "verdicts"))
+                if obj.get("task_id") in wanted]
+        history = task_history((Verdict.from_dict(obj) for obj in rows), j, slow)
+        found.update(history)
+        wanted -= set(history)
+    return found
 
 
 def execute_stage(ctx: Context, round_no: int, sampled: StageManifest) -> StageManifest:
@@ -349,16 +381,33 @@ def judge_stage(ctx: Context, round_no: int, sampled: StageManifest,
 
 
 def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Policy,
-                initial: Policy) -> StageManifest:
-    """DPO on the round's pairs from `policy`'s adapter; `initial` is the run's first policy
-    (the reference of ``dpo.reference: initial``)."""
+                initial: Policy, train_ids: list[str]) -> StageManifest:
+    """DPO from `policy`'s adapter on the round's training set (``pairs.jsonl``: its own pairs
+    and, with ``replay.share``, earlier pairs re-checked in this run; `codealign.runs.trainset`;
+    ``replay.jsonl`` lists the earlier pairs re-checked). `initial` is the run's first policy
+    (the reference of ``dpo.reference: initial``); `train_ids`: the run's train tasks."""
+    from codealign.runs.trainset import build_training_set, earlier_pairs, own_pairs, revalidate
     from codealign.trainer.dpo import Reference, train_round
 
     dpo = dataclasses.replace(ctx.config.dpo, seed=ctx.config.dpo.seed + round_no)
+    replay = ctx.config.replay
+    earlier = earlier_pairs(ctx.run_path, round_no, replay.lineage) if replay.share else []
+    sampled = read_manifest(ctx.run_path / f"round-{round_no}" / "sample")
+
+    def check(candidates):
+        return revalidate(candidates, ctx.tasks, set(train_ids), lambda s: ctx.execute(s, references=True),
+                          ctx.config.judges, ctx.config.pairs)
 
     def work(d: Path) -> StageRun:
-        if judged.result["pairs"] == 0:
-            return StageRun({}, {"skipped": "no preference pairs: nothing to train"})
+        new = own_pairs(ctx.run_path, round_no, judged.output(ctx.run_path, "pairs"),
+                        sampled.output(ctx.run_path, "samples"))
+        training = build_training_set(new, earlier, replay, check)
+        write_jsonl(d / "pairs.jsonl", (p.to_dict() for p in training.pairs))
+        write_jsonl(d / "replay.jsonl", (c.to_dict() for c in training.checks))
+        files = {"training_set": "pairs.jsonl", "replay": "replay.jsonl"}
+        summary = {"training_set": training.summary.to_dict()}
+        if not training.pairs:
+            return StageRun(files, {"skipped": "no preference pairs: nothing to train"} | summary)
         advance: Callable[[int], None] | None = None
 
         def on_step(step: int, total: int) -> None:
@@ -370,23 +419,31 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
             else:
                 ctx.cancel.check()            # the trainer is built: stop before its first step
 
-        result = train_round(ctx.config.model, judged.output(ctx.run_path, "pairs"), d, dpo,
+        result = train_round(ctx.config.model, d / "pairs.jsonl", d, dpo,
                              previous_adapter=ctx.path(policy.adapter),
                              chat=ctx.config.sampling.chat, on_step=on_step,
                              initial_adapter=ctx.path(initial.adapter))
-        return StageRun({"adapter": "adapter", "metrics": "metrics.jsonl", "train": "train.json"},
+        return StageRun(files | {"adapter": "adapter", "metrics": "metrics.jsonl", "train": "train.json"},
                         {"steps": result.steps, "stopped_early": result.stopped_early,
                          "stop_reason": result.stop_reason, "reference": result.reference,
                          "pairs": result.pairs, "train_tokens": result.train_tokens,
                          "tokens_per_s": result.tokens_per_s, "device": result.device,
                          "last": {k: round(v, 4) for k, v in result.last_metrics.items()
                                   if k.startswith(("rewards/", "logps/", "loss"))
-                                  or k in ("chosen_logp_change", "drift")}})
+                                  or k in ("chosen_logp_change", "drift")}} | summary)
 
     inputs = {"pairs": judged.output_hashes["pairs"], "dpo": plain_data(dpo),
               "model": ctx.config.model, "policy": plain_data(policy)}
     if dpo.reference is Reference.INITIAL:
         inputs["initial"] = plain_data(initial)
+    if replay.share and earlier:
+        # the earlier pairs, and everything their re-check depends on (without earlier pairs
+        # the training set is the round's own pairs, whatever the replay settings)
+        inputs["replay"] = {"config": plain_data(replay), "tasks": ctx.tasks_hash, "train_ids": sorted(train_ids),
+                            "sandbox": plain_data(ctx.config.sandbox), "judges": plain_data(ctx.config.judges),
+                            "pairs": plain_data(ctx.config.pairs),
+                            "earlier": sha_json([[c.origin.to_dict(), c.pair.id, c.chosen_code, c.rejected_code]
+                                                 for c in earlier])}
     return ctx.run_stage(round_no, "train", inputs, work)
 
 

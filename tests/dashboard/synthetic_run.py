@@ -2,15 +2,20 @@
 
 For the dashboard's tests (many tasks and rounds, so that sorting, filters and flips have
 something to show) and its render benchmark (60 rounds × 500 tasks). Every file a real run
-has is written in the real record shapes: the task snapshot, split, per-round samples,
-executions, verdicts, pairs, DPO metrics, the evaluation report (made by the real
-`codealign.trainer.evaluate.evaluate`), stage manifests, and `rounds.jsonl` / `timings.json`
-rebuilt from the manifests by the loop's own `write_rounds`. The gate promotes a round whose
-held-out pass@1 beats the incumbent's.
+has is written in the real record shapes: the task snapshot, split, per-round samples (as
+many per task as the real `codealign.runs.allocation.allocate` gives from the round before),
+executions, verdicts, pairs, the training set (the round's pairs and half as many of the
+round before, one of which a re-check dropped), DPO metrics, the evaluation report (made by
+the real `codealign.trainer.evaluate.evaluate`), the gate's decision (the real
+`codealign.trainer.gate.decide`, with per-tag deltas over the tasks' two tags), stage
+manifests, and `rounds.jsonl` / `timings.json` rebuilt from the manifests by the loop's own
+`write_rounds`. The gate promotes a round whose held-out pass@1 beats the incumbent's (the
+point rule, so that a small run promotes some rounds).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -19,9 +24,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from codealign.judges.complexity import judge_complexity
+from codealign.judges.pairs import pair_id
+from codealign.judges.verdict import Verdict
 from codealign.jsonl import write_json, write_jsonl
+from codealign.runs.allocation import AllocationConfig, allocate, task_history
 from codealign.runs.rounds import write_rounds
 from codealign.trainer.evaluate import Outcome, evaluate, split_tasks
+from codealign.trainer.gate import GateConfig, count_outcomes, decide
 
 REASONS = ("correctness", "efficiency", "security", "maintainability")
 CODES = ("    return a + b\n", "    return a - b\n", "    return eval(str(a) + '+' + str(b))\n",
@@ -89,16 +98,21 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
     run.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     ids = [f"syn/t{i:04d}" for i in range(tasks)]
-    write_jsonl(run / "tasks.jsonl", ({"task_id": t, "prompt": f"def {t.replace('/', '_')}(a, b):\n    \"\"\"Sum.\"\"\"",
-                                      "entry_point": t.replace("/", "_"), "prompt_style": "code",
-                                      "tests": f"assert {t.replace('/', '_')}(1, 2) == 3\n"} for t in ids))
     train, heldout = split_tasks(ids, 0.25, 0)
     write_json(run / "split.json", {"rule": "synthetic", "fraction": 0.25, "seed": 0, "train": train, "heldout": heldout})
     write_json(run / "config.json", {"name": run.name, "model": "synthetic", "rounds": rounds,
                                      "evaluation": {"n_samples": eval_samples, "k": [1, 2, 4]}})
     difficulty = {t: rng.random() for t in ids}
+    tags = {t: [f"level:{'hard' if difficulty[t] > 0.5 else 'easy'}", f"group:{i % 3}"] for i, t in enumerate(ids)}
+    write_jsonl(run / "tasks.jsonl", ({"task_id": t, "prompt": f"def {t.replace('/', '_')}(a, b):\n    \"\"\"Sum.\"\"\"",
+                                      "entry_point": t.replace("/", "_"), "prompt_style": "code",
+                                      "tests": f"assert {t.replace('/', '_')}(1, 2) == 3\n", "tags": tags[t]}
+                                     for t in ids))
+    outcomes_of: dict[int, dict] = {}
     quality = {0: 0.45}
     incumbent, incumbent_pass1 = 0, None
+    history: dict = {}
+    previous_pairs: list[dict] = []
     for k in range(rounds + 1):
         q = quality[k] = quality[incumbent] + (rng.uniform(-0.08, 0.1) if k else 0.0)
         policy = "base" if incumbent == 0 else f"round-{incumbent}"
@@ -109,8 +123,9 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
         base = run / f"round-{k}"
         if k:
             samples, executions, verdicts, pairs = [], [], [], []
+            allocation = allocate(train, history, AllocationConfig(), train_samples)
             for t in train:
-                group = [_sample(t, f"{t}#r{k}#{i}", k, policy, rng, p_of(t)) for i in range(train_samples)]
+                group = [_sample(t, f"{t}#r{k}#{i}", k, policy, rng, p_of(t)) for i in range(allocation.counts[t])]
                 for rank, (s, e, insecure) in enumerate(group, 1):
                     samples.append(s), executions.append(e)
                     verdicts.append(_verdict(s, e, insecure, rank, len(group)))
@@ -118,7 +133,9 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
                 bad = [g for g in group if g[1]["status"] != "passed" or g[2]]
                 for (cs, ce, _), (rs, re_, ri) in zip(good, bad):
                     reason = "security" if ri else "correctness" if re_["status"] != "passed" else rng.choice(REASONS)
-                    pairs.append({"prompt": cs["code"].split("\n")[0], "chosen": cs["completion"], "rejected": rs["completion"],
+                    prompt = cs["code"].split("\n")[0]
+                    pairs.append({"prompt": prompt, "chosen": cs["completion"], "rejected": rs["completion"],
+                                  "pair_id": pair_id(prompt, cs["completion"], rs["completion"]),
                                   "task_id": t, "reason": reason, "margin": round(rng.uniform(0.1, 3.0), 3),
                                   "chosen_id": cs["sample_id"], "rejected_id": rs["sample_id"],
                                   "chosen_verdict": _pair_side(cs, ce, 1, "rank 1: passed 2/2 tests"),
@@ -129,6 +146,28 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
                 write_jsonl(base / stage / f"{name}.jsonl", rows)
             write_jsonl(base / "execute" / "references.jsonl", [])
             write_jsonl(base / "judge" / "pairs.jsonl", pairs)
+            write_json(base / "sample" / "allocation.json", allocation.to_dict())
+            history = task_history(map(Verdict.from_dict, verdicts), k, 1.5)
+            # the training set: the round's pairs, then half as many of the round before's, less
+            # the first of those (a re-check dropped it)
+            own_ids = {p["pair_id"] for p in pairs}
+            earlier = [p for p in previous_pairs if p["pair_id"] not in own_ids][:len(pairs) // 2 + 1]
+            replayed, dropped = earlier[1:], earlier[:1]
+            training = ([p | {"origin": {"run": run.name, "round": k}, "replayed": False} for p in pairs]
+                        + [p | {"origin": {"run": run.name, "round": k - 1}, "replayed": True} for p in replayed])
+            write_jsonl(base / "train" / "pairs.jsonl", training)
+            write_jsonl(base / "train" / "replay.jsonl", [
+                {"pair_id": p["pair_id"], "task_id": p["task_id"], "reason": p["reason"],
+                 "origin": {"run": run.name, "round": k - 1}, "kept": p not in dropped,
+                 "fault": "chosen-fails" if p in dropped else None,
+                 "detail": "now: chosen failed 1/2 tests; rejected failed 0/2 tests" if p in dropped else ""}
+                for p in earlier])
+            training_summary = {"new": len(pairs), "replayed": len(replayed), "share": 0.3,
+                                "available": len(earlier), "checked": len(earlier),
+                                "dropped_by_fault": {"chosen-fails": len(dropped)} if dropped else {},
+                                "replayed_by_origin": {f"{run.name}/round-{k - 1}": len(replayed)} if replayed else {},
+                                "excluded": 0}
+            previous_pairs = pairs
             by_reason = {r: sum(p["reason"] == r for p in pairs) for r in REASONS}
             write_json(base / "judge" / "summary.json", {"samples": len(samples), "pairs": len(pairs), "pairs_by_reason": by_reason})
             logp_c, logp_r = -1.2, -1.25
@@ -145,15 +184,19 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
             write_jsonl(base / "train" / "metrics.jsonl", metrics)
             last = {key: round(v, 4) for key, v in metrics[-1].items() if key.startswith(("rewards/", "logps/", "loss"))
                     or key in ("chosen_logp_change", "drift")}
-            _manifest(base / "sample", "sample", k, {"policy": {"name": policy, "adapter": None}}, {"samples": "samples.jsonl"},
-                      {"samples": len(samples), "tasks": len(train), "tokens": sum(s["tokens"] for s in samples)}, 1.0)
+            _manifest(base / "sample", "sample", k, {"policy": {"name": policy, "adapter": None}},
+                      {"samples": "samples.jsonl", "allocation": "allocation.json"},
+                      {"samples": len(samples), "tasks": len(train), "tokens": sum(s["tokens"] for s in samples),
+                       "allocation": allocation.summary().to_dict()}, 1.0)
             _manifest(base / "execute", "execute", k, {}, {"executions": "executions.jsonl", "references": "references.jsonl"},
                       {"executions": len(executions), "passed": sum(e["status"] == "passed" for e in executions)}, 2.0)
             _manifest(base / "judge", "judge", k, {}, {"verdicts": "verdicts.jsonl", "pairs": "pairs.jsonl", "summary": "summary.json"},
                       {"pairs": len(pairs), "pairs_by_reason": by_reason}, 0.5)
-            _manifest(base / "train", "train", k, {}, {"metrics": "metrics.jsonl"},
+            _manifest(base / "train", "train", k, {},
+                      {"metrics": "metrics.jsonl", "training_set": "pairs.jsonl", "replay": "replay.jsonl"},
                       {"steps": steps, "stopped_early": False, "stop_reason": "", "reference": "base",
-                       "pairs": len(pairs), "train_tokens": 1000, "last": last}, 3.0)
+                       "pairs": len(training), "train_tokens": 1000, "last": last,
+                       "training_set": training_summary}, 3.0)
         ev_samples, ev_execs, outcomes, rows = [], [], [], []
         for t in heldout:
             ev_rng = random.Random(f"{seed}:{t}")          # the same draws for every policy, as the loop does
@@ -174,13 +217,16 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
         _manifest(base / "evaluate", "evaluate", k, {}, {"samples": "samples.jsonl", "executions": "executions.jsonl",
                                                           "outcomes": "outcomes.jsonl", "report": "report.json"},
                   report.headline(), 1.5)
+        outcomes_of[k] = count_outcomes(rows)
         if k:
+            # the gate's own record with its per-tag deltas; promoted when pass@1 beats the
+            # incumbent's (the point rule: so that a small run promotes some rounds)
             promoted = report.pass_at_1 > incumbent_pass1
-            decision = {"status": "promoted" if promoted else "rejected", "promoted": promoted,
-                        "reason": f"pass@1 {'improved' if promoted else 'did not improve'} "
-                                  f"({report.pass_at_1 - incumbent_pass1:+.4f})",
-                        "objective": "pass@1", "delta": report.pass_at_1 - incumbent_pass1,
-                        "pass_at_1_delta": report.pass_at_1 - incumbent_pass1, "incumbent_round": incumbent}
+            gated = decide(outcomes_of[k], outcomes_of[incumbent], GateConfig(objective="pass@1"),
+                           tags={t: tags[t] for t in heldout}, incumbent_round=incumbent)
+            decision = dataclasses.replace(
+                gated, promoted=promoted, reason=f"pass@1 {'improved' if promoted else 'did not improve'} "
+                                                 f"({report.pass_at_1 - incumbent_pass1:+.4f})").to_dict()
             write_json(base / "gate" / "decision.json", decision)
             _manifest(base / "gate", "gate", k, {}, {"decision": "decision.json"}, decision, 0.0)
             if promoted:

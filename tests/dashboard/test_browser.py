@@ -149,6 +149,45 @@ def test_dpo_health_numbers_and_warning(page, service):
         assert number(page.get_attribute(f"td[data-metric='{name}']", "data-value")) == last[name]
     assert page.locator("#both-falling").is_visible()
     assert page.locator(".dpo .chart[data-ready='1']").count() == 5
+    # the round's allocation by state and its training set, as the API's round record has them
+    detail = service.api("/v1/runs/syn/rounds/4")
+    record = detail["record"]
+    rows = page.locator("#allocation-table-4 tbody tr")
+    shown = {rows.nth(i).get_attribute("data-state"): (int(rows.nth(i).get_attribute("data-tasks")),
+                                                       int(rows.nth(i).get_attribute("data-samples")))
+             for i in range(rows.count())}
+    allocation = record["allocation"]
+    assert shown == {state: (n, allocation["samples_by_state"][state])
+                     for state, n in allocation["tasks_by_state"].items()}
+    section = page.locator("#sampling-4")
+    assert int(section.get_attribute("data-samples")) == record["samples"]
+    assert number(section.get_attribute("data-pairs-per-100")) == pytest.approx(100 * record["pairs"] / record["samples"])
+    tasks = page.locator("#allocation-tasks-4 tbody tr")
+    assert tasks.count() == sum(allocation["tasks_by_state"].values())
+    assert sum(int(tasks.nth(i).get_attribute("data-samples")) for i in range(tasks.count())) == record["samples"]
+    table = page.locator("#training-set-4")
+    assert int(table.get_attribute("data-new")) == record["training_set"]["new"]
+    assert int(table.get_attribute("data-replayed")) == record["training_set"]["replayed"]
+    replayed = page.locator("#training-set-4 tr[data-part='replayed']")
+    assert {replayed.nth(i).get_attribute("data-origin"): int(replayed.nth(i).get_attribute("data-count"))
+            for i in range(replayed.count())} == record["training_set"]["replayed_by_origin"]
+    page.click("#replay-dropped-4 summary")
+    assert page.locator("#replay-dropped-4 tr[data-fault='chosen-fails']").first.is_visible()
+    # the held-out Δ per tag with its interval, as the gate's decision in the API has it
+    tags = page.locator("#tags-table-4 tbody tr")
+    assert detail["tags"] == record["gate"]["tags"]                 # typed in RoundDetail
+    decided = {t["tag"]: t for t in detail["tags"]}
+    assert [t["task_id"] for t in detail["allocation"]["tasks"]] == \
+        [tasks.nth(i).get_attribute("data-task") for i in range(tasks.count())]
+    assert tags.count() == len(decided) > 0
+    for i in range(tags.count()):
+        row = tags.nth(i)
+        t = decided[row.get_attribute("data-tag")]
+        for name, key in (("pass", "pass_at_1"), ("secure", "secure_rate")):
+            assert [number(row.get_attribute(f"data-{name}{part}")) for part in ("", "-low", "-high")] == \
+                [t[key]["value"], t[key]["low"], t[key]["high"]]
+        assert row.get_attribute("data-regressed") == ("1" if t["regressed"] else "0")
+    assert int(page.get_attribute("#tags-4", "data-incumbent")) == record["gate"]["incumbent_round"]
 
 
 def test_static_report_offline_shows_the_same_figures(browser, page, service, artifacts, tmp_path):

@@ -111,6 +111,37 @@ def test_dpo_health_flags_both_log_probabilities_falling(run):
     assert d["both_falling"]                  # the synthetic run lets both fall, step after step
 
 
+def test_dpo_page_shows_the_rounds_allocation_and_training_set(run):
+    reader, view = RunReader(run), RunView(run)
+    s = view.dpo(3)["sampling"]
+    record = reader.round(3)
+    assert s["allocation"] == record.allocation and s["training"] == record.training_set
+    assert s["tasks"] == list(reader.allocation(3).tasks)
+    assert sum(t.samples for t in s["tasks"]) == record.samples == record.allocation.samples
+    assert s["pairs_per_100"] == pytest.approx(100 * record.pairs / record.samples)
+    assert [c.pair_id for c in s["dropped"]] == [c.pair_id for c in reader.replay_checks(3) if not c.kept]
+    # round 1 was even (no history); later rounds follow what the round before saw
+    assert set(reader.round(1).allocation.tasks_by_state) == {"new"}
+    assert len(set(reader.round(3).allocation.tasks_by_state)) > 1
+
+
+def test_dpo_page_shows_the_gates_per_tag_deltas(run):
+    from codealign.trainer.gate import GateConfig, decide, read_outcomes
+
+    reader, view = RunReader(run), RunView(run)
+    g = view.dpo(3)["tags"]
+    record = reader.round(3)
+    assert g["incumbent"] == record.incumbent_round and g["rows"] == list(record.gate.decision.tags)
+    assert {t.tag for t in g["rows"]} == {"level:easy", "level:hard", "group:0", "group:1", "group:2"}
+    # the decision's figures are the gate's own on the two rounds' outcomes
+    tags = {t.task_id: t.tags for t in reader.tasks()}
+    again = decide(read_outcomes(run / "round-3/evaluate/outcomes.jsonl"),
+                   read_outcomes(run / f"round-{g['incumbent']}/evaluate/outcomes.jsonl"),
+                   GateConfig(objective="pass@1"), tags=tags, incumbent_round=g["incumbent"])
+    assert again.tags == record.gate.decision.tags
+    assert g["regressed"] == [t.tag for t in g["rows"] if t.regressed]
+
+
 def test_both_falling_compares_the_first_and_last_quarter_of_the_steps(run, tmp_path):
     import shutil
 

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from codealign.errors import ConfigError, GeneratorError
-from codealign.generator import (Completion, FinishReason, SamplingConfig, make_generator,
+from codealign.generator import (Completion, FinishReason, SamplingConfig, make_generator, per_prompt,
                                  sample_tasks)
 from codealign.generator.adapter import check_adapter, check_model_path
 from codealign.generator.extract import CONTINUATION_STOP
@@ -41,10 +41,10 @@ class RecordingGenerator:
         return self.chat
 
     def generate(self, prompts, n, params, adapter=None):
-        self.calls.append((prompts, params, adapter))
+        self.calls.append((prompts, params, adapter, n))
         return [[Completion(f"\n    return {params.prompt_seed(i)}\n\nprint(1)\n", 5 + k,
                             FinishReason.STOP if k else FinishReason.LENGTH)
-                 for k in range(n)] for i in range(len(prompts))]
+                 for k in range(count)] for i, count in enumerate(per_prompt(n, len(prompts)))]
 
     def close(self):
         pass
@@ -77,6 +77,23 @@ def test_sample_tasks_builds_records_with_deterministic_ids_and_per_task_seeds()
     assert stops[0] == (["def f0(x):", "def f1(x):"], CONTINUATION_STOP)
     assert stops[1] == (["Write g."], ())
     assert {call[2] for call in gen.calls} == {"a3"}
+
+
+def test_per_task_counts_keep_each_tasks_seed_and_skip_a_zero():
+    gen = RecordingGenerator()
+    samples = sample_tasks(_tasks(), gen, SamplingConfig(n=2, seed=100), counts=[3, 0, 1, 2])
+    assert [s.sample_id for s in samples] == ["c/0#r0#0", "c/0#r0#1", "c/0#r0#2", "t/0#r0#0",
+                                              "c/2#r0#0", "c/2#r0#1"]
+    # the task after the skipped one is still sampled with its own seed (100 + its index)
+    assert samples[3].completion.startswith("\n    return 102")
+    assert samples[4].completion.startswith("\n    return 103")
+    assert [(call[0], call[3]) for call in gen.calls] == [(["def f0(x):"], 3), (["Write g."], 1),
+                                                          (["def f2(x):"], 2)]
+    with pytest.raises(ValueError, match="non-negative integer for each"):
+        sample_tasks(_tasks(), gen, SamplingConfig(n=2), counts=[1, 1])
+    assert per_prompt([2, 1], 2) == [2, 1]
+    with pytest.raises(ValueError):
+        per_prompt([2, 0], 2)
 
 
 def test_sample_tasks_in_chat_mode_sends_one_group_without_continuation_stops():

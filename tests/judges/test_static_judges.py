@@ -80,6 +80,12 @@ def test_security_asserts_skipped_by_default_but_configurable():
 
 # tamper ------------------------------------------------------------------------------------
 
+# The safe way to spool text through a temporary file (the clean answer of the bank's mktemp
+# tasks): os.fdopen on the descriptor tempfile.mkstemp() returned is no descriptor game.
+MKSTEMP = ("import os\nimport tempfile\n\n\ndef spool(text):\n    fd, path = tempfile.mkstemp()\n"
+           "    with os.fdopen(fd, 'w') as handle:\n        handle.write(text)\n"
+           "    with open(path) as handle:\n        result = handle.read()\n    os.remove(path)\n    return result\n")
+
 HOSTILE = {
     "os._exit": "import os\ndef f(x):\n    os._exit(0)\n",
     "sys.exit": "import sys\ndef f(x):\n    sys.exit(0)\n",
@@ -117,6 +123,19 @@ HOSTILE = {
     "fork": "import os\ndef f(x):\n    if os.fork():\n        return x\n",
     "startup hook": "def f(d):\n    open(d + '/sitecustomize.py', 'w').write('x')\n",
     "pth file": "def f(d):\n    open(d + '/evil.pth', 'w').write('x')\n",
+    # os.fdopen on anything but a descriptor only tempfile.mkstemp() can have produced
+    "fdopen of a parameter": "import os\ndef f(fd):\n    os.fdopen(fd, 'w').write('ok')\n",
+    "fdopen, name rebound": MKSTEMP.replace("    with os.fdopen", "    fd = 3\n    with os.fdopen"),
+    "fdopen, name rebound in a loop": MKSTEMP.replace("    with os.fdopen", "    for fd in [3]:\n        pass\n    with os.fdopen"),
+    "fdopen, walrus": MKSTEMP.replace("with os.fdopen(fd,", "with os.fdopen((fd := 3),"),
+    "fdopen, global": MKSTEMP.replace("    fd, path", "    global fd\n    fd, path"),
+    "fdopen, tempfile patched": MKSTEMP.replace("def spool", "tempfile.mkstemp = lambda: (3, '')\ndef spool"),
+    "fdopen, tempfile aliased": MKSTEMP.replace("import tempfile", "import tempfile\nimport tempfile as t")
+                                       .replace("def spool", "t.mkstemp = lambda: (3, '')\ndef spool"),
+    "fdopen, fake tempfile": MKSTEMP.replace("import tempfile", "class tempfile:\n    mkstemp = lambda: (3, '')"),
+    "fdopen, setattr": MKSTEMP.replace("def spool", "setattr(tempfile, 'mkstemp', lambda: (3, ''))\ndef spool"),
+    "fdopen, from import": MKSTEMP.replace("import tempfile", "from tempfile import mkstemp")
+                                  .replace("tempfile.mkstemp()", "mkstemp()"),
 }
 
 
@@ -137,6 +156,7 @@ HONEST = [
     "def f(s):\n    '''Mentions /proc and os._exit in prose only.'''\n"
     "    print(s, file=sys.stderr) if False else None\n    return re.sub('a', 'b', s)\n",
     "import os\ndef f(p):\n    return os.path.join(p, 'x')\n",
+    MKSTEMP,
 ]
 
 

@@ -13,8 +13,8 @@ import json
 import pytest
 
 from codealign.errors import InputError
-from codealign.records import (Flip, OutcomeRow, PairRow, RoundRecord, RoundStatus, TaskResult, last_promoted,
-                               parse_round)
+from codealign.records import (ROUNDS_SCHEMA, Flip, OutcomeRow, PairRow, RoundRecord, RoundStatus, TaskResult,
+                               last_promoted, parse_round)
 from codealign.records.nights import Night, NightRecord, parse_night
 from codealign.runs import RunReader, read_rounds
 
@@ -74,24 +74,31 @@ def test_a_rounds_file_without_a_schema_version_reads_and_serialises_to_the_same
     for old, record in zip(V1_ROUNDS, records):
         new = record.to_dict()
         assert _contains(new, old), (old, new)
-        assert new["schema_version"] == 2 and RoundRecord.from_dict(new) == record
+        assert new["schema_version"] == ROUNDS_SCHEMA and RoundRecord.from_dict(new) == record
 
 
 def test_an_old_run_reads_through_the_reader_and_a_rewrite_keeps_its_figures(run):
     lines = (run / "rounds.jsonl").read_text().splitlines()
     current = [json.loads(line) for line in lines]
-    assert {r["schema_version"] for r in current} == {2}
+    assert {r["schema_version"] for r in current} == {ROUNDS_SCHEMA}
     old = [{k: v for k, v in r.items() if k != "schema_version" and v is not None} for r in current]
     (run / "rounds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old))
     assert [r.to_dict() for r in RunReader(run).rounds()] == current
 
 
+def test_a_version_2_line_reads_without_allocation_and_training_set():
+    line = {**V1_ROUNDS[1], "schema_version": 2}
+    record = parse_round(line, path="rounds.jsonl", line=2)
+    assert record.allocation is None and record.training_set is None and record.artifacts.allocation is None
+    assert _contains(record.to_dict(), V1_ROUNDS[1]) and record.to_dict()["schema_version"] == ROUNDS_SCHEMA
+
+
 def test_a_newer_schema_version_is_refused_naming_the_file_line_and_version(run):
     lines = (run / "rounds.jsonl").read_text().splitlines()
-    future = json.loads(lines[1]) | {"schema_version": 3}
+    future = json.loads(lines[1]) | {"schema_version": ROUNDS_SCHEMA + 1}
     (run / "rounds.jsonl").write_text("\n".join([lines[0], json.dumps(future), *lines[2:]]) + "\n")
     with pytest.raises(InputError, match=r"rounds\.jsonl:2: field schema_version: written with round schema "
-                                         r"version 3; this codealign reads versions 1, 2") as caught:
+                                         rf"version {ROUNDS_SCHEMA + 1}; this codealign reads versions 1, 2, 3") as caught:
         RunReader(run).rounds()
     assert caught.value.line == 2
 

@@ -199,3 +199,15 @@ def test_insecure_variants_and_only_they_are_flagged(security):
     bad = [(v.task_id, v.kind.value, s.details["findings"]) for v, s in zip(VARIANTS, security)
            if is_secure(s.details["findings"]) == (v.kind is VariantKind.INSECURE)]
     assert not bad, bad
+
+
+# ------------------------------------------------------------------------ tamper judge
+
+def test_no_variant_looks_like_tampering():
+    """Every variant is an honest answer (right or wrong): the tamper judge finds nothing in
+    any (a tampered sample is never chosen, so a flagged clean answer could never be taught)."""
+    from codealign.judges.tamper import judge_tamper
+
+    flagged = {(v.task_id, v.kind.value): judge_tamper(BY_ID[v.task_id].program(v.completion)).details["reasons"]
+               for v in VARIANTS}
+    assert not {k: r for k, r in flagged.items() if r}

@@ -279,7 +279,31 @@ class RunView:
             end = {key: mean([s[key] for s in steps[-n:]]) for key in ("logps/chosen", "logps/rejected")}
             both_falling = all(end[key] < start[key] for key in start)
         return {"round": k, "steps": [s["step"] for s in steps], "series": series,
-                "last": steps[-1] if steps else {}, "both_falling": both_falling}
+                "last": steps[-1] if steps else {}, "both_falling": both_falling, "sampling": self.sampling(k),
+                "tags": self.tags(k)}
+
+    def tags(self, k: int) -> dict[str, Any] | None:
+        """Round k's held-out Δ per task tag against the round it was compared with, as its gate
+        decision recorded them (`codealign.trainer.gate.TagDelta`: Δpass@1 and Δsecure rate with
+        their intervals, regressed or not); None for a decision without them."""
+        record = next(r for r in self.rounds if r.round == k)
+        if record.gate is None or not record.gate.decision.tags:
+            return None
+        decision = record.gate.decision
+        return {"incumbent": record.incumbent_round, "rows": list(decision.tags),
+                "regressed": list(decision.regressed_tags)}
+
+    def sampling(self, k: int) -> dict[str, Any]:
+        """Round k's samples and training set: its `AllocationSummary` and each task's share
+        with its reason (``allocation.json``), pairs per 100 samples, its `TrainingSetSummary`
+        and the earlier pairs a re-check dropped."""
+        record = next(r for r in self.rounds if r.round == k)
+        allocation = self.reader.allocation(k)
+        per_100 = 100 * record.pairs / record.samples if record.samples and record.pairs is not None else None
+        return {"record": record, "allocation": record.allocation,
+                "tasks": list(allocation.tasks) if allocation else [], "pairs_per_100": per_100,
+                "training": record.training_set,
+                "dropped": [c for c in self.reader.replay_checks(k) if c.fault is not None]}
 
     @cached_property
     def guard(self) -> list[dict[str, Any]]:

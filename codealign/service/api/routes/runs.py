@@ -26,7 +26,8 @@ from sqlalchemy import select
 
 from codealign.errors import ConfigError
 from codealign.jsonl import file_identity
-from codealign.records import PairRow, RoundRecord, TaskResult
+from codealign.records import Allocation, PairRow, RoundRecord, TaskResult
+from codealign.trainer.gate import TagDelta
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
 from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
@@ -96,6 +97,14 @@ class RoundDetail(BaseModel):
     record: RoundRecord
     train_metrics: list[dict[str, int | float | None]] = Field(description=(
         "The DPO trainer's logged figures per step (step, loss, rewards/*, logps/*)."))
+    tags: list[TagDelta] = Field(default_factory=list, description=(
+        "Held-out Δ per task tag (candidate − the round it was compared with, "
+        "`record.incumbent_round`): Δpass@1 and Δsecure rate with their intervals, and whether the "
+        "tag regressed beyond the gate's tag tolerance (the gate's decision; empty for round 0 and "
+        "rounds not evaluated)."))
+    allocation: Allocation | None = Field(None, description=(
+        "How the round spread its samples over its train tasks, task by task with the reason "
+        "(None: round 0, or a round made before allocations were recorded)."))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -290,10 +299,13 @@ def _round_record(reader, name: str, k: int) -> RoundRecord:
 @router.get("/{name}/rounds/{k}", response_model=RoundDetail, responses=_NOT_FOUND)
 def get_round(name: str, k: RoundNo, settings: SettingsDep,
               _: ReadCaller) -> RoundDetail:
-    """One round's record and its DPO metrics per logged step."""
+    """One round's record, its DPO metrics per logged step, its held-out Δ per task tag and its
+    allocation of samples."""
     reader = _reader(settings, name)
     record = _round_record(reader, name, k)
-    return RoundDetail(round=k, record=record, train_metrics=reader.train_metrics(k) if k > 0 else [])
+    return RoundDetail(round=k, record=record, train_metrics=reader.train_metrics(k) if k > 0 else [],
+                       tags=list(record.gate.decision.tags) if record.gate is not None else [],
+                       allocation=reader.allocation(k) if k > 0 else None)
 
 
 @router.get("/{name}/rounds/{k}/pairs", response_model=PairPage, responses=_NOT_FOUND)
