@@ -472,15 +472,16 @@ def nightly(
     from codealign.runs import RunBusy
     from codealign.runs.lock import RunLock, RunLockHeld
 
-    submitted = []
+    submitted, keep_out = [], {}
     if database_url:
         from codealign.service.scheduler import active_tasks, index_night
 
-        submitted = active_tasks(database_url)
+        store = active_tasks(database_url)
+        submitted, keep_out = store.tasks, store.keep_out
     try:
         with RunLock(run.run_dir, database_url, run=f"{run.name} (nightly)"):
             result = run_night(run, extra_tasks=submitted, slot=when, rounds=rounds,
-                               trigger="schedule" if slot else "cli")
+                               trigger="schedule" if slot else "cli", keep_out=keep_out)
     except (RunLockHeld, RunBusy) as exc:
         console.print(f"nightly: skipped: {exc}")
         raise typer.Exit(NightOutcome.SKIPPED.exit_code)
