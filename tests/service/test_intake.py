@@ -20,7 +20,7 @@ from codealign.service.store import Database, upgrade
 from codealign.service.store.models import TaskRow
 from codealign.tasks import Task, load_bank
 from codealign.tasks.similarity import content_key
-from tests.service.conftest import LiveService, add_task, make_settings, write_operator_recipes
+from tests.service.conftest import ROOT, LiveService, add_task, make_settings, write_operator_recipes
 
 # Tasks of an earlier run (one of them ends up held out), each with a lightly edited copy:
 # renamed function and parameters, reworded prompt, reordered tests.
@@ -224,3 +224,25 @@ def test_upgrade_from_0003_keeps_tasks_and_gives_them_their_keys(database_url):
         assert "content_key" not in {c["name"] for c in inspect(db.engine).get_columns("tasks")}
     finally:
         db.close()
+
+
+def test_per_task_results_show_disagreements_and_a_run_error_names_no_server_path(tmp_path):
+    """Differential testing's reasons in the API's per-task results (synthetic run: every other
+    failing sample disagrees with the reference); a failed run's error without server paths."""
+    from tests.dashboard.synthetic_run import DISAGREEMENT, synthesize_run
+
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 's.db'}")
+    run = synthesize_run(settings.runs_dir / "syn", rounds=2, tasks=12, seed=2)
+    state = json.loads((run / "state.json").read_text())
+    error = (f"InputError: {run / 'tasks.jsonl'}:3: bad line; model /srv/models/tiny/config.json missing "
+             f"(see /v1/runs/syn); {ROOT / 'codealign' / 'config.py'}")
+    (run / "state.json").write_text(json.dumps({**state, "status": "failed", "error": error}))
+    with LiveService(settings) as service, service.client() as c:
+        items = c.task_results("syn", 2)
+        got = c.get_run("syn")["error"]
+    flagged = [i for i in items if i["disagreed"]]
+    assert flagged and all(d["detail"] == DISAGREEMENT and d["test"] == "diff[0]"
+                           for i in flagged for d in i["disagreements"])
+    assert {i["side"] for i in flagged} == {"train", "heldout"}
+    assert got == ("InputError: <runs>/syn/tasks.jsonl:3: bad line; model <path>/config.json missing "
+                   "(see /v1/runs/syn); <codealign>/config.py")
