@@ -77,11 +77,12 @@ class Settings(BaseSettings):
         "HumanEval's 5th percentile)."))
     strict_tests: bool = Field(default=False, description=(
         "Reject a task with weak tests instead of accepting it with the `weak-tests` warning."))
-    validation_mutants: int = Field(default=20, ge=1, le=MAX_MUTANTS, description=(
+    validation_mutants: int = Field(default=MAX_MUTANTS, ge=1, le=MAX_MUTANTS, description=(
         "Mutants of a submitted reference run against its tests at validation (at most "
-        "codealign.judges.mutants.MAX_MUTANTS, 40). 20 is the fewest at which the default "
-        "threshold 0.95 lets one surviving mutant pass (19/20) and flags two."))
-
+        "codealign.judges.mutants.MAX_MUTANTS, 40, the count WEAK_TESTS_THRESHOLD was "
+        "calibrated with). Fewer make validation little faster (benchmarks/intake_validation.py: "
+        "the agreement checks cost most) but judge on fewer edits: with fewer than 20 "
+        "non-equivalent mutants a single survivor falls below 0.95."))
     max_body_bytes: int = Field(default=4 << 20, ge=1024, description="Request body limit (413 above).")
     worker_python: str | None = Field(default=None, description="Interpreter of run workers (default: this one).")
     nightly_recipe: str | None = Field(default=None, description=(

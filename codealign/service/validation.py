@@ -6,8 +6,8 @@ A task is `active` when
   * its tests FAIL a trivially wrong answer: the entry point with a body of ``return None``
     (the same as ``pass``). Tests that accept anything are rejected with that reason;
   * then its **test strength** is measured (`codealign.judges.strength.measure_strength`, in
-    the sandbox): `Settings.validation_mutants` mutants of the reference (20 by default) run
-    against its tests. Tests that kill fewer than `Settings.weak_tests_threshold` of the
+    the sandbox): `Settings.validation_mutants` mutants of the reference (40 by default, as
+    `codealign tasks check` and the threshold's calibration) run against its tests. Tests that kill fewer than `Settings.weak_tests_threshold` of the
     non-equivalent mutants are *weak*: the task is accepted with a ``weak-tests`` warning, or
     rejected with that reason when `Settings.strict_tests` says so;
   * and an accepted task is checked against the held-out tasks of the service's runs
