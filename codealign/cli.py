@@ -692,11 +692,16 @@ def tasks_submit(
                 statuses[task["status"]] += 1
                 if task["status"] == "rejected":
                     problems.append(f"{task_id}: rejected: {task['reason']}")
+                for warning in task.get("warnings") or []:       # weak tests, near duplicates
+                    statuses["warnings"] += 1
+                    problems.append(f"{task_id}: warning: {warning['detail']}")
                 bar.advance(vjob)
     console.print(f"{len(tasks)} tasks: {outcomes['created']} new, {outcomes['existing']} already "
                   f"stored, {outcomes['error']} refused"
                   + (f"; {statuses['active']} active, {statuses['rejected']} rejected, "
                      f"{statuses['retired']} retired" if wait else ""))
+    if statuses["warnings"]:
+        console.print(f"{statuses['warnings']} warning(s) on accepted tasks (weak tests, near duplicates), listed below")
     for line in problems[:50]:
         console.print(f"  {line}")
     if outcomes["error"] or statuses["rejected"]:

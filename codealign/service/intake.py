@@ -97,8 +97,12 @@ class NamedSets:
                 stamps.append((name, stamp))
                 if name not in cls._sets or cls._sets[name][0] != stamp:
                     keys: dict[str, str] = {}
-                    for task in load_tasks(path):
-                        keys.setdefault(content_key(task), task.task_id)
+                    try:
+                        for task in load_tasks(path):
+                            keys.setdefault(content_key(task), task.task_id)
+                    except InputError as exc:     # the operator's file: logged, not the caller's fault
+                        log.error("leak control: the task set %r cannot be read: %s", name, exc)
+                        keys = {}
                     cls._sets[name] = (stamp, keys)
             stamp_key = tuple((n, tuple(s) if s else None) for n, s in stamps)
             if cls._merged is None or cls._merged[0] != stamp_key:
@@ -198,14 +202,15 @@ class HeldoutIndex:
     def fingerprint(self, task: Task, key: str | None = None) -> Fingerprint | None:
         """`task`'s fingerprint, kept by content key (`key`, when the caller knows it); None
         for a task too deeply nested to compare (logged)."""
-        key = key or content_key(task)
-        cached = self._prints.get((key, task.task_id))
-        if cached is None:
-            try:
+        try:
+            key = key or content_key(task)
+            cached = self._prints.get((key, task.task_id))
+            if cached is None:
                 cached = fingerprint(task, self.config)
-            except InputError as exc:
-                log.warning("leak control: task %s cannot be compared (%s)", task.task_id, exc)
-                return None
+        except InputError as exc:
+            log.warning("leak control: task %s cannot be compared (%s)", task.task_id, exc)
+            return None
+        if (key, task.task_id) not in self._prints:
             if len(self._prints) >= MAX_PRINTS:
                 self._prints.clear()
             self._prints[key, task.task_id] = cached

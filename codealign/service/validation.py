@@ -145,6 +145,7 @@ def _prepare(record: dict):
 
     from codealign.sandbox import plan_tests
     from codealign.tasks import Task
+    from codealign.tasks.similarity import content_key
 
     name = "record"
     try:
@@ -152,6 +153,7 @@ def _prepare(record: dict):
         plan_tests(task.tests, task.entry_point)
         for name, source in (("reference", task.reference or ""), ("setup", task.setup)):
             ast.parse(source)
+        content_key(task)           # leak control must be able to compare it
         return task, None
     except InputError as exc:
         return None, f"malformed task: {exc}"
