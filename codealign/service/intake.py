@@ -164,10 +164,11 @@ class HeldoutIndex:
         try:
             held = set(json.loads((run / SPLIT_FILE).read_text(encoding="utf-8"))["heldout"])
             tasks = [t for t in read_task_snapshot(run) if t.task_id in held]
-            return [(content_key(t), t) for t in tasks]
         except (OSError, ValueError, KeyError, TypeError, InputError) as exc:
             log.warning("leak control: the held-out tasks of run %s cannot be read (%s): skipped", run.name, exc)
             return []
+        keyed = [(task_key(t.to_dict()), t) for t in tasks]
+        return [(key, t) for key, t in keyed if key is not None]
 
     def current(self) -> Heldout:
         from codealign.runs.engine import SPLIT_FILE, TASKS_FILE

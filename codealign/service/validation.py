@@ -7,9 +7,10 @@ A task is `active` when
     (the same as ``pass``). Tests that accept anything are rejected with that reason;
   * then its **test strength** is measured (`codealign.judges.strength.measure_strength`, in
     the sandbox): `Settings.validation_mutants` mutants of the reference (40 by default, as
-    `codealign tasks check` and the threshold's calibration) run against its tests. Tests that kill fewer than `Settings.weak_tests_threshold` of the
-    non-equivalent mutants are *weak*: the task is accepted with a ``weak-tests`` warning, or
-    rejected with that reason when `Settings.strict_tests` says so;
+    `codealign tasks check` and the threshold's calibration use) run against its tests. Tests
+    that kill fewer than `Settings.weak_tests_threshold` of the non-equivalent mutants are
+    *weak*: the task is accepted with a ``weak-tests`` warning, or rejected with that reason
+    when `Settings.strict_tests` says so;
   * and an accepted task is checked against the held-out tasks of the service's runs
     (`codealign.service.intake`): a near duplicate is flagged (kept out of training), not
     rejected.

@@ -183,6 +183,8 @@ def test_a_strict_service_rejects_weak_tests_by_its_threshold(tmp_path):
     with LiveService(settings) as service, service.client() as c:
         c.submit_batch([WEAK, WEAKER])
         weak, weaker = c.wait_task("weak"), c.wait_task("weaker")
+        intake = c.info()["intake"]
+    assert (intake["strict_tests"], intake["weak_tests_threshold"], intake["validation_mutants"]) == (True, 0.75, 8)
     assert (weak["status"], weak["warnings"]) == ("active", [])           # 0.8 >= 0.75
     assert weaker["status"] == "rejected" and weaker["strength"]["mutants"] <= 8
     assert weaker["reason"].startswith("weak-tests: the tests kill") and "rejects weak tests" in weaker["reason"]
