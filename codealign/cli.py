@@ -472,15 +472,16 @@ def nightly(
     from codealign.runs import RunBusy
     from codealign.runs.lock import RunLock, RunLockHeld
 
-    submitted = []
+    submitted, keep_out = [], {}
     if database_url:
         from codealign.service.scheduler import active_tasks, index_night
 
-        submitted = active_tasks(database_url)
+        store = active_tasks(database_url)
+        submitted, keep_out = store.tasks, store.keep_out
     try:
         with RunLock(run.run_dir, database_url, run=f"{run.name} (nightly)"):
             result = run_night(run, extra_tasks=submitted, slot=when, rounds=rounds,
-                               trigger="schedule" if slot else "cli")
+                               trigger="schedule" if slot else "cli", keep_out=keep_out)
     except (RunLockHeld, RunBusy) as exc:
         console.print(f"nightly: skipped: {exc}")
         raise typer.Exit(NightOutcome.SKIPPED.exit_code)
@@ -691,11 +692,16 @@ def tasks_submit(
                 statuses[task["status"]] += 1
                 if task["status"] == "rejected":
                     problems.append(f"{task_id}: rejected: {task['reason']}")
+                for warning in task.get("warnings") or []:       # weak tests, near duplicates
+                    statuses["warnings"] += 1
+                    problems.append(f"{task_id}: warning: {warning['detail']}")
                 bar.advance(vjob)
     console.print(f"{len(tasks)} tasks: {outcomes['created']} new, {outcomes['existing']} already "
                   f"stored, {outcomes['error']} refused"
                   + (f"; {statuses['active']} active, {statuses['rejected']} rejected, "
                      f"{statuses['retired']} retired" if wait else ""))
+    if statuses["warnings"]:
+        console.print(f"{statuses['warnings']} warning(s) on accepted tasks (weak tests, near duplicates), listed below")
     for line in problems[:50]:
         console.print(f"  {line}")
     if outcomes["error"] or statuses["rejected"]:

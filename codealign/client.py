@@ -142,6 +142,19 @@ class Client:
                 raise TimeoutError(f"task {task_id} still validating after {timeout:g}s")
             time.sleep(poll)
 
+    # -- keys (admin) --------------------------------------------------------------------
+    def list_keys(self) -> list[dict[str, Any]]:
+        """Every API key, revoked ones too (never a secret)."""
+        return self._json("GET", "/v1/keys")["items"]
+
+    def create_key(self, scope: str, name: str = "") -> dict[str, Any]:
+        """A new key of `scope` (read, write, admin); its ``key`` is in this answer only."""
+        return self._json("POST", "/v1/keys", json={"scope": scope, "name": name})
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        """Revoke the key `key_id` (its 12 hex digits); its next request gets 401."""
+        return self._json("DELETE", f"/v1/keys/{key_id}")
+
     # -- runs ----------------------------------------------------------------------------
     def start_run(self, config: str, *, name: str | None = None, overrides: dict | None = None,
                   tasks: str = "config", parent_run: str | None = None,

@@ -162,3 +162,23 @@ def test_an_interrupted_night_is_resumed_with_the_same_rounds(tmp_path, stand_in
     assert comparable_rounds(night) == comparable_rounds(tmp_path / "a" / "runs" / "lin-night-0001")
     record = night_records(night.parent, "lin")[0]
     assert record.resumed == 1 and record.status == "succeeded"
+
+
+def test_a_night_leaves_a_flagged_task_out_of_its_train_side(tmp_path, stand_ins):
+    """The service flags a submitted near duplicate of a held-out task (`keep_out`, from the
+    store via `codealign nightly --database-url`): the night snapshots it but never trains on it."""
+    from codealign.config import check_tasks
+
+    recipe, square = lineage_recipe(tmp_path)
+    config = load_config(recipe)
+    train, _ = config.evaluation.split(list(check_tasks(config)) + [square])
+    flagged = train[0]
+    why = "near duplicate of held-out task lin/x (run r, similarity 0.90)"
+    night = run_night(config, extra_tasks=[square], keep_out={flagged: why})
+    assert night.status == "succeeded", night
+    split = RunReader(night.run_path).split()
+    assert split["kept_out"] == {flagged: why} and flagged not in split["train"] + split["heldout"]
+    assert flagged in {t.task_id for t in RunReader(night.run_path).tasks()}
+    sampled = {json.loads(line)["task_id"] for line in
+               (night.run_path / "round-1" / "sample" / "samples.jsonl").read_text().splitlines()}
+    assert sampled and flagged not in sampled

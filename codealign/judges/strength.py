@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,7 +296,8 @@ def _validation_groups(offered: list[tuple[InputKind, str]]) -> list[list[int]]:
 def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfig(), *,
                      strengthened: Mapping[str, Sequence[str]] | None = None,
                      references: Mapping[str, Execution] | None = None,
-                     limit: int = MAX_MUTANTS, progress: bool = False) -> list[TaskStrength]:
+                     limit: int = MAX_MUTANTS, progress: bool = False,
+                     cancel: Callable[[], bool] | None = None) -> list[TaskStrength]:
     """The test strength of each task, in order (see the module docstring).
 
     `strengthened` maps task ids to differential testing's inputs (argument-tuple
@@ -305,14 +306,16 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
     others are run here). Everything runs in the sandbox of `config`, in three batches:
     the references against their tests; the references against themselves on the
     agreement inputs, and the mutants against the tests; the surviving mutants against
-    the kept agreement inputs.
+    the kept agreement inputs. `cancel` is `run_many`'s: once it says so, the running
+    executions finish and `Canceled` is raised (the service's validator yields to a new
+    submitter that way).
     """
     strengthened = strengthened or {}
     scored = [t for t in tasks if t.reference]
     by_id = {t.task_id: t for t in scored}
 
     def run(jobs: list[Job]) -> list[Execution]:
-        return run_many(jobs, config, progress=progress) if jobs else []
+        return run_many(jobs, config, progress=progress, cancel=cancel) if jobs else []
 
     # 1. references against their tests: they must pass; their wall time sets the limits
     known = dict(references or {})

@@ -6,8 +6,8 @@ report and the demo under their own names::
 
     rounds.jsonl                    RoundRecord  (RoundMetrics, RoundDecision, TrainSummary,
                                                   RoundArtifacts, Lineage)     records.rounds
-    round-k/evaluate/outcomes.jsonl OutcomeRow                                 records.results
-    RunReader.task_results(k)       TaskResult; Flip between two rounds       records.results
+    round-k/evaluate/outcomes.jsonl OutcomeRow (Failure)                       records.results
+    RunReader.task_results(k)       TaskResult (Disagreement); Flip            records.results
     round-k/judge/pairs.jsonl       PairRow (PairVerdict)                      records.results
     round-k/sample/allocation.json  Allocation (TaskAllocation, TaskState)     records.allocation
     round-k/train/pairs.jsonl       TrainingPair (PairRow, PairOrigin)         records.training
@@ -22,7 +22,8 @@ is imported on its own (it loads numpy through `codealign.trainer.stats`).
 from codealign.records.allocation import (Allocation, AllocationMode, AllocationSummary, TaskAllocation,
                                           TaskState)
 from codealign.records.codec import Record, load_list
-from codealign.records.results import Flip, OutcomeRow, PairRow, PairVerdict, Side, TaskResult
+from codealign.records.results import (Disagreement, Failure, Flip, OutcomeRow, PairRow, PairVerdict, Side,
+                                       TaskResult)
 from codealign.records.training import PairOrigin, ReplayCheck, TrainingPair, TrainingSetSummary
 from codealign.records.rounds import (ROUNDS_SCHEMA, Lineage, RoundArtifacts, RoundDecision, RoundMetrics,
                                       RoundRecord, RoundStatus, TrainSummary, format_cost, last_promoted,
@@ -30,6 +31,6 @@ from codealign.records.rounds import (ROUNDS_SCHEMA, Lineage, RoundArtifacts, Ro
 
 __all__ = ["Record", "load_list", "ROUNDS_SCHEMA", "RoundStatus", "RoundMetrics", "TrainSummary", "Lineage",
            "RoundArtifacts", "RoundDecision", "RoundRecord", "parse_round", "last_promoted", "format_cost",
-           "Side", "OutcomeRow", "TaskResult", "Flip", "PairVerdict", "PairRow",
+           "Side", "Failure", "Disagreement", "OutcomeRow", "TaskResult", "Flip", "PairVerdict", "PairRow",
            "AllocationMode", "TaskState", "TaskAllocation", "Allocation", "AllocationSummary",
            "PairOrigin", "TrainingPair", "ReplayCheck", "TrainingSetSummary"]

@@ -9,17 +9,30 @@
 - `PairRow`: one line of ``round-k/judge/pairs.jsonl`` (`codealign.judges.pairs.Pair.to_dict`).
 
 A sample *passes* when it passed its tests honestly (`codealign.judges.rules`: the sandbox said
-passed and the tamper judge found nothing).
+passed and the tamper judge found nothing). A sample that did not pass carries its `Failure`
+(the first failed test and the sandbox's reason); one that passed the task's own tests but
+disagreed with the reference on a strengthened input (differential testing's cases,
+``diff[i]``) is a `Disagreement` of its task's result, the reason naming the input and both
+outputs.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from codealign.records.codec import Record
 
-__all__ = ["Side", "OutcomeRow", "TaskResult", "Flip", "PairVerdict", "PairRow"]
+__all__ = ["Side", "Failure", "Disagreement", "OutcomeRow", "TaskResult", "Flip", "PairVerdict", "PairRow",
+           "DIFFERENTIAL_TEST", "MAX_DISAGREEMENTS"]
+
+DIFFERENTIAL_TEST = "diff["
+"""How the names of differential testing's cases begin (the sandbox's ``diff[i]``)."""
+MAX_DISAGREEMENTS = 3
+"""Disagreements a `TaskResult` lists (it counts them all)."""
+MAX_DETAIL = 500
 
 
 class Side(enum.StrEnum):
@@ -27,6 +40,48 @@ class Side(enum.StrEnum):
 
     TRAIN = "train"
     HELDOUT = "heldout"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failure(Record):
+    """Why a sample did not pass, from its execution."""
+
+    test: str | None
+    """The first failed test's name (``call[2]``, ``script``, ``diff[4]``); None when the run
+    failed as a whole (a timeout, a crash, a missing entry point)."""
+    detail: str
+    """The sandbox's reason (for a disagreement: the input, the reference's output and the sample's)."""
+    differential: bool
+    """Every failed test is a differential case: the sample passed the task's own tests and
+    disagreed with the reference on a strengthened input."""
+
+    @classmethod
+    def of(cls, execution: Mapping[str, Any]) -> "Failure | None":
+        """The failure of an execution (its `Execution.to_dict` form); None when it passed.
+
+        >>> Failure.of({"status": "failed", "detail": "", "outcomes": [
+        ...     {"name": "call[0]", "passed": True, "detail": ""},
+        ...     {"name": "diff[3]", "passed": False, "detail": "on input (2,) the reference returned 4, this returned 5"}]})
+        Failure(test='diff[3]', detail='on input (2,) the reference returned 4, this returned 5', differential=True)
+        """
+        if execution["status"] == "passed":
+            return None
+        failed = [o for o in execution.get("outcomes", ()) if not o["passed"]]
+        first = failed[0] if failed else None
+        detail = (first["detail"] if first and first["detail"] else execution.get("detail") or execution["status"])
+        return cls(test=first["name"] if first else None, detail=detail[:MAX_DETAIL],
+                   differential=bool(failed) and all(o["name"].startswith(DIFFERENTIAL_TEST) for o in failed))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Disagreement(Record):
+    """A sample that passed its task's own tests but not differential testing."""
+
+    sample_id: str
+    test: str
+    """The differential case it failed first (``diff[i]``)."""
+    detail: str
+    """The input (truncated), what the reference returned, what the sample returned."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +99,8 @@ class OutcomeRow(Record):
     cost: float | None
     """`codealign.judges.efficiency.cost_s` of an honest pass, seconds (else None)."""
     tokens: int
+    failure: Failure | None = None
+    """Why the sandbox did not pass it (None: it passed, or an outcome written before failures were)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +119,11 @@ class TaskResult(Record):
     """Mean cost of the honest passes, seconds (None: none was measured)."""
     pass_rate: float
     """passed / samples: the task's pass@1."""
+    disagreed: int = 0
+    """Samples that passed the task's own tests but disagreed with the reference on a
+    strengthened input (failed by differential testing alone)."""
+    disagreements: tuple[Disagreement, ...] = ()
+    """The first `MAX_DISAGREEMENTS` of them, with the input and both outputs."""
 
 
 class Flip(enum.StrEnum):

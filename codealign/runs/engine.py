@@ -4,7 +4,8 @@ A run is a directory ``<run_dir>/<name>/``::
 
     config.json       the validated config, as plain data (written last by `create_run`)
     tasks.jsonl       the task snapshot taken at creation; the run reads only this
-    split.json        the held-out rule, its seed and the resulting task ids
+    split.json        the held-out rule, its seed and the resulting task ids; ``kept_out``:
+                      the snapshot's tasks left out of the train side, with why (leak control)
     lineage.json      with a parent run or an initial policy: where round 0's policy came from,
                       and the lineage's first policy π₀ (``initial``: what ``dpo.reference:
                       initial`` trains against)
@@ -33,7 +34,10 @@ DPO uses ``dpo.seed + round``.
 
 The split is a stable function of the task id and ``evaluation.split_seed`` (see
 `codealign.trainer.evaluate.split_tasks`), so adding tasks never moves a task across it; a
-child run also keeps every task its parent had on the parent's side.
+child run also keeps every task its parent had on the parent's side. A task its creator asks
+to keep out of training (`create_run`'s `keep_out`: the service's near duplicates of held-out
+tasks) that would be on the train side is on neither: it stays in the snapshot, is never
+sampled nor evaluated, and ``split.json``'s ``kept_out`` says why.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import json
 import shutil
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,9 +160,11 @@ def _lineage(config: RunConfig, run_path: Path) -> tuple[dict[str, Any] | None, 
     return None, None
 
 
-def _split(config: RunConfig, tasks: Sequence, parent_split: dict[str, Any] | None) -> dict[str, Any]:
+def _split(config: RunConfig, tasks: Sequence, parent_split: dict[str, Any] | None,
+           keep_out: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The recipe's split of `tasks` (`EvalConfig.split`: the seeded per-task hash rule, within
-    each habit group and with always-held-out tags when the recipe names them)."""
+    each habit group and with always-held-out tags when the recipe names them), without the
+    train tasks of `keep_out` (id -> why), which ``kept_out`` lists."""
     ev = config.evaluation
     task_ids = [t.task_id for t in tasks]
     train, heldout = ev.split(tasks)
@@ -173,12 +179,22 @@ def _split(config: RunConfig, tasks: Sequence, parent_split: dict[str, Any] | No
         if not split["train"] or not split["heldout"]:
             raise ConfigError("with the parent run's split, one side of this run's split is empty",
                               path=config.source, field="parent_run")
+    if keep_out:
+        split["kept_out"] = {t: keep_out[t] for t in split["train"] if t in keep_out}
+        split["train"] = [t for t in split["train"] if t not in keep_out]
+        if not split["train"]:
+            raise ConfigError("every train task of this run is kept out of training (near "
+                              "duplicates of held-out tasks): no task is left to train on",
+                              path=config.source, field="tasks")
     return split
 
 
 def create_run(config: RunConfig, *, tasks: Sequence | None = None,
-               parent_run: str | Path | None = None) -> Path:
+               parent_run: str | Path | None = None, keep_out: Mapping[str, str] | None = None) -> Path:
     """Make the run directory (task snapshot, split, lineage, config, state ``queued``); return it.
+
+    `keep_out` (task id -> why): tasks never to train on; one the split puts on the train side
+    is on neither side (see the module docstring). A held-out one stays held out.
 
     An existing run is kept: its config must be the same (``rounds`` and ``run_dir`` aside;
     a new ``rounds`` is recorded) or `ConfigError` is raised before anything is written; its
@@ -201,7 +217,7 @@ def create_run(config: RunConfig, *, tasks: Sequence | None = None,
         raise ConfigError(f"a run needs at least two tasks with distinct ids, got {len(ids)} "
                           f"({len(set(ids))} distinct)", path=config.source, field="tasks")
     lineage, parent_split = _lineage(config, run_path)
-    split = _split(config, tasks, parent_split)
+    split = _split(config, tasks, parent_split, keep_out)
     with RunLease(run_path).acquire(heartbeat=False) as lease:
         if (run_path / CONFIG_FILE).exists():        # made by another process meanwhile
             _check_existing(config, run_path, tasks, lease)

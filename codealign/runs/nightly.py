@@ -16,7 +16,8 @@ created and again when it ends; the run's own state stays in ``state.json``).
    and create a child run with ``parent_run`` = the previous night that ran: the engine
    starts it from that night's last promoted adapter (the base model the first time). The
    split is the seeded per-task hash rule of `codealign.trainer.evaluate.split_tasks`, so a
-   task lands on the same side every night;
+   task lands on the same side every night (a submitted task in ``keep_out``, a near
+   duplicate of a held-out task, never on the train side);
 4. when nothing changed since the previous night — the same tasks and recipe, and that night
    succeeded without promoting anything, so a new run would repeat it draw for draw — record
    a night with status ``nothing-new`` and no run (it still shows that it ran).
@@ -138,8 +139,9 @@ def _finish(run_path: Path, night: int, record: Night, state) -> NightResult:
 
 def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datetime | None = None,
               trigger: str = "cli", rounds: int | None = None, cancel=None,
-              subscribers=()) -> NightResult:
-    """Run (or resume) the lineage's night; see the module docstring. The caller holds the run lock."""
+              subscribers=(), keep_out: dict[str, str] | None = None) -> NightResult:
+    """Run (or resume) the lineage's night; see the module docstring. The caller holds the run
+    lock. `keep_out`: submitted tasks never to train on, with why (`create_run`'s)."""
     from codealign.runs import RunStatus, create_run, execute_run, read_state
 
     lineage = config.name
@@ -205,7 +207,8 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
         return NightResult(NightOutcome.STARTED, number, None, NOTHING_NEW,
                            f"nothing new since night {previous[0]}: recorded, no run")
     child = dataclasses.replace(config, name=name)
-    create_run(child, tasks=tasks, parent_run=previous[1] if previous else None)
+    keep_out = {t: why for t, why in (keep_out or {}).items() if t not in clashes}
+    create_run(child, tasks=tasks, parent_run=previous[1] if previous else None, keep_out=keep_out)
     record = dataclasses.replace(record, status=RunStatus.QUEUED.value)
     _write_night(night_path, record)
     state = execute_run(night_path, rounds=rounds, cancel=cancel, subscribers=subscribers)

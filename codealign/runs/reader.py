@@ -33,8 +33,9 @@ from codealign.errors import InputError
 from codealign.jsonl import file_identity, read_jsonl, write_jsonl
 from codealign.runs.engine import CONFIG_FILE, SPLIT_FILE, read_task_snapshot
 from codealign.runs.events import read_events
-from codealign.records import (Allocation, OutcomeRow, PairRow, ReplayCheck, RoundRecord, Side, TaskResult,
-                               TrainingPair, load_list)
+from codealign.records import (Allocation, Disagreement, Failure, OutcomeRow, PairRow, ReplayCheck, RoundRecord,
+                               Side, TaskResult, TrainingPair, load_list)
+from codealign.records.results import MAX_DISAGREEMENTS
 from codealign.runs.rounds import read_rounds, stage_timings
 from codealign.runs.state import RunState, read_state
 
@@ -168,17 +169,21 @@ class RunReader:
 
         def derive() -> dict[str, list[dict[str, Any]]]:
             by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for v in map(_judged, self._rows(rel)):
+            for d in self._rows(rel):
+                v = _judged(d)
+                failure = Failure.of(d["execution"])
                 by_task[v.task_id].append(_train_flags(v) | {"task_id": v.task_id,
                                                              "counted": not v.execution.infrastructure_error,
-                                                             "complexity": _complexity(v)})
+                                                             "complexity": _complexity(v),
+                                                             "failure": failure and failure.to_dict()})
             return dict(by_task)
 
         return self._derived(f"round-{k}-train.json", (rel,), derive)
 
     def samples(self, k: int, side: str = "heldout", task_id: str | None = None) -> list[dict[str, Any]]:
         """Round k's samples on one side: the Sample fields plus ``status`` (the execution's),
-        ``honest`` (passed honestly), ``secure`` (None unless honest and scanned) and ``cost``;
+        ``honest`` (passed honestly), ``secure`` (None unless honest and scanned), ``cost`` and
+        ``failure`` (`Failure.to_dict`: why the sandbox did not pass it; None if it did);
         train samples also ``complexity``: the maintainability judge's ``[mi, cc_max]`` from the
         verdict (``[None, None]`` when the judge failed; None when the verdict has no such score)."""
         try:
@@ -198,7 +203,7 @@ class RunReader:
         for s in samples:                               # (already only `task_id`'s, if given)
             f = flags.get(s["sample_id"], {})
             out.append({**s, "status": f.get("status"), "honest": f.get("honest", False),
-                        "secure": f.get("secure"), "cost": f.get("cost")}
+                        "secure": f.get("secure"), "cost": f.get("cost"), "failure": f.get("failure")}
                        | ({"complexity": f.get("complexity")} if side is Side.TRAIN else {}))
         return out
 
@@ -224,11 +229,15 @@ class RunReader:
                 by_task[f["task_id"]].append(f)
             for task_id, group in by_task.items():
                 honest = [f for f in group if f["honest"]]
+                disagreed = [Disagreement(sample_id=f["sample_id"], test=f["failure"]["test"],
+                                          detail=f["failure"]["detail"])
+                             for f in group if (f.get("failure") or {}).get("differential")]
                 rows.append(TaskResult(task_id=task_id, side=side, samples=len(group), passed=len(honest),
                                        secure_passed=sum(1 for f in honest if f["secure"] is True),
                                        insecure_passed=sum(1 for f in honest if f["secure"] is False),
                                        mean_cost=mean([f["cost"] for f in honest]),
-                                       pass_rate=len(honest) / len(group)))
+                                       pass_rate=len(honest) / len(group), disagreed=len(disagreed),
+                                       disagreements=tuple(disagreed[:MAX_DISAGREEMENTS])))
         return rows
 
     def index_round(self, k: int) -> None:

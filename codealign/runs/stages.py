@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from codealign.config import RunConfig, plain_data
 from codealign.errors import ConfigError
 from codealign.jsonl import read_jsonl, write_json, write_jsonl
-from codealign.records import OutcomeRow
+from codealign.records import Failure, OutcomeRow
 from codealign.runs.events import EventLog, Note, Progress, RoundDecided, StageFinished, StageStarted
 from codealign.runs.state import CancelToken, RunLease
 
@@ -450,7 +450,8 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
 def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Policy,
                    skipped: str = "") -> StageManifest:
     """The held-out figures of `policy`; ``outcomes.jsonl`` keeps each sample's outcome
-    (task_id, sample_id, honest, secure, cost, tokens) for per-task results."""
+    (task_id, sample_id, honest, secure, cost, tokens, and why the sandbox failed it) for
+    per-task results."""
     from codealign.judges import judge_static, rules
     from codealign.judges.efficiency import COST_UNIT, Calibration, cost_s
     from codealign.trainer.evaluate import Outcome, evaluate
@@ -487,7 +488,8 @@ def evaluate_stage(ctx: Context, round_no: int, heldout: list[str], policy: Poli
             cost = cost_s(e.cost, calibration) if honest else None
             outcomes.append(Outcome(s.task_id, honest, secure, cost, s.tokens))
             rows.append(OutcomeRow(task_id=s.task_id, sample_id=s.sample_id, status=e.status.value,
-                                   honest=honest, secure=secure, cost=cost, tokens=s.tokens))
+                                   honest=honest, secure=secure, cost=cost, tokens=s.tokens,
+                                   failure=Failure.of(e.to_dict())))
         report = evaluate(outcomes, ev.k, COST_UNIT, task_ids=heldout)
         write_jsonl(d / "outcomes.jsonl", (r.to_dict() for r in rows))
         write_json(d / "report.json", report.to_dict())

@@ -1,7 +1,9 @@
 """`create_app(settings)`: the FastAPI app, its lifespan and its middleware.
 
 On start: make the home (0700) and the SQLite file (0600), upgrade the schema (Alembic), open
-the store, clear the idempotency records of requests that died with a previous process,
+the store, give tasks stored before leak control their content keys and load the named task
+sets' (`codealign.service.intake`), clear the idempotency records of requests that died with
+a previous process,
 reconcile the run index with the run directories, start the task validator, the run-worker
 supervisor and the nightly scheduler (one worker process of the service runs its jobs, see
 `codealign.service.scheduler`). On shutdown (SIGTERM under uvicorn): stop validating, stop the
@@ -18,6 +20,7 @@ Other parts of the service mount their routers in `include_routers` (marked belo
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -186,7 +189,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("cleared %d idempotency record(s) of requests that died with a previous process", cleared)
         with db.session() as session:
             app.state.keys.keyed = any_keys(session)
-        app.state.validator = Validator(db, settings.sandbox_backend, settings.validation_workers)
+        from codealign.service.intake import NamedSets, fill_content_keys
+
+        filled = fill_content_keys(db)
+        if filled:
+            log.info("leak control: %d stored task(s) got their content key", filled)
+        # The named task sets' keys load in the background (seconds): the first submission waits.
+        threading.Thread(target=NamedSets.keys, name="codealign-named-sets", daemon=True).start()
+        app.state.validator = Validator(db, settings)
         app.state.workers = Workers(settings, db)
         app.state.validator.start()
         app.state.workers.recover()

@@ -6,6 +6,7 @@
     └── ServiceError                  what the service refuses, with its HTTP meaning
         ├── NotFound                  404: no such task, run, round
         ├── Conflict                  409: a different task under that id; a request in progress
+        │   └── Duplicate             409: an exact duplicate of a known task (carries duplicate_of)
         ├── Unprocessable             422: e.g. an Idempotency-Key reused with another body
         ├── Overloaded                503: the validation queue is full (carries retry_after)
         ├── Unauthorized              401: no or unknown API key
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 from codealign.errors import CodealignError
 
-__all__ = ["ServiceError", "NotFound", "Conflict", "Unprocessable", "Overloaded", "Unauthorized",
-           "Forbidden"]
+__all__ = ["ServiceError", "NotFound", "Conflict", "Duplicate", "Unprocessable", "Overloaded",
+           "Unauthorized", "Forbidden"]
 
 
 class ServiceError(CodealignError):
@@ -36,6 +37,17 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     status, title = 409, "Conflict"
+
+
+class Duplicate(Conflict):
+    """A submitted task is an exact duplicate of a task the service knows (stored, or in a
+    named task set): `duplicate_of` is that task's id."""
+
+    title = "Duplicate task"
+
+    def __init__(self, message: str, *, duplicate_of: str) -> None:
+        super().__init__(message)
+        self.duplicate_of = duplicate_of
 
 
 class Unprocessable(ServiceError):

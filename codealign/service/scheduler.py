@@ -78,15 +78,17 @@ def latest_fire_time(cron: str, now: datetime, within_s: float = MISFIRE_GRACE_S
     return latest
 
 
-def active_tasks(database_url: str) -> list:
-    """The service's API-submitted tasks that are ``active``, oldest first, as `Task` records."""
-    from codealign.service.api.routes.runs import _active_tasks
+def active_tasks(database_url: str):
+    """The service's API-submitted tasks that are ``active``, oldest first, and those to keep
+    out of training (`codealign.service.intake.StoreTasks`: flags as the service's validator
+    last decided them)."""
+    from codealign.service.intake import store_tasks
     from codealign.service.store.db import Database
 
     db = Database(database_url)
     try:
         with db.session() as session:
-            return _active_tasks(session)
+            return store_tasks(session)
     finally:
         db.close()
 

@@ -15,6 +15,10 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from codealign.judges.mutants import MAX_MUTANTS
+from codealign.judges.strength import WEAK_TESTS_THRESHOLD
+from codealign.tasks.similarity import SimilarityConfig
+
 __all__ = ["Settings", "is_loopback", "LOOPBACK_NAMES"]
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -58,6 +62,27 @@ class Settings(BaseSettings):
     validation_workers: int = Field(default=1, ge=1, le=64, description="Parallel validation sandboxes.")
     validation_queue: int = Field(default=2000, ge=1, description=(
         "Tasks waiting for validation before submissions get 503 + Retry-After."))
+    # Task intake (codealign.service.intake): leak control and test strength.
+    near_duplicate_threshold: float = Field(default=SimilarityConfig.threshold, gt=0, le=1, description=(
+        "A submitted task whose mean part similarity (prompt, tests, reference) to a held-out "
+        "task of a run this service knows reaches this is flagged a near duplicate and kept out "
+        "of training (codealign.tasks.similarity.SimilarityConfig.threshold; 0.75 is "
+        "benchmarks/leak_control.py's calibration on HumanEval and MBPP)."))
+    near_duplicate_tree_threshold: float = Field(default=SimilarityConfig.tree_threshold, gt=0, le=1, description=(
+        "A submitted task whose tests or reference have at least this normalised-AST similarity "
+        "to a held-out task's is a near duplicate whatever its prompt (1.0: the same tree)."))
+    weak_tests_threshold: float = Field(default=WEAK_TESTS_THRESHOLD, gt=0, le=1, description=(
+        "A task whose own tests kill fewer than this share of its reference's non-equivalent "
+        "mutants gets the `weak-tests` warning (codealign.judges.strength.WEAK_TESTS_THRESHOLD: "
+        "HumanEval's 5th percentile)."))
+    strict_tests: bool = Field(default=False, description=(
+        "Reject a task with weak tests instead of accepting it with the `weak-tests` warning."))
+    validation_mutants: int = Field(default=MAX_MUTANTS, ge=1, le=MAX_MUTANTS, description=(
+        "Mutants of a submitted reference run against its tests at validation (at most "
+        "codealign.judges.mutants.MAX_MUTANTS, 40, the count WEAK_TESTS_THRESHOLD was "
+        "calibrated with). Fewer make validation little faster (benchmarks/intake_validation.py: "
+        "the agreement checks cost most) but judge on fewer edits: with fewer than 20 "
+        "non-equivalent mutants a single survivor falls below 0.95."))
     max_body_bytes: int = Field(default=4 << 20, ge=1024, description="Request body limit (413 above).")
     worker_python: str | None = Field(default=None, description="Interpreter of run workers (default: this one).")
     nightly_recipe: str | None = Field(default=None, description=(
@@ -143,3 +168,8 @@ class Settings(BaseSettings):
         if self.allowed_hosts is not None:
             return tuple(h.lower() for h in self.allowed_hosts)
         return LOOPBACK_NAMES if is_loopback(self.host) else ("*",)
+
+    def similarity(self) -> SimilarityConfig:
+        """Leak control's comparison (`near_duplicate_*` thresholds)."""
+        return SimilarityConfig(threshold=self.near_duplicate_threshold,
+                                tree_threshold=self.near_duplicate_tree_threshold)

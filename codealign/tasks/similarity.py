@@ -50,6 +50,7 @@ import builtins
 import enum
 import hashlib
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -115,7 +116,9 @@ def _digest(text: str) -> int:
 
 def _parse(source: str, task_id: str, part: str) -> ast.Module:
     try:
-        return ast.parse(source)
+        with warnings.catch_warnings():   # invalid escapes in old MBPP code are not our concern
+            warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
+            return ast.parse(source)
     except (SyntaxError, ValueError) as exc:
         raise InputError(f"task {task_id!r}: {part} does not parse: {exc}", field=part) from exc
     except (RecursionError, MemoryError) as exc:
@@ -452,9 +455,11 @@ class SimilarityIndex:
     (None, 'he/1', True, 1.0)
     """
 
-    def __init__(self, tasks: Iterable[Task], config: SimilarityConfig = SimilarityConfig()) -> None:
+    def __init__(self, tasks: Iterable[Task | Fingerprint], config: SimilarityConfig = SimilarityConfig()) -> None:
+        """`tasks`: tasks, or their fingerprints made with the same `config` (kept by a caller
+        that indexes the same tasks again)."""
         self.config = config
-        self.prints = [fingerprint(t, config) for t in tasks]
+        self.prints = [t if isinstance(t, Fingerprint) else fingerprint(t, config) for t in tasks]
         self.keys: dict[str, list[str]] = {}
         for p in self.prints:
             self.keys.setdefault(p.key, []).append(p.task_id)

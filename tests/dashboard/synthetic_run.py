@@ -10,7 +10,9 @@ the real `codealign.trainer.evaluate.evaluate`), the gate's decision (the real
 `codealign.trainer.gate.decide`, with per-tag deltas over the tasks' two tags), stage
 manifests, and `rounds.jsonl` / `timings.json` rebuilt from the manifests by the loop's own
 `write_rounds`. The gate promotes a round whose held-out pass@1 beats the incumbent's (the
-point rule, so that a small run promotes some rounds).
+point rule, so that a small run promotes some rounds). Every other failing sample fails by
+disagreeing with the reference on a strengthened input (`DISAGREEMENT`), as differential
+testing reports it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import random
+import zlib
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +30,7 @@ from codealign.judges.complexity import judge_complexity
 from codealign.judges.pairs import pair_id
 from codealign.judges.verdict import Verdict
 from codealign.jsonl import write_json, write_jsonl
+from codealign.records import Failure
 from codealign.runs.allocation import AllocationConfig, allocate, task_history
 from codealign.runs.rounds import write_rounds
 from codealign.trainer.evaluate import Outcome, evaluate, split_tasks
@@ -45,6 +49,21 @@ def _manifest(stage_dir: Path, stage: str, k: int, inputs: dict, outputs: dict, 
         "result": result, "seconds": seconds})
 
 
+DISAGREEMENT = "on input (1, -1) the reference returned 0, this returned 2"
+
+
+def _outcomes(sid: str, passed: bool) -> tuple[list[dict], str]:
+    """A failing sample's test outcomes (without drawing from the run's random numbers): every
+    other one passes the task's test and disagrees with the reference on a strengthened input
+    (differential testing's ``diff[i]``), the others fail the task's test."""
+    if passed:
+        return [{"name": "call[0]", "passed": True, "detail": ""}], ""
+    if zlib.crc32(sid.encode()) % 2:
+        return [{"name": "call[0]", "passed": True, "detail": ""},
+                {"name": "diff[0]", "passed": False, "detail": DISAGREEMENT}], DISAGREEMENT
+    return [{"name": "call[0]", "passed": False, "detail": "expected 3, got -1"}], "expected 3, got -1"
+
+
 def _sample(task_id: str, sid: str, k: int, policy: str, rng: random.Random, p: float):
     passed = rng.random() < p
     code_i = rng.choice((0, 2, 3)) if passed else 1
@@ -53,11 +72,12 @@ def _sample(task_id: str, sid: str, k: int, policy: str, rng: random.Random, p: 
     sample = {"task_id": task_id, "sample_id": sid, "code": f"def {task_id.replace('/', '_')}(a, b):\n" + completion,
               "completion": completion, "round": k, "policy": policy, "tokens": tokens, "finish_reason": "stop"}
     ops = 2 + code_i * 3 + rng.randrange(3)
+    outcomes, detail = _outcomes(sid, passed)
     execution = {"sample_id": sid, "task_id": task_id, "status": "passed" if passed else "failed",
-                 "tests_passed": 2 if passed else rng.randrange(2), "tests_total": 2, "outcomes": [],
+                 "tests_passed": 2 if passed else rng.randrange(2), "tests_total": 2, "outcomes": outcomes,
                  "cost": {"cpu_s": 0.001, "peak_kb": 12000, "wall_s": 0.005, "ops": ops if passed else None,
                           "perf_cpu_s": 1e-5 if passed else None},
-                 "stdout": "", "stderr": "", "detail": "", "flags": [], "backend": "bwrap"}
+                 "stdout": "", "stderr": "", "detail": detail, "flags": [], "backend": "bwrap"}
     insecure = passed and code_i == 2
     return sample, execution, insecure
 
@@ -207,8 +227,10 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
                 # a cost in seconds as `codealign.judges.efficiency.cost_s` gives (a few µs)
                 outcomes.append(Outcome(t, passed, (not insecure) if passed else None,
                                         e["cost"]["ops"] * 1e-6 if passed else None, s["tokens"]))
+                failure = Failure.of(e)
                 rows.append({"task_id": t, "sample_id": s["sample_id"], "status": e["status"], "honest": passed,
-                             "secure": outcomes[-1].secure, "cost": outcomes[-1].cost, "tokens": s["tokens"]})
+                             "secure": outcomes[-1].secure, "cost": outcomes[-1].cost, "tokens": s["tokens"],
+                             "failure": failure and failure.to_dict()})
         report = evaluate(outcomes, [1, 2, 4], task_ids=heldout)
         write_jsonl(base / "evaluate" / "samples.jsonl", ev_samples)
         write_jsonl(base / "evaluate" / "executions.jsonl", ev_execs)

@@ -254,3 +254,30 @@ def test_quality_charts_costs_in_microseconds_with_distinct_ticks(run):
     assert series["label"] == "mean cost (µs)"
     assert series["values"] == [pytest.approx(r["mean_cost"] * 1e6) for r in rows]
     assert 1 < max(series["values"]) < 100                  # a few µs: not all "0.000"
+
+
+def test_differential_failures_reach_the_task_results_and_the_task_page(run):
+    """A sample that passed its task's tests but disagreed with the reference on a strengthened
+    input carries the reason (input, both outputs) from its verdict to the per-task results
+    (train side: verdicts.jsonl; held-out side: outcomes.jsonl) and to the task page."""
+    from synthetic_run import DISAGREEMENT
+
+    reader = RunReader(run)
+    view = RunView(run)
+    seen = {"train": 0, "heldout": 0}
+    for k in (1, 2):
+        for result in reader.task_results(k):
+            samples = reader.samples(k, result.side, task_id=result.task_id)
+            differential = [s for s in samples if s["failure"] and s["failure"]["differential"]]
+            assert result.disagreed == len(differential)
+            assert [d.sample_id for d in result.disagreements] == [s["sample_id"] for s in differential][:3]
+            assert all((d.test, d.detail) == ("diff[0]", DISAGREEMENT) for d in result.disagreements)
+            seen[result.side] += result.disagreed
+            for s in samples:                   # a failure of the task's own test is no disagreement
+                assert (s["failure"] is None) == (s["status"] == "passed")
+    assert seen["train"] and seen["heldout"]
+    task = next(r.task_id for r in reader.task_results(2) if r.disagreed)
+    page = view.task(task)
+    rows = [s for r in page["rounds"] if r["round"] == 2 for s in r["samples"]]
+    assert any(s["failure"]["differential"] and s["failure"]["detail"] == DISAGREEMENT
+               for s in rows if s["failure"])

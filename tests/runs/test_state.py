@@ -167,3 +167,22 @@ def test_cli_lists_shows_and_cancels_runs(tmp_path):
     assert canceled.returncode == 0 and "canceled" in canceled.stdout
     missing = cli("show", "nope", "--run-dir", str(tmp_path))
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+
+
+def test_tasks_kept_out_of_training_are_on_neither_side_and_the_split_says_why(tmp_path):
+    tasks = make_tasks([f"t{i}" for i in range(12)])
+    plain = RunReader(create_run(make_config(tmp_path, name="plain"), tasks=tasks)).split()
+    train, held = plain["train"][:2], plain["heldout"][0]
+    keep_out = {train[0]: "near duplicate of held-out task X", train[1]: "near duplicate of Y",
+                held: "near duplicate of Z"}
+    split = RunReader(create_run(make_config(tmp_path, name="kept"), tasks=tasks, keep_out=keep_out)).split()
+    assert split["kept_out"] == {train[0]: keep_out[train[0]], train[1]: keep_out[train[1]]}
+    assert split["train"] == [t for t in plain["train"] if t not in train]      # never sampled
+    assert split["heldout"] == plain["heldout"]                                 # a held-out one stays held out
+    # A child run made with the same flags keeps them out too; without them they are back.
+    child = RunReader(create_run(make_config(tmp_path, name="child"), tasks=tasks, keep_out=keep_out,
+                                 parent_run=tmp_path / "kept")).split()
+    assert not set(train) & set(child["train"]) and child["kept_out"] == split["kept_out"]
+    with pytest.raises(ConfigError, match="no task is left to train on"):
+        create_run(make_config(tmp_path, name="none"), tasks=tasks,
+                   keep_out={t: "flagged" for t in plain["train"]})

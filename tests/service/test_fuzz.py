@@ -45,7 +45,22 @@ def fuzzed(request, tmp_path_factory):
 
         with service.db().session() as session:
             service.headers = {"Authorization": f"Bearer {create_key(session, Scope.ADMIN, 'fuzz')}"}
+        _flagged_tasks(service)
         yield service
+
+
+def _flagged_tasks(service) -> None:
+    """Tasks whose intake fields are all set, for the typed task reads: ``near-dup`` (a copy of
+    the synthetic runs' held-out tasks: the same test under another name) and ``weak`` (tests
+    that kill few mutants)."""
+    with service.client(service.headers["Authorization"].split()[1]) as c:
+        c.submit_batch([
+            {"task_id": "near-dup", "prompt": "Add a and b.", "entry_point": "plus",
+             "tests": "assert plus(1, 2) == 3\n", "reference": "def plus(a, b):\n    return a + b\n"},
+            {"task_id": "weak", "prompt": "Add a and b.", "entry_point": "add",
+             "tests": "assert isinstance(add(1, 2), int)\n", "reference": "def add(a, b):\n    return a + b + 1\n"}])
+        flagged, weak = c.wait_task("near-dup"), c.wait_task("weak")
+    assert flagged["near_duplicate"] is not None and weak["warnings"][0]["code"] == "weak-tests"
 
 
 def _runs(runs_dir) -> None:
@@ -73,11 +88,14 @@ RECORD_READS = [("GET /v1/runs/{name}/rounds", {"name": "syn"}, {}),
                 ("GET /v1/runs/{name}/rounds/{k}/pairs", {"name": "syn", "k": 2}, {"limit": 3}),
                 ("GET /v1/runs/{name}/rounds/{k}/tasks", {"name": "syn", "k": 2}, {}),
                 ("GET /v1/metrics/pass-rates", {}, {"run": "syn", "round": 3, "base": 0}),
-                ("GET /v1/nights", {}, {"lineage": "lin"})]
+                ("GET /v1/nights", {}, {"lineage": "lin"}),
+                ("GET /v1/tasks/{task_id}", {"task_id": "near-dup"}, {}),
+                ("GET /v1/tasks/{task_id}", {"task_id": "weak"}, {}),
+                ("GET /v1/tasks", {}, {"limit": 5})]
 
 
 @pytest.mark.parametrize(("label", "path", "query"), RECORD_READS,
-                         ids=[f"{label} {path.get('k', '')}" for label, path, _ in RECORD_READS])
+                         ids=[f"{label} {path.get('k', path.get('task_id', ''))}" for label, path, _ in RECORD_READS])
 def test_run_records_conform_to_their_typed_schema(fuzzed, label, path, query):
     case = SCHEMA.find_operation_by_label(label).Case(path_parameters=path, query=query)
     response = case.call_and_validate(base_url=fuzzed.url, headers=fuzzed.headers, timeout=30)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlalchemy import select, text
 
 from codealign.service.store import Database, upgrade
@@ -161,3 +162,26 @@ def test_the_operator_flag_is_logged_at_start(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="codealign.service"), LiveService(settings):
         pass
     assert any("unsafe-no-isolation" in r.getMessage() for r in caplog.records if r.name == "codealign.service")
+
+
+def test_the_client_lists_creates_and_revokes_keys(live):
+    from codealign.client import ApiError
+
+    with live.db().session() as s:
+        admin = create_key(s, Scope.ADMIN, "ops")
+    with live.client(admin) as a:
+        made = a.create_key("write", name="ci")
+        assert made["scope"] == "write" and made["name"] == "ci" and made["key"].startswith("ca_")
+        assert [k["id"] for k in a.list_keys()] == [admin.split("_")[1], made["id"]]
+        with live.client(made["key"]) as w:
+            assert w.list_tasks()["items"] == []
+            with pytest.raises(ApiError) as refused:
+                w.list_keys()                                   # a write key is no admin
+            assert refused.value.status == 403
+            assert a.revoke_key(made["id"])["revoked_at"] is not None
+            with pytest.raises(ApiError) as revoked:
+                w.list_tasks()
+            assert revoked.value.status == 401
+        with pytest.raises(ApiError) as missing:
+            a.revoke_key("000000000000")
+        assert missing.value.status == 404

@@ -14,6 +14,7 @@ No message names a server path: the service's directories read ``<home>``, ``<ru
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from codealign.errors import CodealignError, InputError, RunBusy
-from codealign.service.errors import Overloaded, ServiceError, Unauthorized
+from codealign.service.errors import Duplicate, Overloaded, ServiceError, Unauthorized
 
 __all__ = ["Problem", "FieldError", "install", "problem_response", "public_text", "PROBLEM_RESPONSES"]
 
@@ -47,13 +48,16 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] | None = None
+    duplicate_of: str | None = Field(None, description=(
+        "409 for a submitted task that exactly duplicates a known one: that task's id."))
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": desc}
     for code, desc in ((400, "The body cannot be read"), (401, "No or unknown API key"), (403, "The key's scope is too small"),
-                       (404, "No such resource"), (409, "Conflict (an id taken, a run lock held, "
-                                                         "a request in progress)"),
+                       (404, "No such resource"), (409, "Conflict (an id taken, an exact duplicate "
+                                                         "of a known task, a run lock held, a request "
+                                                         "in progress)"),
                        (413, "Body over the limit"), (422, "Invalid input (field path named)"),
                        (503, "Overloaded; retry after Retry-After seconds"))
 }
@@ -87,7 +91,8 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
 
 def problem_response(status: int, title: str, detail: str | None = None, *, instance: str | None = None,
                      errors: list[dict[str, str]] | None = None,
-                     headers: dict[str, str] | None = None) -> JSONResponse:
+                     headers: dict[str, str] | None = None, **extra: str) -> JSONResponse:
+    """A problem+json response; `extra`: the `Problem` fields beyond RFC 9457's (``duplicate_of``)."""
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail is not None:
         body["detail"] = detail
@@ -95,6 +100,7 @@ def problem_response(status: int, title: str, detail: str | None = None, *, inst
         body["instance"] = instance
     if errors is not None:
         body["errors"] = errors
+    body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -102,8 +108,20 @@ def _loc(parts: Any) -> str:
     return ".".join(str(p) for p in parts)
 
 
+_PART = r"[^\s'\"`:,;()\[\]{}<>/]+"
+# An absolute path of two parts or more, where a path begins (not inside a word, a URL or a
+# path already made symbolic); the API's own paths (/v1/...) are not server paths.
+_ABSOLUTE = re.compile(rf"(?<![\w<>.~/-])/(?!v1/){_PART}(?:/{_PART})+/?")
+
+
 def public_text(text: str, settings) -> str:
-    """`text` with the service's own directories named symbolically (longest first)."""
+    """`text` with the service's own directories named symbolically (longest first) and any
+    other absolute path cut to ``<path>/`` and its last part: what a client may read of a
+    server-side message (problem details, a run's error).
+
+    >>> public_text("FileNotFoundError: '/srv/models/tiny/config.json' (see /v1/runs/a)", None)
+    "FileNotFoundError: '<path>/config.json' (see /v1/runs/a)"
+    """
     import codealign
 
     roots = {str(Path(codealign.__file__).resolve().parent): "<codealign>", sys.prefix: "<python>"}
@@ -114,7 +132,7 @@ def public_text(text: str, settings) -> str:
     for root in sorted(roots, key=len, reverse=True):
         if root not in ("", "/", "."):
             text = text.replace(root, roots[root])
-    return text
+    return _ABSOLUTE.sub(lambda m: "<path>/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
 def _input_text(exc: InputError) -> str:
@@ -143,8 +161,9 @@ def install(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"
+        extra = {"duplicate_of": exc.duplicate_of} if isinstance(exc, Duplicate) else {}
         return problem_response(exc.status, exc.title, public(request, str(exc)), instance=request.url.path,
-                                headers=headers or None)
+                                headers=headers or None, **extra)
 
     @app.exception_handler(CodealignError)
     async def _domain(request: Request, exc: CodealignError):

@@ -4,6 +4,7 @@ OpenAPI document states them and a violation is a 422 naming the field."""
 
 from __future__ import annotations
 
+import enum
 import keyword
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -11,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from codealign.service.store.models import TaskStatus
+from codealign.tasks.similarity import Part
 
 MAX_PROMPT = 32_768
 MAX_TESTS = 65_536
@@ -93,6 +95,51 @@ class TaskCreate(BaseModel):
                 "source": self.source}
 
 
+class WarningCode(str, enum.Enum):
+    """Why an accepted task deserves a look."""
+
+    WEAK_TESTS = "weak-tests"           # its tests kill too few mutants of its reference
+    NEAR_DUPLICATE = "near-duplicate"   # it nearly duplicates a held-out task: kept out of training
+
+
+class TaskWarning(BaseModel):
+    code: WarningCode
+    detail: str
+
+
+class PartSimilarity(BaseModel):
+    """How alike one part of two tasks is (`codealign.tasks.similarity.PartScore`)."""
+
+    ast: float | None = Field(description="Normalised-AST similarity (null for a prompt).")
+    shingle: float = Field(description="Token-shingle similarity.")
+
+
+class NearDuplicate(BaseModel):
+    """Leak control: the held-out task a task nearly duplicates. Such a task is kept out of the
+    train side of every run made from the store's tasks (the run's split.json says so)."""
+
+    of: str = Field(description="The held-out task's id.")
+    run: str = Field(description="A run of this service in which that task is held out.")
+    score: float = Field(description="Mean similarity over the parts both tasks have.")
+    exact: bool = Field(description="The same task up to formatting and comments.")
+    parts: dict[Part, PartSimilarity] = Field(description="Per part the two tasks both have.")
+
+
+class TestStrength(BaseModel):
+    """The task's mutation score, measured at validation (`codealign.judges.strength`): its
+    reference's mutants run against its own tests in the sandbox."""
+
+    __test__ = False                    # (pytest: not a test class)
+
+    mutants: int
+    killed: int = Field(description="Mutants the task's own tests reject.")
+    likely_equivalent: int = Field(description=(
+        "Surviving mutants that agree with the reference on every agreement input."))
+    score: float | None = Field(description="killed / (mutants - likely_equivalent); null: nothing to score.")
+    survivors: list[str] = Field(description="The non-equivalent mutants the tests let through.")
+    why: str = Field(description="Why there is no score, if there is none.")
+
+
 class TaskPublic(BaseModel):
     task_id: str
     status: TaskStatus
@@ -108,6 +155,12 @@ class TaskPublic(BaseModel):
     perf_inputs: list[str]
     limits: TaskLimits
     content_hash: str
+    content_key: str | None = Field(description=(
+        "The exact-duplicate key (prompt, tests, setup and reference up to formatting and comments)."))
+    near_duplicate: NearDuplicate | None = Field(description=(
+        "Set when the task nearly duplicates a held-out task: it is kept out of training."))
+    strength: TestStrength | None = Field(description="Null until validation measured it.")
+    warnings: list[TaskWarning]
     created_at: datetime
     updated_at: datetime
 
@@ -130,6 +183,8 @@ class BatchItem(BaseModel):
     task: TaskPublic | None = None
     status: int = Field(description="The HTTP status this item alone would have had.")
     detail: str | None = None
+    duplicate_of: str | None = Field(None, description=(
+        "With status 409 for an exact duplicate: the id of the task it duplicates."))
 
 
 class BatchResult(BaseModel):

@@ -15,6 +15,11 @@ open, as the API is)::
     /runs/{run}/pairs?round=&reason=&task=&start=   chosen vs rejected, diff, margin histogram
     /runs/{run}/live                  a running run's progress, following its events
     /runs/{run}/events?after=N        (JSON) state + events after seq N, for the live page
+    /tasks?status=&after=             the submitted tasks (the API's `TaskPublic`): status,
+                                      mutation score, warnings (weak tests, near duplicates)
+    /tasks/{task}                     one submitted task: why it was rejected or flagged, its
+                                      test strength and surviving mutants, the held-out task it
+                                      nearly duplicates (part by part)
     /static/{file}                    the vendored uPlot and the dashboard's CSS/JS
 
 Runs are read from the service's `settings.runs_dir` through `views.RunView` (the run
@@ -220,3 +225,38 @@ def live(view: Run) -> HTMLResponse:
 @router.get("/runs/{run}/events")
 def events(view: Run, after: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
     return JSONResponse(view.progress(after))
+
+
+TASKS_PER_PAGE = 100
+
+
+@router.get("/tasks", response_class=HTMLResponse)
+def submitted_tasks(request: Request, _: Authed, status: str = "",
+                    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0) -> HTMLResponse:
+    """The store's tasks (read as the API reads them), `TASKS_PER_PAGE` at a time."""
+    from codealign.service.api.routes.tasks import read_public
+    from codealign.service.store.models import TaskRow, TaskStatus
+
+    statuses = [s.value for s in TaskStatus]
+    if status and status not in statuses:
+        raise HTTPException(422, f"status must be one of {', '.join(statuses)}, got {status!r}")
+    column = TaskRow.__table__.c
+    where = [column.pk > after] + ([column.status == status] if status else [])
+    with request.app.state.db.session() as session:
+        rows = read_public(session, where, TASKS_PER_PAGE + 1)
+    more = len(rows) > TASKS_PER_PAGE
+    rows = rows[:TASKS_PER_PAGE]
+    return page("tasks.html", tasks=[t for _, t in rows], status=status, statuses=statuses,
+                next=rows[-1][0] if more else None)
+
+
+@router.get("/tasks/{task_id:path}", response_class=HTMLResponse)
+def submitted_task(request: Request, _: Authed, task_id: str) -> HTMLResponse:
+    from codealign.service.api.routes.tasks import read_public
+    from codealign.service.store.models import TaskRow
+
+    with request.app.state.db.session() as session:
+        found = read_public(session, [TaskRow.__table__.c.task_id == task_id])
+    if not found:
+        raise HTTPException(404, f"no submitted task {task_id!r}")
+    return page("submitted_task.html", st=found[0][1])

@@ -202,13 +202,15 @@ class RunView:
         if task is None:
             return None
         side = "heldout" if task_id in self.heldout else "train"
+        kept_out = self.split.get("kept_out", {}).get(task_id)     # leak control: on neither side
         per_round = []
         for r in self.rounds:
             samples = self.reader.samples(r.round, side, task_id=task_id)
             if samples:
                 per_round.append({"round": r.round, "status": r.status, "samples": samples,
                                   "pass_rate": sum(s["honest"] for s in samples) / len(samples)})
-        return {"task": task, "side": side, "rounds": per_round}
+        return {"task": task, "side": "kept-out" if kept_out else side, "kept_out": kept_out,
+                "rounds": per_round}
 
     # -- flips ---------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["Base", "TaskStatus", "TaskRow", "TaskTag", "ApiKey", "Scope", "IdempotencyRecord",
@@ -79,10 +79,25 @@ class TaskRow(Base):
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    content_key: Mapped[str | None] = mapped_column(String(64))
+    """`codealign.tasks.similarity.content_key`: unique among the tasks not rejected (an exact
+    duplicate is refused with the id it duplicates); None for a record that does not parse."""
+    near_duplicate: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Leak control: the held-out task this one nearly duplicates (`NearDuplicate`'s fields),
+    or None. A flagged task is kept out of the train side of runs made from the store."""
+    leak_index: Mapped[str | None] = mapped_column(String(64))
+    """The digest of the held-out index `near_duplicate` was decided against (None: never checked)."""
+    strength: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The test strength measured at validation (`TestStrength`'s fields), or None."""
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON)
+    """`TaskWarning`s (code, detail) of an accepted task: ``weak-tests``, ``near-duplicate``."""
     tags: Mapped[list["TaskTag"]] = relationship(back_populates="task", cascade="all, delete-orphan",
                                                  lazy="selectin", order_by="TaskTag.tag")
 
-    __table_args__ = (Index("ix_tasks_status_owner", "status", "owner", "pk"),)
+    __table_args__ = (Index("ix_tasks_status_owner", "status", "owner", "pk"),
+                      Index("ux_tasks_content_key", "content_key", unique=True,
+                            sqlite_where=text("status != 'rejected'"),
+                            postgresql_where=text("status != 'rejected'")))
 
 
 class TaskTag(Base):

@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep
@@ -32,6 +32,16 @@ class Limits(BaseModel):
     validation_queue: int
 
 
+class Intake(BaseModel):
+    """How this service judges submitted tasks (`codealign.service.intake`, validation)."""
+
+    weak_tests_threshold: float
+    strict_tests: bool = Field(description="Weak tests are rejected (else accepted with a warning).")
+    validation_mutants: int
+    near_duplicate_threshold: float
+    near_duplicate_tree_threshold: float
+
+
 class Info(BaseModel):
     service: str
     versions: dict[str, str]
@@ -39,6 +49,7 @@ class Info(BaseModel):
     sandbox_backend: str
     backends: dict[str, bool]
     limits: Limits
+    intake: Intake
 
 
 @router.get("/healthz", response_model=Health, tags=["info"])
@@ -73,5 +84,9 @@ def info(_: ReadCaller, settings: SettingsDep, session: SessionDep) -> Info:
                     max_tests_chars=MAX_TESTS, max_reference_chars=MAX_REFERENCE,
                     max_task_timeout_s=MAX_TIMEOUT_S, max_task_memory_mb=MAX_MEMORY_MB, batch_size=BATCH_LIMIT,
                     page_size=PAGE_LIMIT, validation_queue=settings.validation_queue)
+    intake = Intake(weak_tests_threshold=settings.weak_tests_threshold, strict_tests=settings.strict_tests,
+                    validation_mutants=settings.validation_mutants,
+                    near_duplicate_threshold=settings.near_duplicate_threshold,
+                    near_duplicate_tree_threshold=settings.near_duplicate_tree_threshold)
     return Info(service="codealign", versions=versions, database=session.get_bind().dialect.name,
-                sandbox_backend=settings.sandbox_backend, backends=backends, limits=limits)
+                sandbox_backend=settings.sandbox_backend, backends=backends, limits=limits, intake=intake)

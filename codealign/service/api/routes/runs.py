@@ -29,13 +29,13 @@ from codealign.jsonl import file_identity
 from codealign.records import Allocation, PairRow, RoundRecord, TaskResult
 from codealign.trainer.gate import TagDelta
 from codealign.service.api.deps import ReadCaller, SessionDep, SettingsDep, WriteCaller
-from codealign.service.api.errors import PROBLEM_RESPONSES
+from codealign.service.api.errors import PROBLEM_RESPONSES, public_text
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
 from codealign.service.api.schemas import NO_NUL, PAGE_LIMIT, Tag
 from codealign.service.errors import Conflict, NotFound
 from codealign.service.recipes import HARD_MAX_ROUNDS, NAME, Overrides, TaskSelection
 from codealign.service.settings import Settings
-from codealign.service.store.models import RunRow, TaskRow, TaskStatus, TaskTag
+from codealign.service.store.models import RunRow
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -138,7 +138,8 @@ def _last_progress(reader) -> Progress | None:
     return None
 
 
-def run_public(path: Path, row: RunRow | None) -> RunPublic:
+def run_public(path: Path, row: RunRow | None, settings: Settings) -> RunPublic:
+    """The run as the API shows it; its failure text names no server path (`public_text`)."""
     from codealign.runs import RunReader
 
     reader = RunReader(path)
@@ -146,8 +147,9 @@ def run_public(path: Path, row: RunRow | None) -> RunPublic:
     return RunPublic(name=path.name, status=state.status.value, round=state.round, stage=state.stage,
                      progress=_last_progress(reader), config_name=row.config_name if row else path.name,
                      parent_run=state.parent_run, started_at=state.started_at,
-                     finished_at=state.finished_at, error=state.error, resumed=state.resumed,
-                     holder=state.holder)
+                     finished_at=state.finished_at,
+                     error=None if state.error is None else public_text(state.error, settings),
+                     resumed=state.resumed, holder=state.holder)
 
 
 def _reader(settings: Settings, name: str):
@@ -156,18 +158,8 @@ def _reader(settings: Settings, name: str):
     return RunReader(_run_path(settings, name), cache_dir=settings.run_cache(name))
 
 
-def _active_tasks(session, tags: list[str] | None = None) -> list:
-    """The store's active tasks, oldest first; with `tags`, those carrying one of them."""
-    from codealign.tasks import Task
-
-    query = select(TaskRow).where(TaskRow.status == TaskStatus.ACTIVE.value).order_by(TaskRow.pk)
-    if tags:
-        query = query.where(TaskRow.pk.in_(select(TaskTag.task_pk).where(TaskTag.tag.in_(tags))))
-    return [Task.from_dict(r.record) for r in session.scalars(query)]
-
-
 def _started(request: Request, session, path: Path) -> tuple[JSONResponse, dict]:
-    body = run_public(path, session.get(RunRow, path.name)).model_dump(mode="json")
+    body = run_public(path, session.get(RunRow, path.name), request.app.state.settings).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/runs/{path.name}"}), body
 
 
@@ -181,6 +173,7 @@ def start_run(body: RunCreate, request: Request, session: SessionDep, settings: 
 
         from codealign.runs import create_run
         from codealign.runs.lock import RunLockHeld
+        from codealign.service.intake import refresh, store_tasks
         from codealign.service.recipes import load_recipe, recipe_path
         from codealign.service.runindex import index_run
 
@@ -193,14 +186,20 @@ def start_run(body: RunCreate, request: Request, session: SessionDep, settings: 
         if workers.lock().is_held():
             raise RunLockHeld("another run holds the run lock; try again when it has finished")
         name = body.name or f"{body.config}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-        tasks = _active_tasks(session, body.tags) if body.tasks is TaskSelection.ACTIVE else None
-        if tasks is not None and len(tasks) < 2:
-            raise ConfigError(f"the store has {len(tasks)} active task(s){' with those tags' if body.tags else ''};"
-                              " a run needs at least two", field="tasks")
+        tasks, keep_out = None, None
+        if body.tasks is TaskSelection.ACTIVE:
+            validator = request.app.state.validator
+            refresh(session, validator.heldout.current())     # flags as of the runs made so far
+            store = store_tasks(session, body.tags)
+            tasks, keep_out = store.tasks, store.keep_out
+            if len(tasks) < 2:
+                raise ConfigError(f"the store has {len(tasks)} active task(s)"
+                                  f"{' with those tags' if body.tags else ''}; a run needs at least two",
+                                  field="tasks")
         config = load_recipe(recipe, body.overrides, settings=settings, run_dir=settings.runs_dir,
                              run_name=name, tasks=body.tasks)
         parent = _run_path(settings, body.parent_run) if body.parent_run else None
-        path = Path(create_run(config, tasks=tasks, parent_run=parent))
+        path = Path(create_run(config, tasks=tasks, parent_run=parent, keep_out=keep_out))
         index_run(session, name, path, config_name=body.config, parent_run=body.parent_run)
         session.commit()
         workers.start(name, path)
@@ -215,7 +214,8 @@ def list_runs(session: SessionDep, settings: SettingsDep, _: ReadCaller) -> RunL
     from codealign.runs import list_runs as engine_list_runs
 
     rows = {r.name: r for r in session.scalars(select(RunRow))}
-    items = [run_public(Path(s.path), rows.get(Path(s.path).name)) for s in engine_list_runs(settings.runs_dir)]
+    items = [run_public(Path(s.path), rows.get(Path(s.path).name), settings)
+             for s in engine_list_runs(settings.runs_dir)]
     items.sort(key=lambda r: r.started_at or "", reverse=True)
     return RunList(items=items)
 
@@ -223,7 +223,7 @@ def list_runs(session: SessionDep, settings: SettingsDep, _: ReadCaller) -> RunL
 @router.get("/{name}", response_model=RunPublic, responses=_NOT_FOUND)
 def get_run(name: str, session: SessionDep, settings: SettingsDep, _: ReadCaller) -> RunPublic:
     """State, stage, round and the last progress report of one run."""
-    return run_public(_run_path(settings, name), session.get(RunRow, name))
+    return run_public(_run_path(settings, name), session.get(RunRow, name), settings)
 
 
 @router.post("/{name}/cancel", status_code=202, response_model=RunPublic, responses=_NOT_FOUND)
@@ -233,7 +233,7 @@ def cancel_run(name: str, session: SessionDep, settings: SettingsDep, _: WriteCa
 
     path = _run_path(settings, name)
     request_cancel(path)
-    return run_public(path, session.get(RunRow, name))
+    return run_public(path, session.get(RunRow, name), settings)
 
 
 @router.post("/{name}/resume", status_code=202, response_model=RunPublic, responses={**_NOT_FOUND, **_BUSY})

@@ -26,7 +26,7 @@ from codealign.service.api.errors import PROBLEM_RESPONSES
 from codealign.service.api.idempotency import Idempotency, IdempotencyKey
 from codealign.service.api.schemas import (NO_NUL, PAGE_LIMIT, BatchItem, BatchResult, TaskBatch, TaskCreate,
                                            TaskLimits, TaskPage, TaskPublic)
-from codealign.service.errors import Conflict, NotFound, Overloaded, ServiceError
+from codealign.service.errors import Conflict, Duplicate, NotFound, Overloaded, ServiceError
 from codealign.service.store.models import TaskRow, TaskStatus, TaskTag, utcnow
 from codealign.service.validation import queue_length
 
@@ -41,7 +41,9 @@ def _public(row, tags: list[str]) -> TaskPublic:
                       entry_point=r["entry_point"], prompt_style=r["prompt_style"], tests=r["tests"],
                       setup=r["setup"], reference=r["reference"], perf_inputs=list(r["perf_inputs"]),
                       limits=TaskLimits(timeout_s=r["timeout_s"], memory_mb=r["memory_mb"]),
-                      content_hash=row.content_hash, created_at=row.created_at, updated_at=row.updated_at)
+                      content_hash=row.content_hash, content_key=row.content_key,
+                      near_duplicate=row.near_duplicate, strength=row.strength,
+                      warnings=row.warnings or [], created_at=row.created_at, updated_at=row.updated_at)
 
 
 def task_public(row: TaskRow) -> TaskPublic:
@@ -51,6 +53,7 @@ def task_public(row: TaskRow) -> TaskPublic:
 # Table columns, not ORM attributes: the session then runs them as plain Core statements.
 _T, _TT = TaskRow.__table__.c, TaskTag.__table__.c
 _PUBLIC = select(_T.pk, _T.task_id, _T.status, _T.reason, _T.source, _T.record, _T.content_hash,
+                 _T.content_key, _T.near_duplicate, _T.strength, _T.warnings,
                  _T.created_at, _T.updated_at).order_by(_T.pk)   # built once: building costs too
 _TAGS = select(_TT.task_pk, _TT.tag).order_by(_TT.task_pk, _TT.tag)
 
@@ -99,27 +102,47 @@ def _check_capacity(session: Session, request: Request, bodies: list[TaskCreate]
                          retry_after=request.app.state.validator.throughput.seconds_for(excess))
 
 
+def _duplicate(task_id: str, of: str, where: str) -> Duplicate:
+    return Duplicate(f"task {task_id!r} is an exact duplicate of {where} task {of!r} (the same prompt, "
+                     "tests, setup and reference up to formatting and comments)", duplicate_of=of)
+
+
 def submit_one(session: Session, body: TaskCreate, owner: str = "open") -> tuple[TaskRow, bool]:
     """Store the task, or return the identical one already stored. Returns (row, created); a
     created row is a detached copy of what was stored. `owner` is the submitting caller's.
-    The insert comes first (the unique content hash and id decide; most submissions are new).
-    A record the Task checks refuse (blank prompt, ...) is stored `rejected` with the reason;
-    one that passes waits `validating` for the sandbox. Raises Conflict (the id is taken)."""
+    The insert comes first (the unique content hash, content key and id decide; most
+    submissions are new). A record the Task checks refuse (blank prompt, one that does not
+    parse, ...) is stored `rejected` with the reason; one that passes waits `validating` for
+    the sandbox. Raises `Duplicate` (an exact duplicate of a stored task not rejected, or of a
+    named task set's: `codealign.service.intake`) or Conflict (the id is taken)."""
+    from codealign.service.intake import NamedSets
     from codealign.tasks import Task
+    from codealign.tasks.similarity import content_key
 
     fields = body.task_fields()
     content_hash = _content_hash(body, fields)
     task_id = body.task_id or f"t-{content_hash[:16]}"
     record = {"task_id": task_id, **fields}
-    status, reason = TaskStatus.VALIDATING, None
+    status, reason, key = TaskStatus.VALIDATING, None, None
     try:
-        Task.from_dict(record)
+        task = Task.from_dict(record)
     except InputError as exc:
         status, reason = TaskStatus.REJECTED, f"malformed task: {exc}"
+    else:
+        try:
+            key = content_key(task)
+        except InputError:      # a part that does not parse: validation rejects it, saying where
+            pass
+    if key is not None and key in (named := NamedSets.keys()):
+        existing = session.scalar(select(TaskRow).where(TaskRow.content_hash == content_hash))
+        if existing is not None:        # stored before the rule: it is this very submission
+            return existing, False
+        of, name = named[key]
+        raise _duplicate(task_id, of, f"the {name}")
     now = utcnow()
     values = {"task_id": task_id, "content_hash": content_hash, "status": status.value, "reason": reason,
-              "source": fields["source"], "owner": owner, "record": record, "created_at": now,
-              "updated_at": now}
+              "source": fields["source"], "owner": owner, "record": record, "content_key": key,
+              "warnings": [], "created_at": now, "updated_at": now}
     try:   # plain INSERTs: the ORM's flush of a new row and its tags cost more than the rest
         pk = session.execute(insert(TaskRow.__table__).values(values)).inserted_primary_key[0]
         if fields["tags"]:
@@ -130,6 +153,11 @@ def submit_one(session: Session, body: TaskCreate, owner: str = "open") -> tuple
         existing = session.scalar(select(TaskRow).where(TaskRow.content_hash == content_hash))
         if existing is not None:
             return existing, False
+        if key is not None:
+            twin = session.scalar(select(TaskRow.task_id).where(
+                TaskRow.content_key == key, TaskRow.status != TaskStatus.REJECTED.value))
+            if twin is not None:
+                raise _duplicate(task_id, twin, "the stored") from None
         raise Conflict(f"a different task is already stored under the id {task_id!r}") from None
     return TaskRow(pk=pk, **values, tags=[TaskTag(tag=t) for t in fields["tags"]]), True
 
@@ -172,7 +200,8 @@ def submit_batch(body: TaskBatch, request: Request, session: SessionDep,
             try:
                 row, created = submit_one(session, item, caller.owner)
             except ServiceError as exc:
-                results.append(BatchItem(index=i, outcome="error", status=exc.status, detail=str(exc)))
+                results.append(BatchItem(index=i, outcome="error", status=exc.status, detail=str(exc),
+                                         duplicate_of=exc.duplicate_of if isinstance(exc, Duplicate) else None))
             else:
                 results.append(BatchItem(index=i, outcome="created" if created else "existing",
                                          status=202 if created else 200, task=task_public(row)))
