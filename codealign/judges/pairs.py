@@ -53,7 +53,7 @@ from codealign.errors import ConfigError
 from codealign.judges.verdict import Verdict
 from codealign.tasks.task import Task
 
-__all__ = ["PairReason", "PairConfig", "Pair", "build_pairs", "completion_text", "code_key"]
+__all__ = ["PairReason", "PairConfig", "Pair", "build_pairs", "completion_text", "code_key", "pair_id"]
 
 
 class PairReason(str, enum.Enum):
@@ -128,6 +128,23 @@ class PairConfig:
         return getattr(self, f"min_{reason.value}_margin")
 
 
+def pair_id(prompt: str, chosen: str, rejected: str) -> str:
+    """The stable id of a pair: a content hash of its three texts (24 hex digits). The same
+    pair made in two rounds, runs or nights has the same id.
+
+    >>> pair_id("p", "a", "b") == pair_id("p", "a", "b") != pair_id("p", "b", "a")
+    True
+    >>> pair_id("p", "ab", "c") == pair_id("p", "a", "bc")
+    False
+    """
+    h = hashlib.sha256()
+    for text in (prompt, chosen, rejected):
+        data = text.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()[:24]
+
+
 @dataclass(frozen=True)
 class Pair:
     """One preference pair in TRL's format plus its provenance."""
@@ -141,19 +158,26 @@ class Pair:
     chosen_verdict: Verdict
     rejected_verdict: Verdict
 
+    @property
+    def pair_id(self) -> str:
+        """`pair_id` of the pair's texts."""
+        return pair_id(self.prompt, self.chosen, self.rejected)
+
     def to_dict(self) -> dict[str, Any]:
         """A pairs.jsonl line: TRL's ``prompt``/``chosen``/``rejected`` plus provenance.
 
         The verdicts are summarised with a fixed set of keys (so that ``datasets`` infers one
         schema for the file); the full records are in verdicts.jsonl under the sample ids.
+        ``provenance`` (what made the pair: policy, sampling, sandbox, judges) is the run's to
+        know: the judge stage fills it in (`codealign.runs.provenance`); here it is None.
         """
         return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected,
-                "task_id": self.task_id, "reason": self.reason.value,
+                "pair_id": self.pair_id, "task_id": self.task_id, "reason": self.reason.value,
                 "margin": round(float(self.margin), 6),
                 "chosen_id": self.chosen_verdict.sample_id,
                 "rejected_id": self.rejected_verdict.sample_id,
                 "chosen_verdict": _summary(self.chosen_verdict),
-                "rejected_verdict": _summary(self.rejected_verdict)}
+                "rejected_verdict": _summary(self.rejected_verdict), "provenance": None}
 
 
 def _summary(v: Verdict) -> dict[str, Any]:

@@ -6,7 +6,8 @@
   held-out tasks from the round's evaluation, train tasks from the round's own samples;
 - `Flip`: how a task changed between two rounds (the API's pass-rate metrics and the
   dashboard's flips view);
-- `PairRow`: one line of ``round-k/judge/pairs.jsonl`` (`codealign.judges.pairs.Pair.to_dict`).
+- `PairRow`: one line of ``round-k/judge/pairs.jsonl`` (`codealign.judges.pairs.Pair.to_dict`, with
+  its stable ``pair_id`` and its `codealign.records.provenance.PairProvenance`).
 
 A sample *passes* when it passed its tests honestly (`codealign.judges.rules`: the sandbox said
 passed and the tamper judge found nothing).
@@ -18,6 +19,7 @@ import enum
 from dataclasses import dataclass
 
 from codealign.records.codec import Record
+from codealign.records.provenance import PairProvenance
 
 __all__ = ["Side", "OutcomeRow", "TaskResult", "Flip", "PairVerdict", "PairRow"]
 
@@ -123,3 +125,17 @@ class PairRow(Record):
     rejected_id: str
     chosen_verdict: PairVerdict
     rejected_verdict: PairVerdict
+    pair_id: str | None = None
+    """`codealign.judges.pairs.pair_id` of the three texts (None in files written before it:
+    `id` computes it)."""
+    provenance: PairProvenance | None = None
+    """What made the pair (`codealign.records.provenance`); None in files written before it."""
+
+    @property
+    def id(self) -> str:
+        """The pair's stable id (a content hash of prompt, chosen and rejected)."""
+        if self.pair_id is not None:
+            return self.pair_id
+        from codealign.judges.pairs import pair_id
+
+        return pair_id(self.prompt, self.chosen, self.rejected)

@@ -98,7 +98,7 @@ class TrainSummary(Record):
     @classmethod
     def from_train(cls, result: Mapping[str, Any]) -> TrainSummary:
         """The summary of the train stage's result (its machine figures, speed and device, left out)."""
-        return cls(**{k: v for k, v in result.items() if k not in ("tokens_per_s", "device")})
+        return cls(**{k: v for k, v in result.items() if k not in ("tokens_per_s", "device", "training_set")})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -301,25 +301,38 @@ def execute_stage(ctx: Context, round_no: int, sampled: StageManifest) -> StageM
     return ctx.run_stage(round_no, "execute", inputs, work)
 
 
-def judge_stage(ctx: Context, round_no: int, sampled: StageManifest,
-                executed: StageManifest) -> StageManifest:
+def judge_round(ctx: Context, sampled: StageManifest, executions: list, references: list,
+                inputs_file: Path | None, out: Path) -> StageRun:
+    """Judge a round's samples given their `executions` (and the tasks' `references`' ones,
+    run on the strengthened inputs of `inputs_file`, None: none), write ``verdicts.jsonl``,
+    ``pairs.jsonl`` (each pair with its provenance: `codealign.runs.provenance`) and
+    ``summary.json`` into `out`. The judge stage's work, and ``codealign runs rejudge``'s
+    (`codealign.runs.rejudge`) on executions made again."""
     from codealign.generator import Sample
     from codealign.judges import judge_executions
+    from codealign.runs.provenance import pair_rows, round_sources
+
+    samples = _load(Sample, sampled.output(ctx.run_path, "samples"))
+    tasks = [ctx.tasks[t] for t in dict.fromkeys(s.task_id for s in samples)]
+    verdicts, pairs, summary = judge_executions(tasks, samples, executions, {e.task_id: e for e in references},
+                                                ctx.config.judges, ctx.config.pairs)
+    sources = round_sources(ctx.config, sampled.inputs, inputs_file)
+    write_jsonl(out / "verdicts.jsonl", (v.to_dict() for v in verdicts))
+    write_jsonl(out / "pairs.jsonl", (r.to_dict() for r in pair_rows(pairs, ctx.tasks, sources)))
+    write_json(out / "summary.json", plain_data(summary))
+    by_reason = Counter(p.reason.value for p in pairs)
+    return StageRun({"verdicts": "verdicts.jsonl", "pairs": "pairs.jsonl", "summary": "summary.json"},
+                    {"pairs": len(pairs), "pairs_by_reason": dict(sorted(by_reason.items()))})
+
+
+def judge_stage(ctx: Context, round_no: int, sampled: StageManifest,
+                executed: StageManifest) -> StageManifest:
     from codealign.sandbox.execution import Execution
 
     def work(d: Path) -> StageRun:
-        samples = _load(Sample, sampled.output(ctx.run_path, "samples"))
-        executions = _load(Execution, executed.output(ctx.run_path, "executions"))
-        references = {e.task_id: e for e in _load(Execution, executed.output(ctx.run_path, "references"))}
-        tasks = [ctx.tasks[t] for t in dict.fromkeys(s.task_id for s in samples)]
-        verdicts, pairs, summary = judge_executions(tasks, samples, executions, references,
-                                                    ctx.config.judges, ctx.config.pairs)
-        write_jsonl(d / "verdicts.jsonl", (v.to_dict() for v in verdicts))
-        write_jsonl(d / "pairs.jsonl", (p.to_dict() for p in pairs))
-        write_json(d / "summary.json", plain_data(summary))
-        by_reason = Counter(p.reason.value for p in pairs)
-        return StageRun({"verdicts": "verdicts.jsonl", "pairs": "pairs.jsonl", "summary": "summary.json"},
-                        {"pairs": len(pairs), "pairs_by_reason": dict(sorted(by_reason.items()))})
+        strengthened = executed.output(ctx.run_path, "inputs") if "inputs" in executed.outputs else None
+        return judge_round(ctx, sampled, _load(Execution, executed.output(ctx.run_path, "executions")),
+                           _load(Execution, executed.output(ctx.run_path, "references")), strengthened, d)
 
     inputs = {"samples": sampled.output_hashes["samples"],
               "executions": executed.output_hashes["executions"],
@@ -330,15 +343,25 @@ def judge_stage(ctx: Context, round_no: int, sampled: StageManifest,
 
 def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Policy,
                 initial: Policy) -> StageManifest:
-    """DPO on the round's pairs from `policy`'s adapter; `initial` is the run's first policy
-    (the reference of ``dpo.reference: initial``)."""
+    """DPO from `policy`'s adapter on the round's training set (``pairs.jsonl``: the round's
+    pairs less those excluded by review, `codealign.runs.exclusions`); `initial` is the run's
+    first policy (the reference of ``dpo.reference: initial``)."""
+    from codealign.records import PairRow, load_list
+    from codealign.runs.exclusions import exclude, round_exclusions
     from codealign.trainer.dpo import Reference, train_round
 
     dpo = dataclasses.replace(ctx.config.dpo, seed=ctx.config.dpo.seed + round_no)
+    pairs_path = judged.output(ctx.run_path, "pairs")
+    own = load_list(PairRow, [obj for _, obj in read_jsonl(pairs_path)], path=str(pairs_path))
+    excluded = round_exclusions(ctx.run_path, round_no, (p.id for p in own))
 
     def work(d: Path) -> StageRun:
-        if judged.result["pairs"] == 0:
-            return StageRun({}, {"skipped": "no preference pairs: nothing to train"})
+        training = exclude(own, excluded)
+        write_jsonl(d / "pairs.jsonl", (p.to_dict() for p in training))
+        files = {"training_set": "pairs.jsonl"}
+        summary = {"training_set": {"pairs": len(training), "excluded": len(own) - len(training)}}
+        if not training:
+            return StageRun(files, {"skipped": "no preference pairs: nothing to train"} | summary)
         advance: Callable[[int], None] | None = None
 
         def on_step(step: int, total: int) -> None:
@@ -350,23 +373,25 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
             else:
                 ctx.cancel.check()            # the trainer is built: stop before its first step
 
-        result = train_round(ctx.config.model, judged.output(ctx.run_path, "pairs"), d, dpo,
+        result = train_round(ctx.config.model, d / "pairs.jsonl", d, dpo,
                              previous_adapter=ctx.path(policy.adapter),
                              chat=ctx.config.sampling.chat, on_step=on_step,
                              initial_adapter=ctx.path(initial.adapter))
-        return StageRun({"adapter": "adapter", "metrics": "metrics.jsonl", "train": "train.json"},
+        return StageRun(files | {"adapter": "adapter", "metrics": "metrics.jsonl", "train": "train.json"},
                         {"steps": result.steps, "stopped_early": result.stopped_early,
                          "stop_reason": result.stop_reason, "reference": result.reference,
                          "pairs": result.pairs, "train_tokens": result.train_tokens,
                          "tokens_per_s": result.tokens_per_s, "device": result.device,
                          "last": {k: round(v, 4) for k, v in result.last_metrics.items()
                                   if k.startswith(("rewards/", "logps/", "loss"))
-                                  or k in ("chosen_logp_change", "drift")}})
+                                  or k in ("chosen_logp_change", "drift")}} | summary)
 
     inputs = {"pairs": judged.output_hashes["pairs"], "dpo": plain_data(dpo),
               "model": ctx.config.model, "policy": plain_data(policy)}
     if dpo.reference is Reference.INITIAL:
         inputs["initial"] = plain_data(initial)
+    if excluded:
+        inputs["excluded"] = excluded
     return ctx.run_stage(round_no, "train", inputs, work)
 
 
