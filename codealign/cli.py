@@ -385,6 +385,46 @@ def runs_resume(
     _execute(_run_path(run, run_dir), rounds)
 
 
+@runs_app.command("rejudge")
+def runs_rejudge(
+    run: RunArg,
+    round_no: Annotated[Optional[int], typer.Option("--round", help="The round (default: every judged round).")] = None,
+    run_dir: RunDir = None,
+) -> None:
+    """Judge a finished round again with today's code: run its samples in the sandbox again
+    (strengthened tests included), judge them, and print the pairs lost, gained and flipped,
+    with why. Writes round-K/rejudge-<stamp>/ beside the round; the round is not touched."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from codealign.records.rejudge import ChangeKind
+    from codealign.runs.console import ConsoleReporter
+    from codealign.runs.rejudge import judged_rounds, rejudge_round
+
+    path = _run_path(run, run_dir)
+    rounds = judged_rounds(path) if round_no is None else [round_no]
+    if not rounds:
+        raise CodealignError(f"{path} has no judged round yet")
+    console, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    reporter = ConsoleReporter(lambda line: err.print(f"[bold]rejudge[/bold] {escape(line)}"), bars=True)
+    for k in rounds:
+        report = rejudge_round(path, k, subscribers=[reporter])
+        before = "unknown (made before pairs recorded provenance)" if report.before is None else \
+            f"codealign {report.before.codealign}, judges {report.before.code_hash}"
+        console.print(f"round {k}: {report.pairs_before} pairs before, {report.pairs_after} after: kept "
+                      f"{report.kept}, lost {report.count(ChangeKind.LOST)}, gained "
+                      f"{report.count(ChangeKind.GAINED)}, flipped {report.count(ChangeKind.FLIPPED)}, "
+                      f"reason changed {report.count(ChangeKind.REASON)}")
+        console.print(f"  judged by {before}; now codealign {report.after.codealign}, judges "
+                      f"{report.after.code_hash} (bandit {report.after.bandit}, radon {report.after.radon})")
+        for c in report.changes:
+            console.print(escape(f"  {c.kind.value:14} {c.task_id} {c.reason}: {c.chosen_id} over {c.rejected_id}"))
+            for why in c.why:
+                console.print(escape(f"      because {why}"))
+        console.print(f"  {len(report.verdicts_changed)} of {report.samples} samples judged differently; "
+                      f"written to {escape(str(path / report.directory))}")
+
+
 @app.command("train")
 def train(
     model: Annotated[str, typer.Option("--model", help="Base model (local path or hub id).")],
