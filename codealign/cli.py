@@ -476,10 +476,15 @@ def nightly(
                                     "recorded for it already makes this a skip.")] = None,
     overrides: Annotated[Optional[str], typer.Option(
         "--overrides", hidden=True, help="Top-level recipe overrides as a JSON object.")] = None,
+    review_per_reason: Annotated[int, typer.Option(
+        "--review-per-reason", envvar="CODEALIGN_REVIEW_PER_REASON", min=0,
+        help="With --database-url: pairs of each reason drawn from each round into the review queue.")] = 2,
 ) -> None:
     """Run the lineage's next night once (for cron, a systemd timer or a Kubernetes CronJob).
 
-    Resumes the previous night instead when it was interrupted.
+    Resumes the previous night instead when it was interrupted. With --database-url, the pairs
+    the service's reviewers excluded are left out of its training sets, and its rounds' pairs
+    are drawn into the review queue.
 
     Exit status (`codealign.errors.ExitStatus`): 0 started (or nothing new, recorded), 5 resumed,
     3 skipped (lock held), 1 failed, 4 canceled, 2 bad input, 70 an unexpected error.
@@ -512,20 +517,20 @@ def nightly(
     from codealign.runs import RunBusy
     from codealign.runs.lock import RunLock, RunLockHeld
 
-    submitted = []
+    submitted, excluded = [], None
     if database_url:
-        from codealign.service.scheduler import active_tasks, index_night
+        from codealign.service.scheduler import active_tasks, excluded_pairs, index_night
 
-        submitted = active_tasks(database_url)
+        submitted, excluded = active_tasks(database_url), excluded_pairs(database_url)
     try:
         with RunLock(run.run_dir, database_url, run=f"{run.name} (nightly)"):
             result = run_night(run, extra_tasks=submitted, slot=when, rounds=rounds,
-                               trigger="schedule" if slot else "cli")
+                               trigger="schedule" if slot else "cli", excluded_pairs=excluded)
     except (RunLockHeld, RunBusy) as exc:
         console.print(f"nightly: skipped: {exc}")
         raise typer.Exit(NightOutcome.SKIPPED.exit_code)
     if database_url and result.run_path is not None:
-        index_night(database_url, result.run_path, run.name)
+        index_night(database_url, result.run_path, run.name, review_per_reason)
     where = f" ({result.run_path})" if result.run_path else ""
     console.print(f"nightly: {result.outcome.value}: night {result.night} {result.status or ''}"
                   f"{where} {result.message}".rstrip())
