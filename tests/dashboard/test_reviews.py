@@ -6,6 +6,9 @@ origin is refused."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import httpx
 import pytest
 
@@ -113,3 +116,69 @@ def test_a_review_from_another_origin_or_a_read_key_is_refused(service, write_ke
     assert httpx.post(url, data={"verdict": "maybe"}, cookies=cookie).status_code == 422
     assert not [r for r in service.api(f"/v1/reviews/queue/{item}")["reviews"] if r["comment"] == "evil"]
     assert service.api(f"/v1/reviews/queue/{item}")["disagree"] == 0
+
+
+def _wait(predicate, timeout: float = 900.0):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
+    return value
+
+
+def _lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_a_pair_disagreed_with_in_the_browser_is_not_in_the_next_rounds_training_set(
+        reviewer, service, write_key, tmp_path_factory, monkeypatch):
+    """A real run started through the API (round 1 on the seeded tiny policy, in a run worker);
+    its pairs reach the queue when the worker exits; the reviewer disagrees with the
+    correctness pairs and agrees with the rest in the browser; the run is resumed to round 2
+    through the API: the judge makes disagreed pairs again, and round 2's training set
+    (round-2/train/pairs.jsonl) holds none of them, but the agreed ones it made again."""
+    from seeded_policy import seeded_policy, write_recipe
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")          # the workers' torch: one thread on 2 cores
+    configs = service.settings.configs_dir
+    configs.mkdir(parents=True, exist_ok=True)
+    write_recipe(configs, seeded_policy(tmp_path_factory.getbasetemp()), rounds=1, name="rv")
+    api = httpx.Client(base_url=service.url, timeout=60, headers={"Authorization": f"Bearer {write_key}"})
+    started = api.post("/v1/runs", json={"config": "rv", "name": "rv"})
+    assert started.status_code == 202, started.text
+    _wait(lambda: api.get("/v1/runs/rv").json()["status"] in ("succeeded", "failed"))
+    assert api.get("/v1/runs/rv").json()["status"] == "succeeded"
+    queue = _wait(lambda: api.get("/v1/reviews/queue", params={"run": "rv"}).json()["items"], timeout=120)
+
+    open_view(reviewer, service, "/reviews?run=rv")
+    assert reviewer.locator("#queue tbody tr[data-item]").count() == len(queue)
+    disagreed, agreed = set(), set()
+    for item in queue:
+        verdict = "disagree" if item["reason"] == "correctness" else "agree"
+        open_view(reviewer, service, f"/reviews/{item['id']}")
+        with reviewer.expect_navigation():
+            reviewer.click(f"#verdict-{verdict}")
+        reviewer.wait_for_selector(f"#review-saved[data-verdict='{verdict}']")
+        (disagreed if verdict == "disagree" else agreed).add(item["pair_id"])
+    assert disagreed, queue
+    assert set(api.get("/v1/reviews/exclusions").json()["pair_ids"]) >= disagreed
+    open_view(reviewer, service, "/reviews/agreement?run=rv")
+    row = reviewer.locator("#agreement tr[data-reason='correctness']")
+    assert int(row.get_attribute("data-disagree")) == len(disagreed) and number(row.get_attribute("data-rate")) == 0.0
+
+    resumed = api.post("/v1/runs/rv/resume", json={"rounds": 2})
+    assert resumed.status_code == 202, resumed.text
+    _wait(lambda: api.get("/v1/runs/rv").json()["status"] in ("succeeded", "failed"))
+    assert api.get("/v1/runs/rv").json()["status"] == "succeeded"
+    run = service.runs_dir / "rv"
+    made = {p["pair_id"] for p in _lines(run / "round-2/judge/pairs.jsonl")}
+    trained = {p["pair_id"] for p in _lines(run / "round-2/train/pairs.jsonl")}
+    again = made & disagreed
+    assert again, "round 2 made none of the disagreed pairs again: nothing to show"
+    assert not trained & disagreed
+    assert trained == made - disagreed - (made & set(api.get("/v1/reviews/exclusions").json()["pair_ids"]))
+    assert made & agreed <= trained
+    manifest = json.loads((run / "round-2/train/manifest.json").read_text())
+    assert set(manifest["inputs"]["excluded"]) == again
+    assert "excluded" not in json.loads((run / "round-1/train/manifest.json").read_text())["inputs"]
