@@ -8,7 +8,9 @@ report and the demo under their own names::
                                                   RoundArtifacts, Lineage)     records.rounds
     round-k/evaluate/outcomes.jsonl OutcomeRow                                 records.results
     RunReader.task_results(k)       TaskResult; Flip between two rounds       records.results
-    round-k/judge/pairs.jsonl       PairRow (PairVerdict)                      records.results
+    round-k/judge/pairs.jsonl       PairRow (PairVerdict, PairProvenance)      records.results,
+                                                                               records.provenance
+    round-k/rejudge-*/report.json   RejudgeReport (PairChange, SampleChange)   records.rejudge
     night.json, GET /v1/nights      Night, NightRecord                         records.nights
 
 `RoundRecord.to_dict()` is a line of the file and the API's JSON; `from_dict` (or
