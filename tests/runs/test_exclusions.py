@@ -62,12 +62,12 @@ def test_the_training_set_leaves_out_excluded_pairs_and_a_trained_round_keeps_it
     run, tasks = make_run(tmp_path / "runs", model=str(tiny_model_dir), dpo=DPO)
     judged_round(run, tasks)
     pairs = [PairRow.from_dict(d) for d in pair_lines(run / "round-1/judge/pairs.jsonl")]
-    assert len(pairs) >= 3
+    assert len(pairs) >= 2
     out = pairs[0].id
     write_exclusions(run, [out], source="test")
     trained = _train(run, tasks)
-    training = [PairRow.from_dict(d) for d in pair_lines(run / "round-1/train/pairs.jsonl")]
-    assert [p.id for p in training] == [p.id for p in pairs[1:]]
+    training = [d["pair_id"] for d in pair_lines(run / "round-1/train/pairs.jsonl")]
+    assert training == [p.id for p in pairs[1:]]
     assert trained.result["pairs"] == len(pairs) - 1 and trained.inputs["excluded"] == [out]
     # a pair excluded after the round trained: the finished stage keeps what it trained on
     write_exclusions(run, [out, pairs[1].id], source="test")
