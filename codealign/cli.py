@@ -385,6 +385,46 @@ def runs_resume(
     _execute(_run_path(run, run_dir), rounds)
 
 
+@runs_app.command("rejudge")
+def runs_rejudge(
+    run: RunArg,
+    round_no: Annotated[Optional[int], typer.Option("--round", help="The round (default: every judged round).")] = None,
+    run_dir: RunDir = None,
+) -> None:
+    """Judge a finished round again with today's code: run its samples in the sandbox again
+    (strengthened tests included), judge them, and print the pairs lost, gained and flipped,
+    with why. Writes round-K/rejudge-<stamp>/ beside the round; the round is not touched."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from codealign.records.rejudge import ChangeKind
+    from codealign.runs.console import ConsoleReporter
+    from codealign.runs.rejudge import judged_rounds, rejudge_round
+
+    path = _run_path(run, run_dir)
+    rounds = judged_rounds(path) if round_no is None else [round_no]
+    if not rounds:
+        raise CodealignError(f"{path} has no judged round yet")
+    console, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    reporter = ConsoleReporter(lambda line: err.print(f"[bold]rejudge[/bold] {escape(line)}"), bars=True)
+    for k in rounds:
+        report = rejudge_round(path, k, subscribers=[reporter])
+        before = "unknown (made before pairs recorded provenance)" if report.before is None else \
+            f"codealign {report.before.codealign}, judges {report.before.code_hash}"
+        console.print(f"round {k}: {report.pairs_before} pairs before, {report.pairs_after} after: kept "
+                      f"{report.kept}, lost {report.count(ChangeKind.LOST)}, gained "
+                      f"{report.count(ChangeKind.GAINED)}, flipped {report.count(ChangeKind.FLIPPED)}, "
+                      f"reason changed {report.count(ChangeKind.REASON)}")
+        console.print(f"  judged by {before}; now codealign {report.after.codealign}, judges "
+                      f"{report.after.code_hash} (bandit {report.after.bandit}, radon {report.after.radon})")
+        for c in report.changes:
+            console.print(escape(f"  {c.kind.value:14} {c.task_id} {c.reason}: {c.chosen_id} over {c.rejected_id}"))
+            for why in c.why:
+                console.print(escape(f"      because {why}"))
+        console.print(f"  {len(report.verdicts_changed)} of {report.samples} samples judged differently; "
+                      f"written to {escape(str(path / report.directory))}")
+
+
 @app.command("train")
 def train(
     model: Annotated[str, typer.Option("--model", help="Base model (local path or hub id).")],
@@ -436,10 +476,15 @@ def nightly(
                                     "recorded for it already makes this a skip.")] = None,
     overrides: Annotated[Optional[str], typer.Option(
         "--overrides", hidden=True, help="Top-level recipe overrides as a JSON object.")] = None,
+    review_per_reason: Annotated[int, typer.Option(
+        "--review-per-reason", envvar="CODEALIGN_REVIEW_PER_REASON", min=0,
+        help="With --database-url: pairs of each reason drawn from each round into the review queue.")] = 2,
 ) -> None:
     """Run the lineage's next night once (for cron, a systemd timer or a Kubernetes CronJob).
 
-    Resumes the previous night instead when it was interrupted.
+    Resumes the previous night instead when it was interrupted. With --database-url, the pairs
+    the service's reviewers excluded are left out of its training sets, and its rounds' pairs
+    are drawn into the review queue.
 
     Exit status (`codealign.errors.ExitStatus`): 0 started (or nothing new, recorded), 5 resumed,
     3 skipped (lock held), 1 failed, 4 canceled, 2 bad input, 70 an unexpected error.
@@ -472,21 +517,22 @@ def nightly(
     from codealign.runs import RunBusy
     from codealign.runs.lock import RunLock, RunLockHeld
 
-    submitted, keep_out = [], {}
+    submitted, keep_out, excluded = [], {}, None
     if database_url:
-        from codealign.service.scheduler import active_tasks, index_night
+        from codealign.service.scheduler import active_tasks, excluded_pairs, index_night
 
         store = active_tasks(database_url)
-        submitted, keep_out = store.tasks, store.keep_out
+        submitted, keep_out, excluded = store.tasks, store.keep_out, excluded_pairs(database_url)
     try:
         with RunLock(run.run_dir, database_url, run=f"{run.name} (nightly)"):
             result = run_night(run, extra_tasks=submitted, slot=when, rounds=rounds,
-                               trigger="schedule" if slot else "cli", keep_out=keep_out)
+                               trigger="schedule" if slot else "cli", keep_out=keep_out,
+                               excluded_pairs=excluded)
     except (RunLockHeld, RunBusy) as exc:
         console.print(f"nightly: skipped: {exc}")
         raise typer.Exit(NightOutcome.SKIPPED.exit_code)
     if database_url and result.run_path is not None:
-        index_night(database_url, result.run_path, run.name)
+        index_night(database_url, result.run_path, run.name, review_per_reason)
     where = f" ({result.run_path})" if result.run_path else ""
     console.print(f"nightly: {result.outcome.value}: night {result.night} {result.status or ''}"
                   f"{where} {result.message}".rstrip())

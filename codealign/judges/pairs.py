@@ -265,6 +265,8 @@ class Pair:
 
         The verdicts are summarised with a fixed set of keys (so that ``datasets`` infers one
         schema for the file); the full records are in verdicts.jsonl under the sample ids.
+        ``provenance`` (what made the pair: policy, sampling, sandbox, judges) is the run's to
+        know: the judge stage fills it in (`codealign.runs.provenance`); here it is None.
         """
         return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected,
                 "pair_id": self.pair_id, "task_id": self.task_id, "reason": self.reason.value,
@@ -272,7 +274,7 @@ class Pair:
                 "chosen_id": self.chosen_verdict.sample_id,
                 "rejected_id": self.rejected_verdict.sample_id,
                 "chosen_verdict": _summary(self.chosen_verdict),
-                "rejected_verdict": _summary(self.rejected_verdict)}
+                "rejected_verdict": _summary(self.rejected_verdict), "provenance": None}
 
 
 def _summary(v: Verdict) -> dict[str, Any]:

@@ -8,10 +8,12 @@ report and the demo under their own names::
                                                   RoundArtifacts, Lineage)     records.rounds
     round-k/evaluate/outcomes.jsonl OutcomeRow (Failure)                       records.results
     RunReader.task_results(k)       TaskResult (Disagreement); Flip            records.results
-    round-k/judge/pairs.jsonl       PairRow (PairVerdict)                      records.results
+    round-k/judge/pairs.jsonl       PairRow (PairVerdict, PairProvenance)      records.results,
+                                                                               records.provenance
     round-k/sample/allocation.json  Allocation (TaskAllocation, TaskState)     records.allocation
     round-k/train/pairs.jsonl       TrainingPair (PairRow, PairOrigin)         records.training
     round-k/train/replay.jsonl      ReplayCheck                                records.training
+    round-k/rejudge-*/report.json   RejudgeReport (PairChange, SampleChange)   records.rejudge
     night.json, GET /v1/nights      Night, NightRecord                         records.nights
 
 `RoundRecord.to_dict()` is a line of the file and the API's JSON; `from_dict` (or

@@ -6,7 +6,8 @@
   held-out tasks from the round's evaluation, train tasks from the round's own samples;
 - `Flip`: how a task changed between two rounds (the API's pass-rate metrics and the
   dashboard's flips view);
-- `PairRow`: one line of ``round-k/judge/pairs.jsonl`` (`codealign.judges.pairs.Pair.to_dict`).
+- `PairRow`: one line of ``round-k/judge/pairs.jsonl`` (`codealign.judges.pairs.Pair.to_dict`, with
+  its stable ``pair_id`` and its `codealign.records.provenance.PairProvenance`).
 
 A sample *passes* when it passed its tests honestly (`codealign.judges.rules`: the sandbox said
 passed and the tamper judge found nothing). A sample that did not pass carries its `Failure`
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from codealign.records.codec import Record
+from codealign.records.provenance import PairProvenance
 
 __all__ = ["Side", "Failure", "Disagreement", "OutcomeRow", "TaskResult", "Flip", "PairVerdict", "PairRow",
            "DIFFERENTIAL_TEST", "MAX_DISAGREEMENTS"]
@@ -188,6 +190,8 @@ class PairRow(Record):
     pair_id: str | None = None
     """`codealign.judges.pairs.pair_id` of the three texts (None in files written before it:
     `id` computes it)."""
+    provenance: PairProvenance | None = None
+    """What made the pair (`codealign.records.provenance`); None in files written before it."""
 
     @property
     def id(self) -> str:

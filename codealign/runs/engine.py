@@ -13,11 +13,15 @@ A run is a directory ``<run_dir>/<name>/``::
     lineage/initial/  a child run's copy of π₀'s adapter (when π₀ is not the base)
     state.json, lease.lock, cancel.request      see `codealign.runs.state`
     events.jsonl      see `codealign.runs.events`
+    exclusions.json   pair ids no training set may hold (reviewers disagreed), written by whoever
+                      starts the run (`codealign.runs.exclusions`); absent: none
     round-0/evaluate/ the starting policy on the held-out tasks (evaluated once)
     round-k/sample/   samples.jsonl           (train tasks, current policy)
     round-k/execute/  executions.jsonl, references.jsonl (sandbox, profiled)
-    round-k/judge/    verdicts.jsonl, pairs.jsonl (TRL format), summary.json
-    round-k/train/    adapter/, metrics.jsonl, train.json
+    round-k/judge/    verdicts.jsonl, pairs.jsonl (TRL format, with each pair's provenance), summary.json
+    round-k/train/    pairs.jsonl (the training set: the judge's pairs less the excluded),
+                      adapter/, metrics.jsonl, train.json
+    round-k/rejudge-<stamp>/  ``codealign runs rejudge``: the round judged again (`codealign.runs.rejudge`)
     round-k/evaluate/ samples.jsonl, executions.jsonl, outcomes.jsonl, report.json
     round-k/gate/     decision.json
     rounds.jsonl      one line per round, rebuilt from the stage manifests

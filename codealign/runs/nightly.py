@@ -18,9 +18,12 @@ created and again when it ends; the run's own state stays in ``state.json``).
    split is the seeded per-task hash rule of `codealign.trainer.evaluate.split_tasks`, so a
    task lands on the same side every night (a submitted task in ``keep_out``, a near
    duplicate of a held-out task, never on the train side);
-4. when nothing changed since the previous night — the same tasks and recipe, and that night
-   succeeded without promoting anything, so a new run would repeat it draw for draw — record
-   a night with status ``nothing-new`` and no run (it still shows that it ran).
+4. when nothing changed since the previous night — the same tasks, recipe and excluded pairs,
+   and that night succeeded without promoting anything, so a new run would repeat it draw for
+   draw — record a night with status ``nothing-new`` and no run (it still shows that it ran).
+
+The pairs reviewers excluded (``excluded_pairs``, the service's, passed in as data) are written
+into the night's run before it executes, new or resumed (`codealign.runs.exclusions`).
 
 A night's published figures (`night_record`) are read from its run: rounds, whether a round
 was promoted, and the held-out pass@1 and secure-rate deltas of the last promoted round
@@ -33,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -139,10 +143,19 @@ def _finish(run_path: Path, night: int, record: Night, state) -> NightResult:
 
 def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datetime | None = None,
               trigger: str = "cli", rounds: int | None = None, cancel=None,
-              subscribers=(), keep_out: dict[str, str] | None = None) -> NightResult:
+              subscribers=(), keep_out: dict[str, str] | None = None,
+              excluded_pairs: Collection[str] | None = None) -> NightResult:
     """Run (or resume) the lineage's night; see the module docstring. The caller holds the run
-    lock. `keep_out`: submitted tasks never to train on, with why (`create_run`'s)."""
+    lock. `keep_out`: submitted tasks never to train on, with why (`create_run`'s).
+    `excluded_pairs` (the service's reviewed-out pair ids, passed in as data like
+    `extra_tasks`) is written into the night's run first (`codealign.runs.exclusions`); None
+    leaves a resumed night's file as it is."""
     from codealign.runs import RunStatus, create_run, execute_run, read_state
+    from codealign.runs.exclusions import read_exclusions, write_exclusions
+
+    def exclusions(path: Path) -> None:
+        if excluded_pairs is not None:
+            write_exclusions(path, excluded_pairs, source=f"codealign nightly ({trigger})")
 
     lineage = config.name
     run_dir = Path(config.run_dir)
@@ -160,6 +173,7 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
                                     started_at=state.started_at or _now(), trigger=trigger),
                     status=RunStatus.RUNNING.value)
                 _write_night(last, record)
+                exclusions(last)
                 done = execute_run(last, rounds=rounds, cancel=cancel, subscribers=subscribers)
                 result = _finish(last, number, record, done)
                 if result.outcome is NightOutcome.STARTED:
@@ -186,7 +200,8 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
         nothing_new = (previous_tasks == _task_dicts(tasks)
                        and _comparable_config(previous_config) == _comparable_config(config.section_dicts())
                        and reader.state().status is RunStatus.SUCCEEDED
-                       and last_promoted(reader.rounds()) is None)
+                       and last_promoted(reader.rounds()) is None
+                       and (excluded_pairs is None or read_exclusions(previous[1]) == frozenset(excluded_pairs)))
 
     number = (nights[-1][0] if nights else 0) + 1
     name = f"{lineage}-night-{number:04d}"
@@ -211,6 +226,7 @@ def run_night(config: RunConfig, *, extra_tasks: list | None = None, slot: datet
     create_run(child, tasks=tasks, parent_run=previous[1] if previous else None, keep_out=keep_out)
     record = dataclasses.replace(record, status=RunStatus.QUEUED.value)
     _write_night(night_path, record)
+    exclusions(night_path)
     state = execute_run(night_path, rounds=rounds, cancel=cancel, subscribers=subscribers)
     return _finish(night_path, number, record, state)
 

@@ -353,25 +353,38 @@ def execute_stage(ctx: Context, round_no: int, sampled: StageManifest) -> StageM
     return ctx.run_stage(round_no, "execute", inputs, work)
 
 
-def judge_stage(ctx: Context, round_no: int, sampled: StageManifest,
-                executed: StageManifest) -> StageManifest:
+def judge_round(ctx: Context, sampled: StageManifest, executions: list, references: list,
+                inputs_file: Path | None, out: Path) -> StageRun:
+    """Judge a round's samples given their `executions` (and the tasks' `references`' ones,
+    run on the strengthened inputs of `inputs_file`, None: none), write ``verdicts.jsonl``,
+    ``pairs.jsonl`` (each pair with its provenance: `codealign.runs.provenance`) and
+    ``summary.json`` into `out`. The judge stage's work, and ``codealign runs rejudge``'s
+    (`codealign.runs.rejudge`) on executions made again."""
     from codealign.generator import Sample
     from codealign.judges import judge_executions
+    from codealign.runs.provenance import pair_rows, round_sources
+
+    samples = _load(Sample, sampled.output(ctx.run_path, "samples"))
+    tasks = [ctx.tasks[t] for t in dict.fromkeys(s.task_id for s in samples)]
+    verdicts, pairs, summary = judge_executions(tasks, samples, executions, {e.task_id: e for e in references},
+                                                ctx.config.judges, ctx.config.pairs)
+    sources = round_sources(ctx.config, sampled.inputs, inputs_file)
+    write_jsonl(out / "verdicts.jsonl", (v.to_dict() for v in verdicts))
+    write_jsonl(out / "pairs.jsonl", (r.to_dict() for r in pair_rows(pairs, ctx.tasks, sources)))
+    write_json(out / "summary.json", plain_data(summary))
+    by_reason = Counter(p.reason.value for p in pairs)
+    return StageRun({"verdicts": "verdicts.jsonl", "pairs": "pairs.jsonl", "summary": "summary.json"},
+                    {"pairs": len(pairs), "pairs_by_reason": dict(sorted(by_reason.items()))})
+
+
+def judge_stage(ctx: Context, round_no: int, sampled: StageManifest,
+                executed: StageManifest) -> StageManifest:
     from codealign.sandbox.execution import Execution
 
     def work(d: Path) -> StageRun:
-        samples = _load(Sample, sampled.output(ctx.run_path, "samples"))
-        executions = _load(Execution, executed.output(ctx.run_path, "executions"))
-        references = {e.task_id: e for e in _load(Execution, executed.output(ctx.run_path, "references"))}
-        tasks = [ctx.tasks[t] for t in dict.fromkeys(s.task_id for s in samples)]
-        verdicts, pairs, summary = judge_executions(tasks, samples, executions, references,
-                                                    ctx.config.judges, ctx.config.pairs)
-        write_jsonl(d / "verdicts.jsonl", (v.to_dict() for v in verdicts))
-        write_jsonl(d / "pairs.jsonl", (p.to_dict() for p in pairs))
-        write_json(d / "summary.json", plain_data(summary))
-        by_reason = Counter(p.reason.value for p in pairs)
-        return StageRun({"verdicts": "verdicts.jsonl", "pairs": "pairs.jsonl", "summary": "summary.json"},
-                        {"pairs": len(pairs), "pairs_by_reason": dict(sorted(by_reason.items()))})
+        strengthened = executed.output(ctx.run_path, "inputs") if "inputs" in executed.outputs else None
+        return judge_round(ctx, sampled, _load(Execution, executed.output(ctx.run_path, "executions")),
+                           _load(Execution, executed.output(ctx.run_path, "references")), strengthened, d)
 
     inputs = {"samples": sampled.output_hashes["samples"],
               "executions": executed.output_hashes["executions"],
@@ -384,8 +397,10 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
                 initial: Policy, train_ids: list[str]) -> StageManifest:
     """DPO from `policy`'s adapter on the round's training set (``pairs.jsonl``: its own pairs
     and, with ``replay.share``, earlier pairs re-checked in this run; `codealign.runs.trainset`;
-    ``replay.jsonl`` lists the earlier pairs re-checked). `initial` is the run's first policy
+    ``replay.jsonl`` lists the earlier pairs re-checked), less the pairs excluded by review
+    (`codealign.runs.exclusions`). `initial` is the run's first policy
     (the reference of ``dpo.reference: initial``); `train_ids`: the run's train tasks."""
+    from codealign.runs.exclusions import round_exclusions
     from codealign.runs.trainset import build_training_set, earlier_pairs, own_pairs, revalidate
     from codealign.trainer.dpo import Reference, train_round
 
@@ -398,10 +413,12 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
         return revalidate(candidates, ctx.tasks, set(train_ids), lambda s: ctx.execute(s, references=True),
                           ctx.config.judges, ctx.config.pairs)
 
+    new = own_pairs(ctx.run_path, round_no, judged.output(ctx.run_path, "pairs"),
+                    sampled.output(ctx.run_path, "samples"))
+    excluded = round_exclusions(ctx.run_path, round_no, [c.pair.id for c in [*new, *earlier]])
+
     def work(d: Path) -> StageRun:
-        new = own_pairs(ctx.run_path, round_no, judged.output(ctx.run_path, "pairs"),
-                        sampled.output(ctx.run_path, "samples"))
-        training = build_training_set(new, earlier, replay, check)
+        training = build_training_set(new, earlier, replay, check, excluded=frozenset(excluded))
         write_jsonl(d / "pairs.jsonl", (p.to_dict() for p in training.pairs))
         write_jsonl(d / "replay.jsonl", (c.to_dict() for c in training.checks))
         files = {"training_set": "pairs.jsonl", "replay": "replay.jsonl"}
@@ -444,6 +461,8 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
                             "pairs": plain_data(ctx.config.pairs),
                             "earlier": sha_json([[c.origin.to_dict(), c.pair.id, c.chosen_code, c.rejected_code]
                                                  for c in earlier])}
+    if excluded:
+        inputs["excluded"] = excluded
     return ctx.run_stage(round_no, "train", inputs, work)
 
 

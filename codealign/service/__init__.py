@@ -28,7 +28,10 @@ keys. API callers choose experiments within that:
   a named set (`bank`, `humaneval`, `mbpp`): it cannot name a path, a URL, an address, a model
   or a sandbox setting, so it cannot make the service read, write or fetch anything the
   operator did not name. It can spend the machine's time up to the ceilings (one run at a
-  time, the global run lock; the validation queue's bound; its fair share of validation).
+  time, the global run lock; the validation queue's bound; its fair share of validation). It
+  also reviews the pairs in the spot-check queue (`codealign.service.reviews`), attributed to
+  the key: a *disagree* removes a pair from every later training set, so a write key can keep
+  the loop from learning a pair, never make it learn one.
 * an **admin** key also edits the nightly schedule (a recipe by name, a cron, the same
   overrides) and lists, creates and revokes keys. It chooses no more infrastructure than a
   write key does; it can lock the other callers out (revoking their keys).
@@ -36,7 +39,8 @@ keys. API callers choose experiments within that:
   `codealign serve` binds only to loopback then. The Host header must be an allowed name
   (loopback names by default on a loopback bind), so a web page that rebinds its DNS name to
   127.0.0.1 is refused; the dashboard's cookie is HttpOnly and SameSite=Strict and opens no
-  `/v1` call.
+  `/v1` call. Its one form that changes anything (a review) needs the cookie's key to be of
+  scope write, and is refused when the browser names another Origin.
 * `unsafe-no-isolation` (candidate code and submitted tests run as the service's user on the
   host) is never selectable by the API: the service refuses recipes and a validation backend
   that use it unless the operator passed `--allow-unsafe-no-isolation` (logged at start).

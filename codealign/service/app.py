@@ -150,9 +150,10 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(info.router)
     app.include_router(tasks.router)
     # runs, metrics, keys: this service's; schedule, nights, dashboard: mounted by their owners.
-    for module in ("runs", "metrics", "keys", "schedule", "nights"):
+    for module in ("runs", "metrics", "keys", "schedule", "nights", "reviews"):
         _include_if_present(app, f"codealign.service.api.routes.{module}")
     _include_if_present(app, "codealign.service.dashboard")
+    _include_if_present(app, "codealign.service.dashboard.reviews")
 
 
 def _include_if_present(app: FastAPI, module_name: str) -> None:

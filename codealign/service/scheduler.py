@@ -47,7 +47,7 @@ from typing import Any
 from codealign.errors import ConfigError
 
 __all__ = ["JOB_ID", "MISFIRE_GRACE_S", "NightlyRuntime", "NightlyScheduler", "nightly_job",
-           "parse_cron", "latest_fire_time", "active_tasks", "index_night", "run_night_process"]
+           "parse_cron", "latest_fire_time", "active_tasks", "index_night", "excluded_pairs", "run_night_process"]
 
 JOB_ID = "codealign-nightly"
 RESUME_JOB_ID = "codealign-nightly-resume"
@@ -78,33 +78,45 @@ def latest_fire_time(cron: str, now: datetime, within_s: float = MISFIRE_GRACE_S
     return latest
 
 
+def _in_store(database_url: str, work: Callable[[Any], Any]) -> Any:
+    """`work(session)` in a session of the service's database, opened for it and closed after
+    (the ``codealign nightly`` process has no service of its own)."""
+    from codealign.service.store.db import Database
+
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            return work(session)
+    finally:
+        db.close()
+
+
 def active_tasks(database_url: str):
     """The service's API-submitted tasks that are ``active``, oldest first, and those to keep
     out of training (`codealign.service.intake.StoreTasks`: flags as the service's validator
     last decided them)."""
     from codealign.service.intake import store_tasks
-    from codealign.service.store.db import Database
 
-    db = Database(database_url)
-    try:
-        with db.session() as session:
-            return store_tasks(session)
-    finally:
-        db.close()
+    return _in_store(database_url, store_tasks)
 
 
-def index_night(database_url: str, run_path: Path, lineage: str) -> None:
-    """Put a night's run in the service's run index (GET /v1/runs lists it under its lineage)."""
+def excluded_pairs(database_url: str) -> list[str]:
+    """The pair ids the service's reviewers excluded (`codealign.service.reviews`), for a night."""
+    from codealign.service.reviews import excluded_pair_ids
+
+    return _in_store(database_url, excluded_pair_ids)
+
+
+def index_night(database_url: str, run_path: Path, lineage: str, review_per_reason: int) -> None:
+    """Put a night's run in the service's run index (GET /v1/runs lists it under its lineage),
+    and its rounds' pairs in the review queue (`review_per_reason` of each reason)."""
     from codealign.service.runindex import index_run
-    from codealign.service.store.db import Database
 
-    db = Database(database_url)
-    try:
-        with db.session() as session:
-            index_run(session, run_path.name, run_path, config_name=lineage)
-            session.commit()
-    finally:
-        db.close()
+    def work(session) -> None:
+        index_run(session, run_path.name, run_path, config_name=lineage, review_per_reason=review_per_reason)
+        session.commit()
+
+    _in_store(database_url, work)
 
 
 def _typed(overrides: dict[str, Any] | None):

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     api_docs: bool = Field(default=False, description=(
         "Serve Swagger UI at /docs (it loads its scripts from a CDN: jsdelivr). "
         "/openapi.json is always served."))
+    review_per_reason: int = Field(default=2, ge=0, le=1000, description=(
+        "Pairs of each reason (correctness, efficiency, security, maintainability) drawn from each "
+        "decided round into the review queue (0: none)."))
     # Ceilings of the experiment overrides an API caller may send (recipes.Overrides).
     max_rounds: int = Field(default=10, ge=1, le=100, description=(
         "Most rounds a run started, resumed or scheduled through the API may have."))

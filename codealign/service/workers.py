@@ -76,7 +76,13 @@ class Workers:
             return dict(self._workers)
 
     def start(self, name: str, run_path: Path, rounds: int | None = None) -> Worker:
-        """Spawn the worker for `run_path`; raise RunLockHeld (-> 409) if another run holds the lock."""
+        """Spawn the worker for `run_path`; raise RunLockHeld (-> 409) if another run holds the
+        lock. The pairs reviewers excluded go into the run first (`codealign.runs.exclusions`)."""
+        from codealign.runs.exclusions import write_exclusions
+        from codealign.service.reviews import SOURCE, excluded_pair_ids
+
+        with self.db.session() as session:
+            write_exclusions(run_path, excluded_pair_ids(session), SOURCE)
         python = self.settings.worker_python or sys.executable
         command = [python, "-m", "codealign", "runs", "resume", str(run_path)]
         if rounds is not None:
@@ -120,7 +126,8 @@ class Workers:
             self._workers.pop(worker.run, None)
         from codealign.service.runindex import refresh_run
         try:
-            refresh_run(self.db, worker.run, worker.run_path, cache_dir=self.settings.run_cache(worker.run))
+            refresh_run(self.db, worker.run, worker.run_path, cache_dir=self.settings.run_cache(worker.run),
+                        review_per_reason=self.settings.review_per_reason)
         except Exception:  # noqa: BLE001 - the index is a cache; the run directory is the truth
             log.exception("could not refresh the index of run %s", worker.run)
 
@@ -129,7 +136,7 @@ class Workers:
         previous service reads `interrupted`, resumable)."""
         from codealign.service.runindex import refresh_all
         try:
-            refresh_all(self.db, self.settings.runs_dir)
+            refresh_all(self.db, self.settings.runs_dir, self.settings.review_per_reason)
         except Exception:  # noqa: BLE001 - see _supervise
             log.exception("could not refresh the run index")
 

@@ -12,7 +12,9 @@ One definition, used everywhere:
 - ``delta_mean(a, b)``: Δ of the task-mean of a per-task figure (pass@1 per task is its pass
   rate), b − a, over the tasks both have;
 - ``ratio_of_shares(a, b)``: the ratio of two pooled shares, e.g. the insecure share of
-  passing samples (insecure passes / passes, pooled over tasks), b / a.
+  passing samples (insecure passes / passes, pooled over tasks), b / a;
+- ``wilson(k, n)``: a proportion of n trials (a judge's agreement with reviewers), with its
+  Wilson score interval (no resampling).
 
 Both are cases of `paired_statistic` (`paired_statistics` for several at once): any figure
 computed from per-task sums (a task-mean, a pooled share, a weighted sum of such deltas: the
@@ -34,6 +36,7 @@ is not used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -42,7 +45,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Interval", "delta_mean", "ratio_of_shares", "paired_statistic", "paired_statistics", "two_level",
-           "DEFAULT_RESAMPLES", "DEFAULT_CONFIDENCE"]
+           "wilson", "DEFAULT_RESAMPLES", "DEFAULT_CONFIDENCE"]
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_CONFIDENCE = 0.95
@@ -225,3 +228,26 @@ def ratio_of_shares(a: Mapping[str, tuple[int, int]], b: Mapping[str, tuple[int,
                             np.array([b[t] for t in tasks], dtype=float).reshape(-1, 2),
                             lambda sa, sb, n: (sb[..., 0] / sb[..., 1]) / (sa[..., 0] / sa[..., 1]),
                             resamples=resamples, confidence=confidence, seed=seed)
+
+
+def wilson(successes: int, trials: int, *, confidence: float = DEFAULT_CONFIDENCE) -> Interval:
+    """A proportion `successes` / `trials` with its Wilson score interval (good at small n and
+    at shares near 0 or 1, where the normal approximation's interval leaves [0, 1]). The
+    interval's `tasks` is the number of trials, `resamples` 0 (it is computed, not drawn); the
+    value is None when there was no trial.
+
+    >>> iv = wilson(8, 10)
+    >>> iv.value, round(iv.low, 3), round(iv.high, 3)
+    (0.8, 0.49, 0.943)
+    >>> wilson(0, 0).value is None
+    True
+    """
+    if trials <= 0:
+        return Interval(None, None, None, confidence, 0, 0)
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), confidence, trials, 0)

@@ -31,6 +31,8 @@ from codealign.judges.pairs import pair_id
 from codealign.judges.verdict import Verdict
 from codealign.jsonl import write_json, write_jsonl
 from codealign.records import Failure
+from codealign.records.provenance import (JudgeSource, PairProvenance, PolicySource, RawScores, SamplingSource,
+                                          SandboxSource, TaskSource)
 from codealign.runs.allocation import AllocationConfig, allocate, task_history
 from codealign.runs.rounds import write_rounds
 from codealign.trainer.evaluate import Outcome, evaluate, split_tasks
@@ -111,6 +113,32 @@ def _pair_side(sample: dict, execution: dict, rank: int, explanation: str) -> di
             "security": 0.0, "maintainability": None, "explanation": explanation}
 
 
+def _raw(sample: dict, execution: dict, insecure: bool) -> RawScores:
+    passed = execution["status"] == "passed"
+    return RawScores(sample_id=sample["sample_id"], status=execution["status"], tests_passed=execution["tests_passed"],
+                     tests_total=execution["tests_total"], detail=execution["detail"], tampered=False, tamper_reasons=[],
+                     secure=not insecure, bandit_risk=3.0 if insecure else 0.0,
+                     bandit_findings=["B307:MEDIUM"] if insecure else [],
+                     cost_s=execution["cost"]["perf_cpu_s"] if passed else None, cost_lower_bound=False if passed else None,
+                     ops=execution["cost"]["ops"], perf_cpu_s=execution["cost"]["perf_cpu_s"],
+                     mi=_maintainability(sample["code"])["value"], cc_max=1, judge_errors=[])
+
+
+def _provenance(policy: str, k: int, task_id: str, chosen: tuple, rejected: tuple) -> dict:
+    """A pair's provenance in the real record's shape (`codealign.records.provenance`)."""
+    digest = hashlib.sha256(task_id.encode()).hexdigest()[:16]
+    return PairProvenance(
+        policy=PolicySource(name=policy, model="synthetic", model_revision=None,
+                            adapter_hash=None if policy == "base" else hashlib.sha256(policy.encode()).hexdigest()),
+        sampling=SamplingSource(backend="vllm", n=4, temperature=0.8, top_p=0.95, max_tokens=128, stop=[], chat=False,
+                                seed=100_003 * k),
+        sandbox=SandboxSource(backend="bwrap", executor="local", python="/usr/bin/python3", image=None, image_digest=None,
+                              bwrap_version="bubblewrap 0.8.0", config_hash="0" * 16),
+        task=TaskSource(tests_hash=digest, reference_hash=None, inputs_hash=None),
+        judges=JudgeSource(codealign="0.1.0", bandit="1.9.4", radon="6.0.1", code_hash="0" * 16, config_hash="0" * 16),
+        chosen=_raw(*chosen), rejected=_raw(*rejected)).to_dict()
+
+
 def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_samples: int = 4,
                    eval_samples: int = 4, steps: int = 8, seed: int = 0) -> Path:
     """Write a finished run of `rounds` rounds over `tasks` tasks at `path`; return `path`."""
@@ -160,7 +188,8 @@ def synthesize_run(path: str | Path, *, rounds: int = 6, tasks: int = 40, train_
                                   "chosen_id": cs["sample_id"], "rejected_id": rs["sample_id"],
                                   "chosen_verdict": _pair_side(cs, ce, 1, "rank 1: passed 2/2 tests"),
                                   "rejected_verdict": _pair_side(rs, re_, train_samples,
-                                                                 f"rank {train_samples}: {re_['status']}")})
+                                                                 f"rank {train_samples}: {re_['status']}"),
+                                  "provenance": _provenance(policy, k, t, (cs, ce, False), (rs, re_, ri))})
             for stage, name, rows in (("sample", "samples", samples), ("execute", "executions", executions),
                                       ("judge", "verdicts", verdicts)):
                 write_jsonl(base / stage / f"{name}.jsonl", rows)

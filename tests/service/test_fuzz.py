@@ -78,7 +78,9 @@ def _runs(runs_dir) -> None:
 def test_schema_covers_every_route():
     assert {"POST /v1/tasks", "GET /v1/tasks", "POST /v1/runs", "GET /v1/runs/{name}/events",
             "GET /v1/keys", "POST /v1/keys", "DELETE /v1/keys/{key_id}", "PUT /v1/schedule",
-            "GET /v1/metrics/pass-rates"} <= set(OPERATIONS)
+            "GET /v1/metrics/pass-rates", "GET /v1/reviews/queue", "GET /v1/reviews/queue/{item_id}",
+            "POST /v1/reviews/queue/{item_id}", "GET /v1/reviews", "GET /v1/reviews/agreement",
+            "GET /v1/reviews/exclusions"} <= set(OPERATIONS)
 
 
 # Operations that read a run's records, with the parameters of the run made by `_runs`.
@@ -91,7 +93,10 @@ RECORD_READS = [("GET /v1/runs/{name}/rounds", {"name": "syn"}, {}),
                 ("GET /v1/nights", {}, {"lineage": "lin"}),
                 ("GET /v1/tasks/{task_id}", {"task_id": "near-dup"}, {}),
                 ("GET /v1/tasks/{task_id}", {"task_id": "weak"}, {}),
-                ("GET /v1/tasks", {}, {"limit": 5})]
+                ("GET /v1/tasks", {}, {"limit": 5}),
+                ("GET /v1/reviews/queue", {}, {"state": "all", "limit": 5}),
+                ("GET /v1/reviews/queue/{item_id}", {"item_id": 1}, {}),
+                ("GET /v1/reviews/agreement", {}, {})]
 
 
 @pytest.mark.parametrize(("label", "path", "query"), RECORD_READS,
@@ -100,6 +105,18 @@ def test_run_records_conform_to_their_typed_schema(fuzzed, label, path, query):
     case = SCHEMA.find_operation_by_label(label).Case(path_parameters=path, query=query)
     response = case.call_and_validate(base_url=fuzzed.url, headers=fuzzed.headers, timeout=30)
     assert response.status_code == 200 and response.json()
+
+
+def test_a_review_and_the_agreement_it_makes_conform_to_their_schema(fuzzed):
+    post = SCHEMA.find_operation_by_label("POST /v1/reviews/queue/{item_id}")
+    for verdict, status in (("disagree", 201), ("agree", 200)):
+        case = post.Case(path_parameters={"item_id": 2}, body={"verdict": verdict, "comment": "fuzz"})
+        response = case.call_and_validate(base_url=fuzzed.url, headers=fuzzed.headers, timeout=30)
+        assert response.status_code == status, response.text
+    for label in ("GET /v1/reviews/agreement", "GET /v1/reviews", "GET /v1/reviews/queue/{item_id}"):
+        case = SCHEMA.find_operation_by_label(label).Case(path_parameters={"item_id": 2} if "item_id" in label else {})
+        response = case.call_and_validate(base_url=fuzzed.url, headers=fuzzed.headers, timeout=30)
+        assert response.status_code == 200 and response.json()
 
 
 def _has_nul(value) -> bool:

@@ -6,11 +6,12 @@ import enum
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["Base", "TaskStatus", "TaskRow", "TaskTag", "ApiKey", "Scope", "IdempotencyRecord",
-           "RunRow", "RoundRow", "utcnow"]
+           "RunRow", "RoundRow", "ReviewVerdict", "ReviewRound", "ReviewItem", "Review", "utcnow"]
 
 # SQLite autoincrements only INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -171,3 +172,65 @@ class RoundRow(Base):
     round: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ReviewVerdict(str, enum.Enum):
+    """A reviewer's word on a pair: the judges were right, wrong, or the reviewer cannot say."""
+
+    AGREE = "agree"
+    DISAGREE = "disagree"       # the pair is excluded from every later training set
+    SKIP = "skip"
+
+
+class ReviewRound(Base):
+    """A round whose pairs were sampled into the review queue (drawn once, even when none was)."""
+
+    __tablename__ = "review_rounds"
+
+    run_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pairs: Mapped[int] = mapped_column(Integer)
+    """The round's pairs when they were drawn from."""
+    drawn: Mapped[int] = mapped_column(Integer)
+    drawn_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewItem(Base):
+    """A pair in the review queue. `pair` is the pair's record (`codealign.records.PairRow`, its
+    provenance included) as it was drawn: reviews outlive run directories. Not tied to the runs
+    table: an exclusion must hold after its run is gone."""
+
+    __tablename__ = "review_items"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_name: Mapped[str] = mapped_column(String(128))
+    round: Mapped[int] = mapped_column(Integer)
+    pair_id: Mapped[str] = mapped_column(String(64), index=True)
+    task_id: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(String(32))
+    pair: Mapped[dict[str, Any]] = mapped_column(JSON)
+    drawn_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("run_name", "round", "pair_id", name="uq_review_items_round_pair"),
+                      Index("ix_review_items_reason", "reason", "pk"))
+
+
+class Review(Base):
+    """One reviewer's verdict on a queued pair: one per item and key (`owner`: ``key:<id>``, or
+    ``open``); reviewing again replaces it. `pair_id` and `reason` repeat the item's (the
+    exclusion list and the agreement rates read this table alone)."""
+
+    __tablename__ = "reviews"
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_pk: Mapped[int] = mapped_column(ForeignKey("review_items.pk", ondelete="CASCADE"))
+    pair_id: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    verdict: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("item_pk", "owner", name="uq_reviews_item_owner"),
+                      Index("ix_reviews_verdict", "verdict", "pair_id"))

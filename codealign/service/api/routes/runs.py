@@ -200,7 +200,8 @@ def start_run(body: RunCreate, request: Request, session: SessionDep, settings: 
                              run_name=name, tasks=body.tasks)
         parent = _run_path(settings, body.parent_run) if body.parent_run else None
         path = Path(create_run(config, tasks=tasks, parent_run=parent, keep_out=keep_out))
-        index_run(session, name, path, config_name=body.config, parent_run=body.parent_run)
+        index_run(session, name, path, config_name=body.config, parent_run=body.parent_run,
+                  review_per_reason=settings.review_per_reason)
         session.commit()
         workers.start(name, path)
         return _started(request, session, path)
