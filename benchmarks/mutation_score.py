@@ -4,7 +4,8 @@ For every task of each set, `codealign.judges.strength.measure_strength` mutates
 reference (one edit each: comparison, arithmetic, boolean, constant, dropped ``not``, slice
 bound, returned value; at most `MAX_MUTANTS` per task), runs each mutant in the sandbox
 against the task's own tests, and compares the survivors with the reference on the
-agreement inputs (the tests' own call arguments and short scaled-up versions of them).
+agreement inputs (the tests' own call arguments, short scaled-up versions of them, and
+differential testing's kept inputs, made in the sandbox as the execute stage makes them).
 A survivor that agrees everywhere is *likely equivalent* and leaves the denominator:
 
     score = killed by the tests / (mutants - likely equivalent)
@@ -12,8 +13,8 @@ A survivor that agrees everywhere is *likely equivalent* and leaves the denomina
 Prints, per set: the pooled score (all tasks' mutants together), the per-task mean,
 median, 5th and 10th percentiles, how many tasks fall below `WEAK_TESTS_THRESHOLD`, the
 threshold HumanEval's distribution suggests (its 5th percentile rounded down to 0.05), the
-score with strengthened inputs (differential testing's, once `codealign.sandbox` provides
-them: until then "n/a"), the operators whose mutants survive most, and a few surviving
+score with strengthened inputs (a survivor that disagrees with the reference on one of
+differential testing's inputs counts as killed), the operators whose mutants survive most, and a few surviving
 mutants; then one JSON line.
 
     PYTHONPATH=. .venv/bin/python benchmarks/mutation_score.py [--sets humaneval mbpp]
@@ -51,7 +52,7 @@ def main() -> None:
     ap.add_argument("--backend", default="bwrap")
     args = ap.parse_args()
 
-    from codealign.judges.strength import WEAK_TESTS_THRESHOLD, measure_strength, summary
+    from codealign.judges.strength import WEAK_TESTS_THRESHOLD, measure_strength, strengthened_inputs, summary
     from codealign.sandbox import SandboxConfig
     from codealign.tasks import load_tasks
 
@@ -61,9 +62,8 @@ def main() -> None:
         spec = args.mbpp if name == "mbpp" else name
         tasks = load_tasks(spec)[:args.limit or None]
         started = time.monotonic()
-        # Differential testing's strengthened inputs (task id -> argument-tuple sources)
-        # plug in here once `codealign.sandbox` provides them; until then: none (n/a).
-        strengthened = None
+        # differential testing's kept inputs, made in the sandbox as the execute stage makes them
+        strengthened = strengthened_inputs(tasks, config)
         strengths = measure_strength(tasks, config, strengthened=strengthened, progress=True)
         elapsed = time.monotonic() - started
         s = summary(strengths)

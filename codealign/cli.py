@@ -102,10 +102,12 @@ def _print_strength(console, tasks, references, config, limit: int | None) -> No
     from rich.table import Table
 
     from codealign.judges.mutants import MAX_MUTANTS
-    from codealign.judges.strength import WEAK_TESTS_THRESHOLD, measure_strength, summary, weak_tests
+    from codealign.judges.strength import (WEAK_TESTS_THRESHOLD, measure_strength, strengthened_inputs, summary,
+                                           weak_tests)
 
-    strengths = measure_strength(tasks, config, references=references, limit=limit or MAX_MUTANTS,
-                                 progress=True)
+    strengthened = strengthened_inputs(tasks, config) if config.differential else None
+    strengths = measure_strength(tasks, config, strengthened=strengthened, references=references,
+                                 limit=limit or MAX_MUTANTS, progress=True)
     table = Table(title="test strength (mutation score of each task's tests)")
     for column in ("id", "mutants", "killed", "likely equivalent", "score", "with strengthening",
                    "a surviving mutant"):

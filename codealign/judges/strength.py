@@ -50,11 +50,13 @@ from codealign.sandbox.perfinputs import call_arguments, candidates
 from codealign.tasks.task import Task
 
 __all__ = ["WEAK_TESTS_THRESHOLD", "InputKind", "MutantResult", "TaskStrength",
-           "agreement_task", "measure_strength", "summary", "task_mutants", "weak_tests"]
+           "agreement_task", "measure_strength", "strengthened_inputs", "summary", "task_mutants",
+           "weak_tests"]
 
 # HumanEval's 5th percentile of per-task scores, rounded down to 0.05 (0.952 -> 0.95 with the
 # agreement inputs of today; benchmarks/mutation_score.py prints it): 95% of HumanEval's tasks
-# are at or above it. Re-derive it when strengthened inputs join the agreement inputs.
+# are at or above it. It judges the tests alone, measured without strengthened inputs (as
+# the service measures a submitted task's): with them fewer mutants count as equivalent.
 WEAK_TESTS_THRESHOLD = 0.95
 MUTANT_TIMEOUT_FACTOR = 20.0
 MUTANT_MIN_TIMEOUT_S = 3.0   # below this, a busy machine can stop the tester before it starts
@@ -291,6 +293,19 @@ def _validation_groups(offered: list[tuple[InputKind, str]]) -> list[list[int]]:
     scaled = [[i] for i, (kind, _) in enumerate(offered) if kind == InputKind.SCALED]
     strong = [i for i, (kind, _) in enumerate(offered) if kind == InputKind.STRENGTHENED]
     return [g for g in [tests, *scaled, strong] if g]
+
+
+def strengthened_inputs(tasks: Sequence[Task], config: SandboxConfig = SandboxConfig(), *,
+                        cancel: Callable[[], bool] | None = None) -> dict[str, list[str]]:
+    """Differential testing's kept inputs of each task with a reference, as `measure_strength`'s
+    `strengthened` (task id -> argument-tuple sources): those the execute stage would test
+    samples on (`codealign.sandbox.inputs.synthesise_inputs`, made in the sandbox)."""
+    from codealign.sandbox.inputs import synthesise_inputs
+
+    inputs = synthesise_inputs(tasks, dataclasses.replace(config, differential=True), profile=False,
+                               cancel=cancel)
+    return {tid: [c.args for c in ti.diff.cases] for tid, ti in inputs.tasks.items()
+            if ti.diff is not None and ti.diff.cases}
 
 
 def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfig(), *,

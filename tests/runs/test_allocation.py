@@ -11,7 +11,7 @@ from codealign.judges.verdict import JudgeScore, Verdict
 from codealign.records import Allocation, AllocationMode, TaskState
 from codealign.runs import allocation
 from codealign.runs.allocation import AllocationConfig, TaskHistory, allocate, task_history
-from codealign.sandbox.execution import INFRASTRUCTURE_FLAG, Cost, Execution, Status
+from codealign.sandbox.execution import Cost, Execution, Flag, Status
 
 
 def test_doctests():
@@ -23,7 +23,7 @@ def verdict(task: str, i: int, code: str, passed: bool = True, insecure: bool = 
     status = Status.PASSED if passed else Status.FAILED
     execution = Execution(f"{task}#{i}", task, Status.ERROR if lost else status, int(passed), 1,
                           cost=Cost(ops=100), detail="worker lost" if lost else "",
-                          flags=(INFRASTRUCTURE_FLAG,) if lost else ())
+                          flags=(Flag.INFRASTRUCTURE.text(),) if lost else ())
     scores = {"tamper": JudgeScore("tamper", 0.0),
               "security": JudgeScore("security", 3.0 if insecure else 0.0, details={
                   "findings": [{"test_id": "B307", "severity": "MEDIUM"}] if insecure else []}),

@@ -40,7 +40,7 @@ def _train(run, tasks, round_no=1):
         ctx = Context(config, run, tasks, lease, EventLog(run), CancelToken(run))
         judged = read_manifest(run / f"round-{round_no}" / "judge")
         try:
-            return train_stage(ctx, round_no, judged, Policy("base"), Policy("base"))
+            return train_stage(ctx, round_no, judged, Policy("base"), Policy("base"), [t.task_id for t in tasks])
         finally:
             ctx.close()
 
@@ -53,7 +53,8 @@ def test_a_round_whose_every_pair_is_excluded_trains_nothing(tmp_path):
     trained = _train(run, tasks)
     assert trained.skipped == "no preference pairs: nothing to train"
     assert trained.inputs["excluded"] == sorted(ids)                  # only the round's own, in the hash
-    assert trained.result["training_set"] == {"pairs": 0, "excluded": len(ids)}
+    summary = trained.result["training_set"]
+    assert summary["new"] == summary["replayed"] == 0 and summary["excluded"] == len(ids)
     assert (run / "round-1/train/pairs.jsonl").read_text() == ""
 
 
