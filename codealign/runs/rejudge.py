@@ -59,7 +59,7 @@ def rejudge_round(run_path: str | Path, round_no: int, *, subscribers: Iterable[
     from codealign.judges.verdict import Verdict
     from codealign.runs.engine import read_task_snapshot, stored_config
     from codealign.runs.events import EventLog
-    from codealign.runs.stages import Context, _load, judge_round, read_manifest
+    from codealign.runs.stages import INPUTS_FILE, Context, _load, judge_round, read_manifest
     from codealign.runs.state import CancelToken, RunLease, now_iso
 
     run_path = Path(run_path)
@@ -75,11 +75,10 @@ def rejudge_round(run_path: str | Path, round_no: int, *, subscribers: Iterable[
     ctx = Context(config, run_path, read_task_snapshot(run_path), RunLease(out), events, CancelToken(out))
     ctx.round, ctx.stage = round_no, "rejudge"
     samples = _load(Sample, sampled.output(run_path, "samples"))
-    executions, references = ctx.execute(samples, references=True)
+    executions, references = ctx.execute(samples, references=True, stage_dir=out)
     write_jsonl(out / "executions.jsonl", (e.to_dict() for e in executions))
     write_jsonl(out / "references.jsonl", (e.to_dict() for e in references))
-    inputs = out / "inputs.json"
-    judge_round(ctx, sampled, executions, references, inputs if inputs.exists() else None, out)
+    judge_round(ctx, sampled, executions, references, out / INPUTS_FILE, out)
 
     def pairs(path: Path) -> list[PairRow]:
         return load_list(PairRow, [obj for _, obj in read_jsonl(path)], path=str(path))

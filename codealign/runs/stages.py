@@ -409,15 +409,16 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
     earlier = earlier_pairs(ctx.run_path, round_no, replay.lineage) if replay.share else []
     sampled = read_manifest(ctx.run_path / f"round-{round_no}" / "sample")
 
-    def check(candidates):
-        return revalidate(candidates, ctx.tasks, set(train_ids), lambda s: ctx.execute(s, references=True),
-                          ctx.config.judges, ctx.config.pairs)
-
     new = own_pairs(ctx.run_path, round_no, judged.output(ctx.run_path, "pairs"),
                     sampled.output(ctx.run_path, "samples"))
     excluded = round_exclusions(ctx.run_path, round_no, [c.pair.id for c in [*new, *earlier]])
 
     def work(d: Path) -> StageRun:
+        def check(candidates):   # the re-check's inputs: train/inputs.json (the last batch's)
+            return revalidate(candidates, ctx.tasks, set(train_ids),
+                              lambda s: ctx.execute(s, references=True, stage_dir=d),
+                              ctx.config.judges, ctx.config.pairs)
+
         training = build_training_set(new, earlier, replay, check, excluded=frozenset(excluded))
         write_jsonl(d / "pairs.jsonl", (p.to_dict() for p in training.pairs))
         write_jsonl(d / "replay.jsonl", (c.to_dict() for c in training.checks))

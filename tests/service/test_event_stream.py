@@ -6,6 +6,7 @@ measured by benchmarks/sse_load.py, not here.)"""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 
@@ -22,7 +23,9 @@ def _line(seq: int, kind: str = "Progress") -> str:
 
 def _refresh(tail: RunTail) -> None:
     tail._read_at = float("-inf")          # as if POLL_S had passed
-    asyncio.run(tail.refresh())
+    # a thread of its own: a session fixture (the browser's sync API) may hold this thread's loop
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, tail.refresh()).result()
 
 
 def test_the_tail_reads_only_what_was_appended(tmp_path):
