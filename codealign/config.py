@@ -23,10 +23,12 @@ A recipe (see ``configs/``) looks like::
     evaluation: {...}          # codealign.trainer.EvalConfig
     gate:       {...}          # codealign.trainer.GateConfig
 
-Everything is checked before any work starts: an unknown field is a `ConfigError` naming
-its dotted path (``dpo.betta``); a bad value is the stage config's own `ConfigError`, given
-the same dotted path; a model that is neither an existing local path nor shaped like a hub
-id (``org/name``), and a task spec that loads no task, are errors too.
+Everything is checked before any work starts. Each section is validated by its stage config
+(a pydantic dataclass, `codealign.stage_config`), and pydantic's complaint becomes one
+`ConfigError` at the dotted path users see: ``dpo.betta: unknown field (known: ...)``,
+``sampling.n: must be ≥ 1, got 0``, ``judges.order[1]: must be 'efficiency', ...``. A model
+that is neither an existing local path nor shaped like a hub id (``org/name``), and a task
+spec that loads no task, are errors too.
 """
 
 from __future__ import annotations
@@ -36,9 +38,20 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from codealign.errors import ConfigError, InputError
+from codealign.stage_config import config_error
+
+if TYPE_CHECKING:
+    from codealign.generator import SamplingConfig
+    from codealign.judges import JudgeConfig, PairConfig
+    from codealign.runs.allocation import AllocationConfig
+    from codealign.runs.trainset import ReplayConfig
+    from codealign.sandbox import SandboxConfig
+    from codealign.trainer import EvalConfig, GateConfig, TrainConfig
 
 __all__ = ["RunConfig", "load_config", "parse_config", "check_model", "check_tasks", "plain_data",
            "build_section", "BACKENDS", "RUN_NAME", "RUN_NAME_MAX", "is_run_name"]
@@ -74,6 +87,11 @@ def _sections() -> dict[str, type]:
             "evaluation": EvalConfig, "gate": GateConfig}
 
 
+def _default(section: str) -> Any:
+    """A RunConfig field defaulting to the section's default config."""
+    return field(default_factory=lambda: _sections()[section]())
+
+
 @dataclass
 class RunConfig:
     """One run of the loop. The stage sections hold the stage config objects."""
@@ -92,15 +110,15 @@ class RunConfig:
     """Start from this LoRA adapter directory instead of the base model."""
     generator: dict[str, Any] = field(default_factory=dict)
     """Keyword options of the generator backend's constructor (checked against its signature)."""
-    sampling: Any = None
-    allocation: Any = None
-    sandbox: Any = None
-    judges: Any = None
-    pairs: Any = None
-    replay: Any = None
-    dpo: Any = None
-    evaluation: Any = None
-    gate: Any = None
+    sampling: SamplingConfig = _default("sampling")
+    allocation: AllocationConfig = _default("allocation")
+    sandbox: SandboxConfig = _default("sandbox")
+    judges: JudgeConfig = _default("judges")
+    pairs: PairConfig = _default("pairs")
+    replay: ReplayConfig = _default("replay")
+    dpo: TrainConfig = _default("dpo")
+    evaluation: EvalConfig = _default("evaluation")
+    gate: GateConfig = _default("gate")
     source: str = field(default="", compare=False)
     """The file it was loaded from (for messages)."""
 
@@ -141,24 +159,16 @@ def plain_data(value: Any) -> Any:
 
 
 def build_section(cls: type, data: Any, prefix: str, source: str) -> Any:
-    """Construct one stage config, turning every complaint into a ConfigError at `prefix.field`."""
+    """Construct one stage config; pydantic's first complaint becomes a ConfigError at its
+    dotted path (``prefix.field``, `codealign.stage_config.config_error`)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"must be a mapping, got {type(data).__name__}", path=source, field=prefix)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    for key in data:
-        if key not in names:
-            raise ConfigError(f"unknown field (known: {', '.join(sorted(names))})", path=source,
-                              field=f"{prefix}.{key}")
     try:
-        return cls(**data)
-    except InputError as exc:
-        where = prefix if not exc.field else (
-            exc.field if exc.field.startswith(prefix + ".") else f"{prefix}.{exc.field}")
-        raise ConfigError(exc.reason, path=source, field=where) from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc), path=source, field=prefix) from None
+        return TypeAdapter(cls).validate_python(data)
+    except ValidationError as exc:
+        raise config_error(exc, cls, prefix=prefix, path=source) from None
 
 
 def check_model(model: str, source: str = "") -> None:
@@ -215,8 +225,6 @@ def parse_config(data: Any, source: str = "<config>", *, check: bool = True) -> 
     if config.parent_run is not None and config.initial_policy is not None:
         raise ConfigError("give parent_run or initial_policy, not both", path=source, field="initial_policy")
     _check_generator_options(config)
-    if config.evaluation.n_samples < max(config.evaluation.k):
-        raise ConfigError("evaluation.k must not exceed evaluation.n_samples", path=source, field="evaluation.k")
     if check:
         check_model(config.model, source)
         check_tasks(config)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import doctest
 import json
 import subprocess
 import sys
@@ -130,3 +132,73 @@ def test_vllm_lora_rank_limit_holds_the_trained_rank(tmp_path, recipe, rank, lim
     with pytest.raises(ConfigError) as err:
         load_config(_write(tmp_path, recipe))
     assert err.value.field == "generator.max_lora_rank"
+
+
+@pytest.mark.parametrize("section, value, field, message", [
+    ("sampling", {"n": 0}, "sampling.n", "must be ≥ 1, got 0"),                                 # a constraint
+    ("sampling", {"n": "8"}, "sampling.n", "must be an integer, got '8'"),                      # a wrong type
+    ("gate", {"reject_tag_regressions": "yes"}, "gate.reject_tag_regressions", "must be true or false, got 'yes'"),
+    ("sampling", {"foo": 1}, "sampling.foo",                                                    # an unknown key
+     "unknown field (known: chat, max_tokens, n, seed, stop, temperature, top_p)"),
+    ("judges", {"order": ["security", "speed"]}, "judges.order[1]",                             # a list item
+     "must be 'efficiency', 'security' or 'maintainability', got 'speed'"),
+    ("allocation", {"weights": {"mixed": -1}}, "allocation.weights.mixed", "must be ≥ 0, got -1"),  # a mapping's
+    ("allocation", {"weights": {"settled": 1}}, "allocation.weights.settled",
+     "unknown state (known: new, unsolved, mixed, flagged, varied), got 'settled'"),
+    ("pairs", {"efficiency_cpu_band": 1.2}, "pairs.efficiency_cpu_band",                        # a cross-field check
+     "must be a number above 1 + min_efficiency_margin (1.5), got 1.2"),
+    ("dpo", {"max_steps": 0}, "dpo.max_steps", "must be -1 (all epochs) or a positive integer, got 0"),
+    ("dpo", {"lora_target_modules": 3}, "dpo.lora_target_modules",
+     "must be 'all-linear', a module name or a non-empty list of module names, got 3"),
+    ("evaluation", {"k": [1, 4, 99]}, "evaluation.k", "each k must be at most n_samples (16), got [1, 4, 99]"),
+    ("sandbox", {"timeout_s": float("inf")}, "sandbox.timeout_s", "must be a finite number, got inf"),
+])
+def test_a_bad_section_value_reads_as_its_dotted_path(tmp_path, recipe, section, value, field, message):
+    recipe[section] = {**(recipe.get(section) or {}), **value}
+    path = _write(tmp_path, recipe)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.field == field
+    assert str(err.value) == f"{path}: field {field}: {message}"
+
+
+def test_a_section_key_that_is_no_string_is_an_unknown_field(tmp_path, recipe):
+    recipe["replay"] = {1: 0.5}
+    with pytest.raises(ConfigError, match=r"field replay\.1: unknown field \(known: lineage, seed, share\)"):
+        load_config(_write(tmp_path, recipe))
+
+
+def test_plain_data_holds_the_values_as_written(tmp_path, recipe):
+    """Integers stay integers in float fields, lists come back as lists, enums as their values:
+    the plain data hashed into the manifests is what it was before the configs were pydantic."""
+    recipe["sampling"].update(temperature=1, stop=["\ndef"])
+    recipe["dpo"].update(loss_type="sigmoid", loss_weights=[2])
+    recipe["evaluation"].update(k=4)
+    recipe["allocation"]["weights"] = {"mixed": 2}
+    config = load_config(_write(tmp_path, recipe))
+    assert isinstance(config.sampling.stop, tuple) and config.dpo.loss_type == ["sigmoid"]
+    plain = config.section_dicts()
+    assert json.dumps(plain["sampling"]["temperature"]) == "1" and plain["sampling"]["stop"] == ["\ndef"]
+    assert plain["dpo"]["epochs"] == 7 and json.dumps(plain["dpo"]["epochs"]) == "7"       # demo.yaml's
+    assert plain["dpo"]["loss_weights"] == [2.0] and json.dumps(plain["dpo"]["loss_weights"]) == "[2.0]"
+    assert plain["evaluation"]["k"] == [4] and plain["allocation"]["weights"] == {"mixed": 2}
+    assert plain["gate"]["objective"] == "composite" and plain["dpo"]["reference"] == "base"
+
+
+def test_stage_configs_are_frozen_and_revalidated_on_replace():
+    from codealign.generator import SamplingConfig
+
+    config = SamplingConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.n = 3  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="field n: must be ≥ 1, got 0"):
+        dataclasses.replace(config, n=0)
+    with pytest.raises(ConfigError, match="field temprature: unknown field"):
+        SamplingConfig(temprature=1.0)  # type: ignore[call-arg]
+
+
+def test_stage_config_doctests():
+    import codealign.stage_config
+
+    result = doctest.testmod(codealign.stage_config)
+    assert result.attempted and not result.failed

@@ -16,9 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Annotated, Protocol
 
-from codealign.errors import ConfigError, GeneratorError
+from pydantic import Field
+
+from codealign.errors import GeneratorError
+from codealign.stage_config import Boolean, Integer, Number, Text, stage_config
 
 __all__ = ["Completion", "FinishReason", "Generator", "SamplingConfig", "Counts", "per_prompt"]
 
@@ -63,7 +66,7 @@ class Completion:
     finish_reason: FinishReason = FinishReason.STOP
 
 
-@dataclass(frozen=True)
+@stage_config
 class SamplingConfig:
     """How to sample (the generator stage's config).
 
@@ -80,35 +83,13 @@ class SamplingConfig:
             tokenizer has a chat template.
     """
 
-    n: int = 8
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_tokens: int = 512
-    stop: tuple[str, ...] = ()
-    seed: int | None = 0
-    chat: bool | None = None
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.n, int) and not isinstance(self.n, bool) and 1 <= self.n <= 1024):
-            raise ConfigError(f"must be an integer in [1, 1024], got {self.n!r}", field="n")
-        if not (isinstance(self.temperature, (int, float)) and 0 <= self.temperature <= 10):
-            raise ConfigError(f"must be a number in [0, 10], got {self.temperature!r}",
-                              field="temperature")
-        if not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
-            raise ConfigError(f"must be in (0, 1], got {self.top_p!r}", field="top_p")
-        if not (isinstance(self.max_tokens, int) and not isinstance(self.max_tokens, bool)
-                and self.max_tokens >= 1):
-            raise ConfigError(f"must be a positive integer, got {self.max_tokens!r}",
-                              field="max_tokens")
-        if isinstance(self.stop, str) or not all(isinstance(s, str) and s for s in self.stop):
-            raise ConfigError(f"must be a list of non-empty strings, got {self.stop!r}",
-                              field="stop")
-        object.__setattr__(self, "stop", tuple(self.stop))
-        if self.seed is not None and not (isinstance(self.seed, int) and self.seed >= 0):
-            raise ConfigError(f"must be a non-negative integer or null, got {self.seed!r}",
-                              field="seed")
-        if self.chat not in (True, False, None):
-            raise ConfigError(f"must be true, false or null, got {self.chat!r}", field="chat")
+    n: Annotated[Integer, Field(ge=1, le=1024)] = 8
+    temperature: Annotated[Number, Field(ge=0, le=10)] = 0.8
+    top_p: Annotated[Number, Field(gt=0, le=1)] = 0.95
+    max_tokens: Annotated[Integer, Field(ge=1)] = 512
+    stop: tuple[Text, ...] = ()
+    seed: Annotated[Integer, Field(ge=0)] | None = 0
+    chat: Boolean | None = None
 
     def prompt_seed(self, index: int) -> int | None:
         """The seed for prompt `index` of a call.

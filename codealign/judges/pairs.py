@@ -86,10 +86,13 @@ import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from codealign.errors import ConfigError
 from codealign.judges.verdict import JudgeScore, Verdict
+from codealign.stage_config import Integer, Number, stage_config
 from codealign.tasks.task import Task
 
 __all__ = ["PairReason", "PairConfig", "Pair", "PairFault", "Basis", "Cheaper", "NoPair",
@@ -152,7 +155,7 @@ class Cheaper:
     margin: float
 
 
-@dataclass(frozen=True)
+@stage_config
 class PairConfig:
     """How pairs are drawn from one task's verdicts.
 
@@ -177,46 +180,22 @@ class PairConfig:
         reasons: which reasons produce pairs.
     """
 
-    min_correctness_margin: float = 0.01
-    min_efficiency_margin: float = 0.5
-    min_security_margin: float = 2.0
-    min_maintainability_margin: float = 10.0
-    efficiency_cpu_veto: float = 1.0
-    efficiency_cpu_band: float = 4.0
-    cpu_floor_s: float = 0.0005
-    max_pairs_per_task: int = 8
-    seed: int = 0
+    min_correctness_margin: Annotated[Number, Field(gt=0, le=1)] = 0.01
+    min_efficiency_margin: Annotated[Number, Field(gt=0)] = 0.5
+    min_security_margin: Annotated[Number, Field(gt=0)] = 2.0
+    min_maintainability_margin: Annotated[Number, Field(gt=0)] = 10.0
+    efficiency_cpu_veto: Annotated[Number, Field(ge=1)] = 1.0
+    efficiency_cpu_band: Number = 4.0
+    cpu_floor_s: Annotated[Number, Field(ge=0)] = 0.0005
+    max_pairs_per_task: Annotated[Integer, Field(ge=1)] = 8
+    seed: Integer = 0
     reasons: tuple[PairReason, ...] = tuple(PairReason)
 
     def __post_init__(self) -> None:
-        for reason in PairReason:
-            name = f"min_{reason.value}_margin"
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"must be a positive number, got {value!r}", field=name)
-        if not isinstance(self.efficiency_cpu_veto, (int, float)) or self.efficiency_cpu_veto < 1:
-            raise ConfigError(f"must be a number >= 1, got {self.efficiency_cpu_veto!r}",
-                              field="efficiency_cpu_veto")
-        if not isinstance(self.efficiency_cpu_band, (int, float)) \
-                or not self.efficiency_cpu_band > 1 + self.min_efficiency_margin:
+        if not self.efficiency_cpu_band > 1 + self.min_efficiency_margin:
             raise ConfigError(f"must be a number above 1 + min_efficiency_margin "
                               f"({1 + self.min_efficiency_margin:g}), got {self.efficiency_cpu_band!r}",
                               field="efficiency_cpu_band")
-        if not isinstance(self.cpu_floor_s, (int, float)) or self.cpu_floor_s < 0:
-            raise ConfigError(f"must be a number >= 0, got {self.cpu_floor_s!r}",
-                              field="cpu_floor_s")
-        if self.min_correctness_margin > 1:
-            raise ConfigError(f"must be in (0, 1], got {self.min_correctness_margin!r}",
-                              field="min_correctness_margin")
-        if not isinstance(self.max_pairs_per_task, int) or self.max_pairs_per_task < 1:
-            raise ConfigError(f"must be a positive integer, got {self.max_pairs_per_task!r}",
-                              field="max_pairs_per_task")
-        if not isinstance(self.seed, int):
-            raise ConfigError(f"must be an integer, got {self.seed!r}", field="seed")
-        try:
-            object.__setattr__(self, "reasons", tuple(PairReason(r) for r in self.reasons))
-        except ValueError as exc:
-            raise ConfigError(f"unknown reason in {self.reasons!r}", field="reasons") from exc
 
     def min_margin(self, reason: PairReason) -> float:
         return getattr(self, f"min_{reason.value}_margin")

@@ -32,17 +32,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import Annotated, Literal, get_args
 
-from codealign.errors import ConfigError
+from pydantic import AfterValidator, Field
+
 from codealign.judges.verdict import Verdict
+from codealign.stage_config import Number, stage_config
 
 __all__ = ["CRITERIA", "JudgeConfig", "rank_verdicts"]
 
-CRITERIA = ("efficiency", "security", "maintainability")
+Criterion = Literal["efficiency", "security", "maintainability"]
+CRITERIA: tuple[Criterion, ...] = get_args(Criterion)
 
 
-@dataclass(frozen=True)
+def _distinct(order: tuple[Criterion, ...]) -> tuple[Criterion, ...]:
+    if len(set(order)) != len(order):
+        raise ValueError("must name each criterion at most once")
+    return order
+
+
+@stage_config
 class JudgeConfig:
     """How passing samples are compared.
 
@@ -58,23 +68,11 @@ class JudgeConfig:
         bandit_skips: bandit test ids not run (B101 = ``assert`` used).
     """
 
-    order: tuple[str, ...] = CRITERIA
-    efficiency_tolerance: float = 0.10
-    security_tolerance: float = 1.0
-    maintainability_tolerance: float = 5.0
+    order: Annotated[tuple[Criterion, ...], AfterValidator(_distinct)] = CRITERIA
+    efficiency_tolerance: Annotated[Number, Field(gt=0)] = 0.10
+    security_tolerance: Annotated[Number, Field(gt=0)] = 1.0
+    maintainability_tolerance: Annotated[Number, Field(gt=0)] = 5.0
     bandit_skips: tuple[str, ...] = ("B101",)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.order, str) or not all(c in CRITERIA for c in self.order) \
-                or len(set(self.order)) != len(self.order):
-            raise ConfigError(f"must be distinct names from {list(CRITERIA)}, got {self.order!r}",
-                              field="order")
-        object.__setattr__(self, "order", tuple(self.order))
-        object.__setattr__(self, "bandit_skips", tuple(self.bandit_skips))
-        for name in ("efficiency_tolerance", "security_tolerance", "maintainability_tolerance"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-                raise ConfigError(f"must be a positive number, got {value!r}", field=name)
 
 
 _INF = math.inf

@@ -30,16 +30,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from codealign.errors import ConfigError
 from codealign.records.allocation import Allocation, AllocationMode, TaskAllocation, TaskState
+from codealign.stage_config import Integer, Number, stage_config
 
 __all__ = ["AllocationConfig", "TaskHistory", "task_history", "allocate"]
 
 _WEIGHTED = (TaskState.NEW, TaskState.UNSOLVED, TaskState.MIXED, TaskState.FLAGGED, TaskState.VARIED)
 
 
-@dataclass(frozen=True)
+def _weighted(state: str) -> str:
+    if state not in _WEIGHTED:
+        raise ValueError(f"unknown state (known: {', '.join(_WEIGHTED)})")
+    return state
+
+
+@stage_config
 class AllocationConfig:
     """How the sample stage spreads a round's samples (the run config's ``allocation`` section).
 
@@ -53,32 +63,13 @@ class AllocationConfig:
     """
 
     mode: AllocationMode = AllocationMode.ADAPTIVE
-    budget: int | None = None
-    settled: int = 1
-    cap: int | None = None
-    weights: dict[str, float] = field(default_factory=dict)
+    budget: Annotated[Integer, Field(ge=1)] | None = None
+    settled: Annotated[Integer, Field(ge=0)] = 1
+    cap: Annotated[Integer, Field(ge=1)] | None = None
+    weights: dict[Annotated[str, AfterValidator(_weighted)], Annotated[Number, Field(ge=0)]] = \
+        field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "mode", AllocationMode(self.mode))
-        except ValueError:
-            raise ConfigError(f"must be one of {[m.value for m in AllocationMode]}, got {self.mode!r}",
-                              field="mode") from None
-        for name, least in (("budget", 1), ("settled", 0), ("cap", 1)):
-            value = getattr(self, name)
-            if name != "settled" and value is None:
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                raise ConfigError(f"must be an integer >= {least}{'' if name == 'settled' else ' or null'}, "
-                                  f"got {value!r}", field=name)
-        if not isinstance(self.weights, dict):
-            raise ConfigError(f"must be a mapping of state to weight, got {self.weights!r}", field="weights")
-        known = [s.value for s in _WEIGHTED]
-        for state, weight in self.weights.items():
-            if state not in known:
-                raise ConfigError(f"unknown state {state!r} (known: {', '.join(known)})", field=f"weights.{state}")
-            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
-                raise ConfigError(f"must be a number >= 0, got {weight!r}", field=f"weights.{state}")
         if self.cap is not None and self.cap < self.settled:
             raise ConfigError(f"must be at least settled ({self.settled}), got {self.cap!r}", field="cap")
 

@@ -35,17 +35,20 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from codealign.errors import ConfigError
+from pydantic import Field
+
 from codealign.jsonl import read_jsonl
 from codealign.records import PairRow, load_list
 from codealign.records.training import PairOrigin, ReplayCheck, TrainingPair, TrainingSetSummary
+from codealign.stage_config import Boolean, Integer, Number, stage_config
 
 __all__ = ["ReplayConfig", "ReplayFault", "Candidate", "TrainingSet", "Check", "earlier_pairs", "own_pairs",
            "build_training_set", "revalidate"]
 
 
-@dataclass(frozen=True)
+@stage_config
 class ReplayConfig:
     """Earlier pairs in a round's training set (the run config's ``replay`` section).
 
@@ -56,17 +59,9 @@ class ReplayConfig:
         seed: orders the earlier pairs (which are tried first when more are available).
     """
 
-    share: float = 0.0
-    lineage: bool = True
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.share, (int, float)) or isinstance(self.share, bool) or not 0 <= self.share < 1:
-            raise ConfigError(f"must be a number in [0, 1), got {self.share!r}", field="share")
-        if not isinstance(self.lineage, bool):
-            raise ConfigError(f"must be true or false, got {self.lineage!r}", field="lineage")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ConfigError(f"must be an integer, got {self.seed!r}", field="seed")
+    share: Annotated[Number, Field(ge=0, lt=1)] = 0.0
+    lineage: Boolean = True
+    seed: Integer = 0
 
     def quota(self, new: int) -> int:
         """Replayed pairs for `new` pairs of the round's own: ``share`` of the whole set.

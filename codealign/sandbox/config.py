@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Annotated, Literal, get_args
+
+from pydantic import Field
 
 from codealign.errors import ConfigError
+from codealign.stage_config import Boolean, Integer, Number, Text, stage_config
 from codealign.tasks.task import Task
 
 __all__ = ["SandboxConfig", "Job", "BACKENDS", "UNSAFE_BACKEND"]
 
+Backend = Literal["bwrap", "docker", "unsafe-no-isolation"]
+"""How executions are isolated (`SandboxConfig.backend`)."""
+BACKENDS: tuple[str, ...] = get_args(Backend)
 UNSAFE_BACKEND = "unsafe-no-isolation"
-BACKENDS = ("bwrap", "docker", UNSAFE_BACKEND)
-EXECUTORS = ("local", "ray")
 
 
-@dataclass(frozen=True)
+@stage_config
 class SandboxConfig:
     """How executions are isolated and fanned out.
 
@@ -56,49 +61,23 @@ class SandboxConfig:
             joins the Ray already initialised in this process, or starts a local one.
     """
 
-    backend: str = "bwrap"
-    workers: int = 0
+    backend: Backend = "bwrap"
+    workers: Annotated[Integer, Field(ge=0)] = 0
     python: str = "/usr/bin/python3"
     image: str = "codealign-sandbox:latest"
-    tmpfs_mb: int = 64
-    output_limit: int = 8192
-    nproc: int = 64
-    fsize_mb: int = 32
-    perf_timeout_factor: float = 6.0
-    jobs_per_sandbox: int = 2000
-    repeats: int = 5
-    timeout_s: float | None = None
-    synthesise_perf_inputs: bool = True
-    differential: bool = True
+    tmpfs_mb: Annotated[Integer, Field(ge=1)] = 64
+    output_limit: Annotated[Integer, Field(ge=0)] = 8192
+    nproc: Annotated[Integer, Field(ge=4)] = 64
+    fsize_mb: Annotated[Integer, Field(ge=1)] = 32
+    perf_timeout_factor: Annotated[Number, Field(gt=0)] = 6.0
+    jobs_per_sandbox: Annotated[Integer, Field(ge=0)] = 2000
+    repeats: Annotated[Integer, Field(ge=1, le=100)] = 5
+    timeout_s: Annotated[Number, Field(gt=0, le=3600)] | None = None
+    synthesise_perf_inputs: Boolean = True
+    differential: Boolean = True
     inputs_cache_dir: str = ""
-    executor: str = "local"
-    ray_address: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {self.backend!r}; choose one of {list(BACKENDS)}",
-                              field="sandbox.backend")
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"unknown executor {self.executor!r}; choose one of {list(EXECUTORS)}",
-                              field="sandbox.executor")
-        if self.ray_address is not None and not (isinstance(self.ray_address, str) and self.ray_address):
-            raise ConfigError(f"must be a Ray address or null, got {self.ray_address!r}",
-                              field="sandbox.ray_address")
-        for name, low in (("workers", 0), ("tmpfs_mb", 1), ("output_limit", 0), ("nproc", 4),
-                          ("fsize_mb", 1), ("jobs_per_sandbox", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"must be an integer >= {low}, got {value!r}", field=f"sandbox.{name}")
-        if not (isinstance(self.repeats, int) and 1 <= self.repeats <= 100):
-            raise ConfigError(f"must be an integer in [1, 100], got {self.repeats!r}",
-                              field="sandbox.repeats")
-        if self.timeout_s is not None and not (isinstance(self.timeout_s, (int, float))
-                                               and 0 < self.timeout_s <= 3600):
-            raise ConfigError(f"must be None or in (0, 3600] seconds, got {self.timeout_s!r}",
-                              field="sandbox.timeout_s")
-        if not self.perf_timeout_factor > 0:
-            raise ConfigError(f"must be > 0, got {self.perf_timeout_factor!r}",
-                              field="sandbox.perf_timeout_factor")
+    executor: Literal["local", "ray"] = "local"
+    ray_address: Text | None = None
 
     @property
     def worker_count(self) -> int:

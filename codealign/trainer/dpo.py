@@ -64,10 +64,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, Strict
 
 from codealign.errors import ConfigError, TrainerError
 from codealign.jsonl import append_jsonl, read_jsonl, write_json
+from codealign.stage_config import LISTED, Boolean, Integer, Number, Text, one_message, stage_config
 from codealign.trainer.determinism import deterministic
 
 __all__ = ["Reference", "TrainConfig", "TrainResult", "train_round", "build_trainer", "dpo_args",
@@ -75,9 +78,9 @@ __all__ = ["Reference", "TrainConfig", "TrainResult", "train_round", "build_trai
 
 ADAPTER_DIR = "adapter"
 
-# The loss types of TRL 1.16's DPOTrainer (trl/trainer/dpo_config.py).
-_LOSS_TYPES = {"sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
-               "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm"}
+LossType = Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
+                   "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm"]
+"""The loss types of TRL 1.16's DPOTrainer (trl/trainer/dpo_config.py)."""
 
 
 class Reference(str, Enum):
@@ -88,89 +91,64 @@ class Reference(str, Enum):
     INITIAL = "initial"      # the run's (or lineage's) first policy, frozen (fixed across rounds)
 
 
-@dataclass
+def _steps(value: int) -> int:
+    if value == 0 or value < -1:
+        raise ValueError("must be -1 (all epochs) or a positive integer")
+    return value
+
+
+def _config_file(value: str) -> str:
+    if not Path(value).is_file():
+        raise ValueError("must be an existing accelerate config file or null")
+    return value
+
+
+_Positive = Annotated[Number, Field(gt=0)]
+_Count = Annotated[Integer, Field(ge=1)]
+
+
+@stage_config
 class TrainConfig:
     """DPO settings for one round. Every field is checked at construction."""
 
-    beta: float = 0.1
+    beta: _Positive = 0.1
     """Strength of the pull towards the reference: low learns fast and unstably, high learns nothing."""
-    loss_type: list[str] = field(default_factory=lambda: ["sigmoid", "sft"])
+    loss_type: Annotated[list[LossType], LISTED, Field(min_length=1)] = \
+        field(default_factory=lambda: ["sigmoid", "sft"])
     """TRL loss types; ``[sigmoid, sft]`` is DPO + NLL on the chosen completions."""
-    loss_weights: list[float] | None = None
+    loss_weights: list[Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]] | None = None
     """One weight per loss type (None: all 1.0)."""
-    learning_rate: float = 5e-5
-    epochs: float = 1.0
-    batch_size: int = 4
-    grad_accumulation: int = 1
-    max_length: int = 1024
+    learning_rate: _Positive = 5e-5
+    epochs: _Positive = 1.0
+    batch_size: _Count = 4
+    grad_accumulation: _Count = 1
+    max_length: _Count = 1024
     """Prompt + completion tokens kept per example (longer ones are truncated at the end)."""
-    max_steps: int = -1
+    max_steps: Annotated[Integer, AfterValidator(_steps)] = -1
     """Stop after this many optimizer steps (-1: run all epochs)."""
-    precompute_ref_log_probs: bool = False
+    precompute_ref_log_probs: Boolean = False
     """Compute the reference log-probs once before training instead of every step."""
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    lora_target_modules: list[str] | str = "all-linear"
+    lora_r: _Count = 16
+    lora_alpha: _Positive = 32
+    lora_dropout: Annotated[Number, Field(ge=0, lt=1)] = 0.0
+    lora_target_modules: Annotated[Annotated[list[Text], Field(min_length=1)] | Text, one_message(
+        "must be 'all-linear', a module name or a non-empty list of module names")] = "all-linear"
     reference: Reference = Reference.BASE
-    max_chosen_logp_drop: float | None = 20.0
+    max_chosen_logp_drop: _Positive | None = 20.0
     """Stop when the chosen log-prob is this many nats per sequence below the reference's."""
-    max_drift: float | None = 40.0
+    max_drift: _Positive | None = 40.0
     """Stop when the mean |log-ratio| per sequence (KL proxy) exceeds this many nats."""
-    guard_after_steps: int = 1
+    guard_after_steps: _Count = 1
     """The guards start acting after this many logged steps."""
-    seed: int = 0
-    accelerate_config: str | None = None
+    seed: Integer = 0
+    accelerate_config: Annotated[str, AfterValidator(_config_file)] | None = None
     """An ``accelerate`` config file (e.g. ``configs/accelerate/ddp.yaml``): `train_round` then
     trains in that many processes through ``accelerate launch``. None: this process only."""
 
     def __post_init__(self) -> None:
-        def bad(name: str, why: str) -> ConfigError:
-            return ConfigError(f"{why}, got {getattr(self, name)!r}", field=name)
-
-        if isinstance(self.loss_type, str):
-            self.loss_type = [self.loss_type]
-        self.loss_type = list(self.loss_type)
-        if not self.loss_type or any(t not in _LOSS_TYPES for t in self.loss_type):
-            raise bad("loss_type", f"must be a non-empty list of {sorted(_LOSS_TYPES)}")
-        if self.loss_weights is not None:
-            self.loss_weights = [float(w) for w in self.loss_weights]
-            if len(self.loss_weights) != len(self.loss_type) or any(w < 0 for w in self.loss_weights):
-                raise bad("loss_weights", "must be one non-negative weight per loss type")
-        for name in ("beta", "learning_rate", "epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                raise bad(name, "must be a positive number")
-        for name in ("batch_size", "grad_accumulation", "max_length", "lora_r", "guard_after_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise bad(name, "must be a positive integer")
-        if not isinstance(self.max_steps, int) or self.max_steps == 0 or self.max_steps < -1:
-            raise bad("max_steps", "must be -1 (all epochs) or a positive integer")
-        if not isinstance(self.lora_alpha, (int, float)) or self.lora_alpha <= 0:
-            raise bad("lora_alpha", "must be positive")
-        if not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:
-            raise bad("lora_dropout", "must be in [0, 1)")
-        if isinstance(self.lora_target_modules, str):
-            if not self.lora_target_modules:
-                raise bad("lora_target_modules", "must name modules or be 'all-linear'")
-        else:
-            self.lora_target_modules = list(self.lora_target_modules)
-            if not self.lora_target_modules or not all(isinstance(m, str) for m in self.lora_target_modules):
-                raise bad("lora_target_modules", "must be a non-empty list of module names")
-        try:
-            self.reference = Reference(self.reference)
-        except ValueError:
-            raise bad("reference", f"must be one of {[r.value for r in Reference]}") from None
-        for name in ("max_chosen_logp_drop", "max_drift"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-                raise bad(name, "must be a positive number or null (no bound)")
-        if not isinstance(self.precompute_ref_log_probs, bool):
-            raise bad("precompute_ref_log_probs", "must be true or false")
-        if self.accelerate_config is not None and not (
-                isinstance(self.accelerate_config, str) and Path(self.accelerate_config).is_file()):
-            raise bad("accelerate_config", "must be an existing accelerate config file or null")
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
+            raise ConfigError(f"must be one weight per loss type ({len(self.loss_type)}), got "
+                              f"{self.loss_weights!r}", field="loss_weights")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -421,8 +399,8 @@ def build_trainer(model: str | Path, pairs_path: str | Path, out_dir: str | Path
     if reference is None:            # a fresh LoRA (of the previous adapter's shape), base reference
         policy = base
         peft_config = _lora_config(previous) if previous is not None else LoraConfig(
-            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-            target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+            r=config.lora_r, lora_alpha=config.lora_alpha,  # type: ignore[arg-type]  # PEFT scales by a float alpha too
+            lora_dropout=config.lora_dropout, target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
     else:                            # TRL copies this adapter into its frozen "ref"
         policy = PeftModel.from_pretrained(base, str(reference), is_trainable=True)
     args = dpo_args(config, out / "trainer", cuda=cuda, progress=progress,

@@ -36,56 +36,41 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 from codealign.errors import ConfigError
 from codealign.judges.efficiency import COST_UNIT
 from codealign.judges.rules import has_insecure_finding
+from codealign.stage_config import LISTED, Integer, Number, Text, stage_config
 
 __all__ = ["EvalConfig", "Outcome", "TaskMetrics", "EvalReport", "split_tasks",
            "split_tasks_by_tags", "pass_at_k", "is_secure", "mean", "evaluate"]
 
 
-@dataclass
+@stage_config
 class EvalConfig:
     """How held-out evaluation samples and scores."""
 
-    heldout_fraction: float = 0.25
+    heldout_fraction: Annotated[Number, Field(gt=0, lt=1)] = 0.25
     """Share of tasks held out of training (see the module docstring for the rule)."""
-    split_seed: int = 0
-    n_samples: int = 10
+    split_seed: Integer = 0
+    n_samples: Annotated[Integer, Field(ge=1)] = 10
     """Samples drawn per held-out task."""
-    k: list[int] = field(default_factory=lambda: [1, 5, 10])
+    k: Annotated[list[Annotated[Integer, Field(ge=1)]], LISTED, Field(min_length=1),
+                 AfterValidator(lambda k: sorted(set(k)))] = field(default_factory=lambda: [1, 5, 10])
     """The k of each pass@k reported (each at most n_samples)."""
-    temperature: float = 0.8
-    heldout_tags: list[str] = field(default_factory=list)
+    temperature: Annotated[Number, Field(ge=0)] = 0.8
+    heldout_tags: list[Text] = field(default_factory=list)
     """Tasks carrying any of these tags are always held out (controls: nothing trains on them)."""
-    strata_prefix: str | None = None
+    strata_prefix: Text | None = None
     """When set (e.g. ``"habit:"``), the held-out rule runs within each group of tasks sharing
     the tag that starts with it, so each group is held out at about `heldout_fraction`."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.heldout_fraction, (int, float)) or not 0 < self.heldout_fraction < 1:
-            raise ConfigError(f"must be in (0, 1), got {self.heldout_fraction!r}", field="heldout_fraction")
-        if not isinstance(self.n_samples, int) or self.n_samples < 1:
-            raise ConfigError(f"must be a positive integer, got {self.n_samples!r}", field="n_samples")
-        if isinstance(self.k, int):
-            self.k = [self.k]
-        self.k = sorted(set(self.k))
-        if not self.k or any(not isinstance(k, int) or not 1 <= k <= self.n_samples for k in self.k):
-            raise ConfigError(f"each k must be an integer in [1, n_samples={self.n_samples}], "
-                              f"got {self.k!r}", field="k")
-        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
-            raise ConfigError(f"must be >= 0, got {self.temperature!r}", field="temperature")
-        if isinstance(self.heldout_tags, str) or not all(
-                isinstance(t, str) and t for t in self.heldout_tags):
-            raise ConfigError(f"must be a list of non-empty strings, got {self.heldout_tags!r}",
-                              field="heldout_tags")
-        self.heldout_tags = list(self.heldout_tags)
-        if self.strata_prefix is not None and (not isinstance(self.strata_prefix, str)
-                                               or not self.strata_prefix):
-            raise ConfigError(f"must be a non-empty string or null, got {self.strata_prefix!r}",
-                              field="strata_prefix")
+        if max(self.k) > self.n_samples:
+            raise ConfigError(f"each k must be at most n_samples ({self.n_samples}), got {self.k!r}", field="k")
 
     def split(self, tasks: Sequence[Any]) -> tuple[list[str], list[str]]:
         """(train ids, held-out ids) of `tasks` (objects with ``task_id`` and ``tags``) by this

@@ -56,16 +56,17 @@ True
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
-from codealign.errors import ConfigError, InputError
+from codealign.errors import InputError
+from codealign.stage_config import Boolean, Number, stage_config
 from codealign.trainer.stats import DEFAULT_RESAMPLES, Interval, paired_statistics, two_level
 
 __all__ = ["Objective", "GateConfig", "TaskOutcomes", "TagDelta", "GateDecision", "decide",
@@ -81,50 +82,34 @@ class Objective(str, Enum):
     COMPOSITE = "composite"
 
 
-@dataclass
+_NonNegative = Annotated[Number, Field(ge=0)]
+
+
+@stage_config
 class GateConfig:
     """When a round is promoted (see the module docstring). Every field is checked."""
 
     objective: Objective = Objective.PASS_AT_1
-    min_improvement: float = 0.0
+    min_improvement: Number = 0.0
     """The lower bound of the objective's gain interval must exceed this (0: a gain whose
     interval excludes none). Negative: a non-inferiority margin (promote unless the gain may be
     below it), for a loop that should move on whenever the guards allow."""
-    pass_at_1_tolerance: float = 0.02
+    pass_at_1_tolerance: _NonNegative = 0.02
     """Reject when Δpass@1's upper bound is below minus this (absolute: 0.02 = two points)."""
-    secure_rate_tolerance: float = 0.02
+    secure_rate_tolerance: _NonNegative = 0.02
     """Reject when Δsecure rate's upper bound is below minus this."""
-    tag_tolerance: float = 0.15
+    tag_tolerance: _NonNegative = 0.15
     """A tag regressed when the upper bound of its Δpass@1 or Δsecure rate is below minus this
     (in the demo's A/A rounds 0.15 flags 2-3% of rounds, 0.1 about 6%, 0.05 about 19%)."""
-    reject_tag_regressions: bool = False
+    reject_tag_regressions: Boolean = False
     """Reject a round with a regressed tag (False: flag it in the decision only)."""
-    confidence: float = 0.95
+    confidence: Annotated[Number, Field(ge=0.5, lt=1)] = 0.95
     """Of every interval (two-sided); noise clears a lower bound (1 - confidence) / 2 of the time."""
-    w_pass: float = 1.0
-    w_secure: float = 0.5
-    w_cost: float = 0.0
+    w_pass: _NonNegative = 1.0
+    w_secure: _NonNegative = 0.5
+    w_cost: _NonNegative = 0.0
     """Weight of the relative cost fall in the composite; > 0 makes the decision depend on the
     machine (the cost is measured CPU time)."""
-
-    def __post_init__(self) -> None:
-        try:
-            self.objective = Objective(self.objective)
-        except ValueError:
-            raise ConfigError(f"must be one of {[o.value for o in Objective]}, got {self.objective!r}",
-                              field="objective") from None
-        for name in ("min_improvement", "pass_at_1_tolerance", "secure_rate_tolerance", "tag_tolerance",
-                     "w_pass", "w_secure", "w_cost"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise ConfigError(f"must be a number, got {value!r}", field=name)
-            if value < 0 and name != "min_improvement":
-                raise ConfigError(f"must be >= 0, got {value!r}", field=name)
-        if not isinstance(self.reject_tag_regressions, bool):
-            raise ConfigError(f"must be true or false, got {self.reject_tag_regressions!r}",
-                              field="reject_tag_regressions")
-        if not isinstance(self.confidence, float) or not 0.5 <= self.confidence < 1:
-            raise ConfigError(f"must be a number in [0.5, 1), got {self.confidence!r}", field="confidence")
 
     @property
     def weighs_cost(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -67,6 +68,11 @@ def test_interpreter_under_root_is_refused():
         bwrap_argv(SandboxConfig(python=sys.executable), 0)
 
 
+# The stage configs are pydantic dataclasses (`codealign.stage_config`); the ordinary user's
+# interpreter (the system's: the venv's may live under /root) gets a copy of pydantic.
+_HOST_PACKAGES = ("pydantic", "pydantic_core", "annotated_types", "typing_inspection", "typing_extensions")
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an ordinary user")
 def test_runs_as_an_ordinary_user():
     """The same code, started by uid 65534 instead of root, gives the same verdicts."""
@@ -74,6 +80,12 @@ def test_runs_as_an_ordinary_user():
     try:
         shutil.copytree(REPO / "codealign", work / "codealign",
                         ignore=shutil.ignore_patterns("__pycache__", "data"))
+        for name in _HOST_PACKAGES:      # what the host side imports beyond the standard library
+            origin = Path(importlib.util.find_spec(name).origin)
+            if origin.name == "__init__.py":
+                shutil.copytree(origin.parent, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(origin, work / origin.name)
         os.chmod(work, 0o755)
         script = (
             "import json\n"

@@ -31,9 +31,9 @@ def humaneval():
 
 
 def test_config_rejects_an_unknown_executor():
-    with pytest.raises(ConfigError, match="sandbox.executor"):
+    with pytest.raises(ConfigError, match="field executor"):
         SandboxConfig(executor="spark")
-    with pytest.raises(ConfigError, match="sandbox.ray_address"):
+    with pytest.raises(ConfigError, match="field ray_address"):
         SandboxConfig(executor="ray", ray_address="")
 
 

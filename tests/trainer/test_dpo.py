@@ -289,7 +289,7 @@ def test_no_pairs_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, field", [
-    ({"beta": 0}, "beta"), ({"loss_type": ["sigmoid", "dpo"]}, "loss_type"),
+    ({"beta": 0}, "beta"), ({"loss_type": ["sigmoid", "dpo"]}, "loss_type[1]"),
     ({"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0]}, "loss_weights"),
     ({"learning_rate": -1}, "learning_rate"), ({"batch_size": 0}, "batch_size"),
     ({"reference": "parent"}, "reference"), ({"lora_dropout": 1.0}, "lora_dropout"),

@@ -108,9 +108,9 @@ def test_evaluate_requires_every_listed_task():
 
 @pytest.mark.parametrize("kwargs, field", [
     ({"heldout_fraction": 0}, "heldout_fraction"), ({"heldout_fraction": 1.5}, "heldout_fraction"),
-    ({"n_samples": 0}, "n_samples"), ({"n_samples": 4, "k": [1, 5]}, "k"), ({"k": [0]}, "k"),
+    ({"n_samples": 0}, "n_samples"), ({"n_samples": 4, "k": [1, 5]}, "k"), ({"k": [0]}, "k[0]"),
     ({"temperature": -1}, "temperature"), ({"heldout_tags": "habit:a"}, "heldout_tags"),
-    ({"heldout_tags": [""]}, "heldout_tags"), ({"strata_prefix": ""}, "strata_prefix"),
+    ({"heldout_tags": [""]}, "heldout_tags[0]"), ({"strata_prefix": ""}, "strata_prefix"),
 ])
 def test_eval_config_rejects(kwargs, field):
     with pytest.raises(ConfigError) as err:
