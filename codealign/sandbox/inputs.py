@@ -27,8 +27,10 @@ their verdicts are in (`vote_perf_inputs`, called by `runner.execute`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -45,6 +47,8 @@ from codealign.sandbox.strengthen import Comparison, DiffInput
 from codealign.sandbox.testcases import TestPlan
 from codealign.sandbox.work import Cancel, Probe, ProbeResult
 from codealign.tasks.task import Task
+
+log = logging.getLogger(__name__)
 
 __all__ = ["VERSION", "PerfInputs", "DiffInputs", "TaskInputs", "InputSet", "synthesise_inputs",
            "vote_perf_inputs"]
@@ -294,6 +298,7 @@ class _Cache:
     """One JSON file per part and content key; a missing or unreadable file is a miss."""
 
     _TYPES = {"perf": PerfInputs, "diff": DiffInputs}
+    _warned = False
 
     def __init__(self, config: SandboxConfig) -> None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -307,9 +312,19 @@ class _Cache:
         return found if found.key == key else None
 
     def put(self, kind: str, key: str, found: Any) -> Any:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Keep `found` (and return it); a cache that cannot be written (a read-only home, a
+        full disk) is only slower: logged once, never an error."""
         path = self.dir / f"{kind}-{key}.json"
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(found.to_dict()))
-        os.replace(tmp, path)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(found.to_dict()))
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if not _Cache._warned:
+                _Cache._warned = True
+                log.warning("inputs cache %s not written (%s): inputs are synthesised again next time",
+                            self.dir, exc)
         return found

@@ -14,7 +14,7 @@ No rule that reads a measurement is stable for every value: these pairs hold und
 factor of up to 1.3/0.7 = 1.86 between two readings) because no cost ratio in them lies within
 that factor of a boundary of `codealign.judges.pairs.clearly_cheaper` (1 where the op count
 decides, the band where measured cost alone does) — as in the demo's rounds, where no
-comparison that decides a pair does (see the README).
+comparison that decides a pair does (see docs/judges.md).
 """
 
 from __future__ import annotations

@@ -37,6 +37,14 @@ def test_perf_inputs_are_the_largest_within_the_operation_budget(tmp_path):
     assert _synthesise(tmp_path, "elsewhere") == found
 
 
+def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path, caplog):
+    """A read-only home (the service image's) must not stop synthesis: the cache is a cache."""
+    (tmp_path / "file").write_text("not a directory")
+    found = _synthesise(tmp_path, "file/cache")
+    assert found.inputs and found == _synthesise(tmp_path)
+    assert "not written" in caplog.text
+
+
 def test_the_choice_reads_counts_and_digests_only():
     sources, groups = ["(1,)", "(2,)", "(3,)"], [0, 0, 0]
     replies = [ProbeReply(0, True, ops=10, digest="a"), ProbeReply(1, True, ops=BUDGET_OPS, digest="b"),
