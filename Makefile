@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system test test-fast demo bench clean
+.PHONY: setup system lint test test-fast demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ system:
 
 setup: $(STAMP) system
 
-test: setup
+# ruff (a small rule set) and mypy (strict on sandbox/, judges/, records/): pyproject.toml
+lint: $(STAMP)
+	$(PY) -m ruff check codealign tests benchmarks scripts
+	$(PY) -m mypy
+
+test: setup lint
 	$(PY) -m pytest -q -rs
 
 test-fast: $(STAMP)
@@ -35,4 +40,4 @@ bench: setup
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -354,7 +354,7 @@ def main() -> None:
               f"{c['mi_slower']:.1f}, max CC {c['cc_faster']} vs {c['cc_slower']}")
     calibration = summary["efficiency_calibration"]
     floor = calibration["s_per_op"]
-    print(f"op-count floor calibrated in this run: "
+    print("op-count floor calibrated in this run: "
           + (f"{floor * 1e9:.2f} ns per line event" if floor else "none (too few readings)")
           + f" (quantile {calibration['quantile']} of {calibration['readings']} readings)")
     print(f"cost figure vs CPU time alone in this run: {agreement:.3f} vs "

@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codealign.tasks import Task, load_humaneval, load_mbpp  # noqa: E402
-from codealign.tasks.similarity import (Fingerprint, Part, SimilarityConfig,  # noqa: E402
+from codealign.tasks.similarity import (Part, SimilarityConfig,  # noqa: E402
                                         compare, content_key, fingerprint)
 
 
@@ -384,10 +384,10 @@ def main() -> None:
            "chosen": {"threshold": threshold, "raw_threshold": raw_threshold},
            "defaults": {"threshold": config.threshold, "tree_threshold": config.tree_threshold}}
     columns = list(EDITS) + ["by mean", "distinct", "same tree", "other"]
-    print(f"\nevaluation halves: share of copies flagged as near duplicates of their original "
-          f"(by mean: all-three copies flagged by the mean score alone); "
-          f"share of distinct tasks flagged against another task of the set, split into those "
-          f"sharing normalised tests or reference with it (same tree) and the others")
+    print("\nevaluation halves: share of copies flagged as near duplicates of their original "
+          "(by mean: all-three copies flagged by the mean score alone); "
+          "share of distinct tasks flagged against another task of the set, split into those "
+          "sharing normalised tests or reference with it (same tree) and the others")
     print(f"{'set':<10} {'method':<24}" + "".join(f"{c:>10}" for c in columns))
     for name in sets:
         m = measured[name, "evaluation"]

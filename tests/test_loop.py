@@ -182,7 +182,6 @@ def test_rejected_round_rolls_back_to_the_last_promoted_policy(tmp_path, monkeyp
     assert str(run / "round-2/train/adapter") not in generator.adapters[-2:]
     assert json.loads((run / "round-2/gate/decision.json").read_text())["status"] == "rejected"
     # rounds.jsonl embeds the gate's record as decision.json holds it; it reads back whole.
-    from codealign.trainer.gate import GateDecision
 
     decision = rounds[2].gate.decision
     assert decision.to_dict() == json.loads((run / "round-2/gate/decision.json").read_text())

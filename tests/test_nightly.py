@@ -99,7 +99,7 @@ def test_nights_continue_from_the_previous_promoted_adapter(tmp_path, stand_ins)
     split2 = RunReader(n2).split()
     side = "train" if SUBMITTED in split2["train"] else "heldout"
 
-    third = run_night(config, extra_tasks=[square])
+    run_night(config, extra_tasks=[square])
     n3 = runs / "lin-night-0003"
     assert json.loads((n3 / "lineage.json").read_text())["policy"] == "lin-night-0002/round-1"
     assert [r.status for r in rounds_of(n3)] == ["baseline", "rejected"]     # 1.0 cannot improve
