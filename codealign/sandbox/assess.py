@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+from typing import TypedDict
 
 from codealign.sandbox.config import Job
 from codealign.sandbox.execution import Cost, Execution, Flag, Status, TestOutcome
@@ -26,13 +27,13 @@ def assess(job: Job, plan: TestPlan, response: Response | None, backend: str,
     """The trusted verdict on one zygote response (None: the sandbox stopped answering).
     `timeout_s`: the limit the run had (for the message; default the task's)."""
     config_timeout = timeout_s if timeout_s is not None else job.task.timeout_s
-    base = dict(sample_id=job.sample_id, task_id=job.task.task_id, tests_total=plan.total,
-                backend=backend)
+    base = _Identity(sample_id=job.sample_id, task_id=job.task.task_id, tests_total=plan.total,
+                     backend=backend)
     if response is None:
         return Execution(status=Status.TIMEOUT, tests_passed=0, detail="the sandbox stopped answering "
                          "and was replaced", flags=(Flag.SANDBOX_UNRESPONSIVE.text(),), **base)
     record, perf, final, tester = response.record, response.perf, response.final, response.tester
-    out = dict(stdout=response.stdout, stderr=response.stderr)
+    out = _Output(stdout=response.stdout, stderr=response.stderr)
     events = record.events if record is not None else ()
     flags = [Flag(e).text() for e in events]
     if response.stdout_truncated:
@@ -40,10 +41,10 @@ def assess(job: Job, plan: TestPlan, response: Response | None, backend: str,
     if response.stderr_truncated:
         flags.append(Flag.STDERR_TRUNCATED.text())
 
-    measured = perf is not None and not perf.error
+    measured = perf if perf is not None and not perf.error else None
     cost = Cost(cpu_s=final.cpu_s if final else 0.0, peak_kb=final.peak_kb if final else 0,
-                wall_s=response.wall_s, ops=perf.ops if measured else None,
-                perf_cpu_s=perf.cpu_s if measured else None)
+                wall_s=response.wall_s, ops=measured.ops if measured is not None else None,
+                perf_cpu_s=measured.cpu_s if measured is not None else None)
     if perf is not None and perf.error:
         flags.append(Flag.PERF_ERROR.text(perf.error[:200]))
     if response.perf_timed_out:
@@ -105,6 +106,20 @@ def assess(job: Job, plan: TestPlan, response: Response | None, backend: str,
         detail = f"only {len(record.calls) + len(record.scripts)} of {plan.total} tests reported"
     return Execution(status=status, tests_passed=passed_count, outcomes=tuple(outcomes), cost=cost,
                      flags=tuple(dict.fromkeys(flags)), detail=detail, **out, **base)
+
+
+class _Identity(TypedDict):
+    """The fields of every `Execution` of one job."""
+
+    sample_id: str
+    task_id: str
+    tests_total: int
+    backend: str
+
+
+class _Output(TypedDict):
+    stdout: str
+    stderr: str
 
 
 def _outcome(case: CallCase, got: CallReply) -> TestOutcome:

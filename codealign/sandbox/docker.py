@@ -80,12 +80,15 @@ def docker_client() -> Any:
     with _lock:
         if _client is None:
             try:
-                import docker
+                # The SDK's submodules by name: mypy, run from the repository root, takes
+                # our docker/ folder (the images) for the package `docker` itself.
+                import docker.client
+                import docker.errors
             except ImportError as exc:
                 raise SandboxUnavailable("the docker backend needs the `docker` Python package "
                                          "(pip install docker)") from exc
             try:
-                client = docker.from_env()
+                client = docker.client.from_env()
                 client.ping()
             except docker.errors.DockerException as exc:
                 where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
@@ -98,7 +101,7 @@ def docker_client() -> Any:
 
 def docker_unavailable(image: str | None = None) -> str | None:
     """Why the docker backend cannot run here (no engine, no image), or None when it can."""
-    import docker
+    import docker.errors
 
     image = image or SandboxConfig().image
     try:
@@ -278,7 +281,7 @@ class ContainerLink:
 
 
 def _start_container(config: SandboxConfig) -> ContainerLink:
-    import docker
+    import docker.errors
     import requests
     engine_errors = (docker.errors.DockerException, requests.RequestException)
     client = docker_client()

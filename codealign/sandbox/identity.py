@@ -42,7 +42,7 @@ def docker_image_digest(image: str) -> str | None:
     from codealign.sandbox.docker import docker_client
 
     try:
-        import docker
+        import docker.errors
     except ImportError:
         return None
     try:

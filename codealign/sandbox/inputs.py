@@ -33,10 +33,10 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from codealign.errors import InputError
 from codealign.jsonl import write_json
@@ -212,7 +212,7 @@ def synthesise_inputs(tasks: Iterable[Task], config: SandboxConfig, *, profile: 
     return _run(parts, config, executor, cancel)
 
 
-def vote_perf_inputs(tasks: Iterable[Task], voters: dict[str, Sequence[str]], config: SandboxConfig,
+def vote_perf_inputs(tasks: Iterable[Task], voters: Mapping[str, Sequence[str]], config: SandboxConfig,
                      *, executor: Executor | None = None, cancel: Cancel | None = None) -> InputSet:
     """Perf inputs for tasks without a reference, chosen by the majority answer of
     `voters[task_id]` (the programs that passed its tests; up to ``MAX_VOTERS`` distinct)."""
@@ -235,7 +235,9 @@ def _run(parts: list[tuple[str, _Part]], config: SandboxConfig, executor: Execut
         else:
             todo.append((kind, part))
     probes = [p for _, part in todo for p in part.probes]
-    results = iter((executor or executor_for(config)).run(probes, cancel=cancel) if probes else [])
+    # The executor's contract: a result of the item's own kind, in item order.
+    results = iter(cast(list[ProbeResult], (executor or executor_for(config)).run(probes, cancel=cancel))
+                   if probes else [])
     for kind, part in todo:
         runs = [next(results) for _ in part.probes]
         made = part.finish(runs)
@@ -297,7 +299,7 @@ def _key(kind: str, task: Task, codes: Sequence[str], rules: dict[str, Any]) -> 
 class _Cache:
     """One JSON file per part and content key; a missing or unreadable file is a miss."""
 
-    _TYPES = {"perf": PerfInputs, "diff": DiffInputs}
+    _TYPES: ClassVar[dict[str, type[PerfInputs] | type[DiffInputs]]] = {"perf": PerfInputs, "diff": DiffInputs}
     _warned = False
 
     def __init__(self, config: SandboxConfig) -> None:

@@ -72,7 +72,7 @@ class Synthesis:
     why: str = ""     # when nothing was kept
 
 
-def call_arguments(task: Task) -> list[tuple]:
+def call_arguments(task: Task) -> list[tuple[Any, ...]]:
     """The distinct literal argument tuples the tests pass to the function under test.
 
     >>> t = Task("t", "def f(x):\\n", "f", "assert f([1, 2]) == 3\\nassert f([]) == 0\\nassert f([1, 2]) == 3\\n")
@@ -87,7 +87,7 @@ def call_arguments(task: Task) -> list[tuple]:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name == "check" and node.args.args:
             names.add(node.args.args[0].arg)
-    out: list[tuple] = []
+    out: list[tuple[Any, ...]] = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id in names and not node.keywords and node.args
@@ -135,7 +135,7 @@ def _scale(value: Any, k: int, ints: bool, descending: bool = False) -> Any:
     return value
 
 
-def grown(args: tuple, k: int, descending: bool = False) -> tuple:
+def grown(args: tuple[Any, ...], k: int, descending: bool = False) -> tuple[Any, ...]:
     """`args` with every sequence, string and dict grown `k` times (see the module
     docstring; integers stay as they are).
 
@@ -155,7 +155,7 @@ def candidates(task: Task) -> tuple[list[str], list[int]]:
     (['([1, 3, 4, 6, 7, 9, 10, 12, 13, 15, 16, 18, 19, 21, 22, 24, 25, 27, 28, 30], 5)', '([28, 30, 25, 27, 22, 24, 19, 21, 16, 18, 13, 15, 10, 12, 7, 9, 4, 6, 1, 3], 5)'], [0, 1])
     """
     bases = call_arguments(task)[:MAX_BASES]
-    variants: list[tuple[bool, bool, tuple]] = []
+    variants: list[tuple[bool, bool, tuple[Any, ...]]] = []
     for args in bases:
         for ints, descending in ((False, False), (False, True), (True, False)):
             variants.append((ints, descending, args))

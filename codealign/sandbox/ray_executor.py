@@ -83,7 +83,7 @@ def _connect(config: SandboxConfig) -> int:
             n = config.worker_count
             ray.init(num_cpus=n, resources={RESOURCE: n}, include_dashboard=False,
                      log_to_driver=False)
-    slots = int(ray.cluster_resources().get(RESOURCE, 0))
+    slots = int(ray.cluster_resources().get(RESOURCE, 0))  # type: ignore[no-untyped-call]  # ray: unannotated
     if slots < 1:
         raise SandboxUnavailable(
             f"no node of the Ray cluster offers the {RESOURCE!r} resource; start the nodes that "
@@ -112,7 +112,7 @@ class RayExecutor:
         todo: deque[tuple[list[int], int]] = deque(
             (list(range(i, min(i + size, len(items)))), 0) for i in range(0, len(items), size))
         results: list[Result | None] = [None] * len(items)
-        pending: dict = {}   # ObjectRef -> (item indices, attempt)
+        pending: dict[ray.ObjectRef[list[Result]], tuple[list[int], int]] = {}   # -> (item indices, attempt)
 
         def finish(i: int, result: Result) -> None:
             results[i] = result

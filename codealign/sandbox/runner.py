@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from codealign.errors import Canceled, InputError
 from codealign.sandbox.config import Job, SandboxConfig
@@ -31,7 +32,7 @@ from codealign.sandbox.execution import Execution, Status
 from codealign.sandbox.executor import Executor, executor_for
 from codealign.sandbox.inputs import InputSet, synthesise_inputs, vote_perf_inputs
 from codealign.sandbox.testcases import TestPlan, plan_tests
-from codealign.sandbox.work import Cancel, Measure, Run
+from codealign.sandbox.work import Cancel, Measure, OnResult, Run
 from codealign.tasks.task import Task
 
 __all__ = ["Executed", "execute", "run_many", "run_one"]
@@ -89,19 +90,28 @@ def execute(jobs: Sequence[Job], config: SandboxConfig = SandboxConfig(), *,
             if not _awaits_votes(jobs[i], execution, voting):
                 report(i, execution)
 
-        executor.run([Run(j, p, measure=j.task.task_id not in voting) for j, p in zip(jobs, plans)],
+        _run_samples(executor, [Run(j, p, measure=j.task.task_id not in voting) for j, p in zip(jobs, plans)],
                      verdict, cancel)
-        held = [i for i, e in enumerate(results) if e is not None and _awaits_votes(jobs[i], e, voting)]
+        passed = {i: e for i, e in enumerate(results) if e is not None and _awaits_votes(jobs[i], e, voting)}
+        held = list(passed)
         if held:
             if cancel is not None and cancel():
                 raise Canceled(f"canceled with {len(held)} of {len(jobs)} jobs not measured")
             voted = _vote(executor, config, [jobs[i] for i in held], cancel)
             inputs = inputs.merged(voted)
             measures = [Measure(dataclasses.replace(jobs[i], task=voted.apply(jobs[i].task)), plans[i],
-                                results[i]) for i in held]
-            for k, execution in enumerate(executor.run(measures, lambda k, e: report(held[k], e), cancel)):
+                                passed[i]) for i in held]
+            for k, execution in enumerate(_run_samples(executor, measures, lambda k, e: report(held[k], e),
+                                                       cancel)):
                 results[held[k]] = execution
     return Executed([r for r in results if r is not None], inputs)
+
+
+def _run_samples(executor: Executor, items: Sequence[Run | Measure], on_result: OnExecution,
+                 cancel: Cancel | None) -> list[Execution]:
+    """`executor.run` on sample runs, whose results are `Execution`s (the executor's
+    contract: a result of the item's own kind, in item order)."""
+    return cast(list[Execution], executor.run(items, cast(OnResult, on_result), cancel))
 
 
 def _tasks(jobs: Sequence[Job]) -> list[Task]:

@@ -44,7 +44,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from codealign.sandbox import perfinputs
 from codealign.sandbox.plain import decode
@@ -118,7 +118,7 @@ class Comparison:
         return cls(d["kind"], d["normalize"], d["strict"], float(d["abs_tol"]), float(d["rel_tol"]))
 
 
-def _number(v: Any) -> bool:
+def _number(v: Any) -> TypeGuard[int | float]:
     return type(v) in (int, float)
 
 
@@ -238,7 +238,7 @@ def _site(test: ast.expr, names: set[str]) -> Comparison | None:
     if isinstance(test, ast.Call) and ast.unparse(test.func) in ("math.isclose", "isclose") \
             and len(test.args) == 2 and sum(_compared(a, names) for a in test.args) == 1 \
             and not any(_has_call(a, names) and not _compared(a, names) for a in test.args):
-        tol = {k.arg: k.value.value for k in test.keywords if isinstance(k.value, ast.Constant)}
+        tol: dict[str | None, Any] = {k.arg: k.value.value for k in test.keywords if isinstance(k.value, ast.Constant)}
         return Comparison("close", abs_tol=float(tol.get("abs_tol", 0.0)),
                           rel_tol=float(tol.get("rel_tol", 1e-9)))
     return None
@@ -417,7 +417,7 @@ class Shape:
         return self.strings >= 3 and len(self.lengths) == 1
 
 
-def _rows(value: Any) -> list | None:
+def _rows(value: Any) -> list[Any] | None:
     """The rows of a non-empty sequence of sequences (a grid), else None."""
     if type(value) in (list, tuple) and value and all(type(r) in (list, tuple, str) for r in value):
         return list(value)
@@ -434,7 +434,7 @@ def _nested_ints(value: Any, depth: int = 0) -> list[int]:
     return []
 
 
-def _repeats(items: list) -> bool:
+def _repeats(items: list[Any]) -> bool:
     try:
         return len(set(items)) != len(items)
     except TypeError:
@@ -452,7 +452,7 @@ class Relations:
     within: tuple[tuple[int, int, bool], ...] = ()         # (i, j, strict): 0 <= a[i] <= len(a[j])
 
     @classmethod
-    def of(cls, calls: Sequence[tuple]) -> "Relations":
+    def of(cls, calls: Sequence[tuple[Any, ...]]) -> "Relations":
         n = len(calls[0])
         sized = [i for i in range(n) if all(type(c[i]) in (str, list, tuple, dict, set, frozenset) for c in calls)]
         numbers = [i for i in range(n) if all(type(c[i]) in (int, float) for c in calls)]
@@ -464,7 +464,7 @@ class Relations:
                   if all(type(c[i]) is int and 0 <= c[i] <= len(c[j]) for c in calls)]
         return cls(tuple(gaps), tuple(at_most), tuple(within))
 
-    def hold(self, args: tuple) -> bool:
+    def hold(self, args: tuple[Any, ...]) -> bool:
         try:
             return (all(len(args[i]) - len(args[j]) == d for i, j, d in self.length_gaps)
                     and all(args[i] < args[j] if strict else args[i] <= args[j] for i, j, strict in self.at_most)
@@ -480,7 +480,7 @@ def _variants(value: Any, shape: Shape, rng: random.Random, depth: int = 0) -> l
     if t is bool:
         return [not value]
     if t is int:
-        out = [value + 1, value - 1]
+        out: list[Any] = [value + 1, value - 1]
         if shape.low < shape.high:   # the boundary values the tests use, and what lies between
             out += [int(shape.low), int(shape.high), (int(shape.low) + int(shape.high)) // 2, 0, 1]
         return out
@@ -501,7 +501,7 @@ def _variants(value: Any, shape: Shape, rng: random.Random, depth: int = 0) -> l
         return out
     if t is dict:
         keys = list(value)
-        out: list[Any] = [{k: v for k, v in value.items() if k != key} for key in keys[:3]]
+        out = [{k: v for k, v in value.items() if k != key} for key in keys[:3]]
         if keys and shape.items is not None and shape.values is not None:
             key = rng.choice(keys)
             out += [{**value, key: v} for v in _variants(value[key], shape.values, rng, depth + 1)[:3]]
@@ -545,11 +545,11 @@ def _string_variants(s: str, shape: Shape, rng: random.Random) -> list[str]:
     return out
 
 
-def _sequence_variants(items: list, shape: Shape, rng: random.Random, depth: int) -> list[list]:
+def _sequence_variants(items: list[Any], shape: Shape, rng: random.Random, depth: int) -> list[list[Any]]:
     """Delete, duplicate, swap, replace (by a mutant) and insert one element."""
     n = len(items)
     spots = sorted(rng.sample(range(n), min(n, 3))) if n else []
-    out: list[list] = [[]] if n else []
+    out: list[list[Any]] = [[]] if n else []
     for i in spots:
         out.append(items[:i] + items[i + 1:])                       # delete
         out.append(items[:i + 1] + items[i:])                       # duplicate
@@ -566,7 +566,7 @@ def _sequence_variants(items: list, shape: Shape, rng: random.Random, depth: int
     return out
 
 
-def _sortable(items: list) -> bool:
+def _sortable(items: list[Any]) -> bool:
     try:
         sorted(items)
         return True
@@ -574,7 +574,7 @@ def _sortable(items: list) -> bool:
         return False
 
 
-def _literal(args: tuple) -> str | None:
+def _literal(args: tuple[Any, ...]) -> str | None:
     """The source of `args` if it reads back as the same value (inf, nan and the like do
     not), within the size limit."""
     src = repr(args)
@@ -597,12 +597,12 @@ def mutants(task: Task) -> list[str]:
     if not bases:
         return []
     rng = random.Random(hashlib.sha256(f"{task.entry_point}\0{task.tests}".encode()).digest())
-    by_arity: dict[int, list[tuple]] = {}
+    by_arity: dict[int, list[tuple[Any, ...]]] = {}
     for args in bases:
         by_arity.setdefault(len(args), []).append(args)
     seen = {repr(a) for a in bases}
 
-    def keep(args: tuple, rules: tuple[list[Shape], Relations], into: list[str]) -> None:
+    def keep(args: tuple[Any, ...], rules: tuple[list[Shape], Relations], into: list[str]) -> None:
         position_shapes, relations = rules
         if all(s.fits(v) for s, v in zip(position_shapes, args)) and relations.hold(args):
             src = _literal(args)
@@ -610,7 +610,8 @@ def mutants(task: Task) -> list[str]:
                 seen.add(src)
                 into.append(src)
 
-    pools, scaled = [], []
+    pools: list[tuple[list[tuple[Any, ...]], tuple[list[Shape], Relations]]] = []
+    scaled: list[str] = []
     for group in by_arity.values():
         position_shapes = [Shape() for _ in group[0]]
         for args in group:

@@ -25,6 +25,7 @@ one more script.
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,7 +171,8 @@ def plan_tests(tests: str, entry_point: str, *, where: str = "tests") -> TestPla
 def _plan_check(module: ast.Module, check: ast.FunctionDef, entry_point: str, tests: str) -> TestPlan:
     """HumanEval style: literal asserts leave check(); the rest stays one script."""
     names = {entry_point, "candidate"} | {a.arg for a in check.args.args[:1]}
-    calls, rest = [], []
+    calls: list[CallCase] = []
+    rest: list[ast.stmt] = []
     for stmt in check.body:
         case = _call_case(stmt, names, len(calls))
         if case is not None:
@@ -181,7 +183,9 @@ def _plan_check(module: ast.Module, check: ast.FunctionDef, entry_point: str, te
     if not all(_trivial(s) for s in rest):
         body = [s for s in module.body if s is not check]
         new_check = ast.FunctionDef(name="check", args=check.args, body=rest, decorator_list=[],
-                                    returns=None, type_comment=None, type_params=[])
+                                    returns=None, type_comment=None)
+        if sys.version_info >= (3, 12):     # a required field from 3.12 on
+            new_check.type_params = []
         runner = ast.parse("check(candidate)").body
         scripts = (ast.unparse(ast.fix_missing_locations(ast.Module(body=body + [new_check] + runner,
                                                                     type_ignores=[]))),)
@@ -194,7 +198,9 @@ def _plan_statements(module: ast.Module, entry_point: str, tests: str) -> TestPl
     """MBPP style: each assert is one test; other statements are the preamble of each script
     after them (those after the last such script: see `_inert`)."""
     names = {entry_point, "candidate"}
-    calls, scripts, preamble = [], [], []
+    calls: list[CallCase] = []
+    scripts: list[str] = []
+    preamble: list[ast.stmt] = []
     unscripted = 0                      # preamble statements no script has run yet start here
     for stmt in module.body:
         if isinstance(stmt, ast.Assert):
