@@ -356,8 +356,9 @@ async def run_events(name: str, request: Request, settings: SettingsDep, _: Read
         while True:
             await tail.refresh()
             terminal = tail.terminal
-            for seq, kind, data in tail.after(seq):
-                yield {"id": str(seq), "event": kind, "data": data}
+            for event_seq, kind, data in tail.after(seq):
+                yield {"id": str(event_seq), "event": kind, "data": data}
+                seq = event_seq
             if terminal or await request.is_disconnected():
                 return
             await asyncio.sleep(POLL_S)
