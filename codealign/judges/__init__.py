@@ -13,8 +13,8 @@ function of its arguments (used by tests on literal `Execution` records).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from codealign.errors import InputError
 from codealign.generator.sample import Sample
@@ -28,6 +28,9 @@ from codealign.judges.tamper import judge_tamper
 from codealign.judges.verdict import JudgeScore, JudgeStatus, Verdict
 from codealign.sandbox.execution import Execution
 from codealign.tasks.task import Task, reference_id
+
+if TYPE_CHECKING:  # judge_samples imports the sandbox when it runs
+    from codealign.sandbox import SandboxConfig
 
 __all__ = ["JudgeScore", "JudgeStatus", "Verdict", "JudgeConfig", "PairConfig", "PairReason",
            "Pair", "judge_static", "judge_executions", "judge_samples", "reference_id"]
@@ -51,7 +54,7 @@ def judge_static(codes: Sequence[str], executions: Sequence[Execution | None] | 
     return out
 
 
-def _guard(name: str, judge, *args) -> JudgeScore:
+def _guard(name: str, judge: Callable[..., JudgeScore], *args: Any) -> JudgeScore:
     """Run a judge; if it crashes, its record says so (status error), never a score of 0."""
     try:
         return judge(*args)
@@ -143,7 +146,8 @@ def summarize(verdicts: Sequence[Verdict], pairs: Sequence[Pair]) -> dict[str, A
     }
 
 
-def judge_samples(tasks: Sequence[Task], samples: Sequence[Sample], sandbox_config=None,
+def judge_samples(tasks: Sequence[Task], samples: Sequence[Sample],
+                  sandbox_config: SandboxConfig | None = None,
                   judge_config: JudgeConfig = JudgeConfig(),
                   pair_config: PairConfig = PairConfig(), progress: bool = False,
                   ) -> tuple[list[Verdict], list[Pair], dict[str, Any]]:
@@ -161,11 +165,11 @@ def judge_samples(tasks: Sequence[Task], samples: Sequence[Sample], sandbox_conf
                              field="task_id")
     used = [t for t in tasks if t.task_id in {s.task_id for s in samples}]
     jobs = [Job(s.sample_id, by_id[s.task_id], s.code, profile=True) for s in samples]
-    with_reference = [t for t in used if t.reference]
-    jobs += [Job(reference_id(t), t, t.reference, profile=True) for t in with_reference]
+    with_reference = [(t, t.reference) for t in used if t.reference]
+    jobs += [Job(reference_id(t), t, reference, profile=True) for t, reference in with_reference]
     results = run_many(jobs, sandbox_config or SandboxConfig(), progress=progress)
     executions = results[:len(samples)]
-    references = {t.task_id: e for t, e in zip(with_reference, results[len(samples):])}
+    references = {t.task_id: e for (t, _), e in zip(with_reference, results[len(samples):])}
     verdicts, pairs, summary = judge_executions(tasks, samples, executions, references,
                                                 judge_config, pair_config)
     summary["references"] = {"profiled": len(references),

@@ -81,9 +81,13 @@ class Calibration:
         readings they decide: trusted programs, so samples cannot drag the floor down
         (by caching results between passes, say)."""
         def ratios(runs: Iterable[Execution]) -> list[float]:
-            return sorted(e.cost.perf_cpu_s / e.cost.ops for e in runs
-                          if _finished(e) and e.cost.ops >= CALIBRATION_MIN_OPS
-                          and e.cost.perf_cpu_s > 0)
+            found = []
+            for e in runs:
+                ops, cpu_s = e.cost.ops, e.cost.perf_cpu_s
+                if _finished(e) and ops is not None and cpu_s is not None \
+                        and ops >= CALIBRATION_MIN_OPS and cpu_s > 0:
+                    found.append(cpu_s / ops)
+            return sorted(found)
 
         references = list(references)
         found = ratios(references)
@@ -145,8 +149,10 @@ def efficiency_baseline(executions: Sequence[Execution], reference: Execution | 
     Baseline(ops=9, perf_cpu_s=0.003, source='best-sample', sample_id='b', cost_s=0.003)
     """
     def baseline(e: Execution, source: str) -> Baseline:
-        return Baseline(e.cost.ops, e.cost.perf_cpu_s, source, e.sample_id,
-                        cost_s(e.cost, calibration))
+        ops, cost = e.cost.ops, cost_s(e.cost, calibration)
+        if ops is None or cost is None:  # only finished runs get here
+            raise ValueError(f"{e.sample_id}: an unmeasured run cannot be a baseline")
+        return Baseline(ops, e.cost.perf_cpu_s, source, e.sample_id, cost)
 
     if reference is not None and _finished(reference):
         return baseline(reference, "reference")
@@ -175,7 +181,8 @@ def judge_efficiency(execution: Execution, baseline: Baseline | None,
     if not execution.sandbox_passed:
         return JudgeScore.error(NAME, f"efficiency is measured on passing samples only "
                                       f"(status {execution.status.value})")
-    if not _measured(execution):
+    mine = cost_s(cost, calibration)
+    if not _measured(execution) or cost.ops is None or mine is None:
         return JudgeScore.error(NAME, "no profile figures (Cost.ops or Cost.perf_cpu_s is "
                                       "missing): was the sample run with profile=True?")
     if baseline is None:
@@ -185,7 +192,6 @@ def judge_efficiency(execution: Execution, baseline: Baseline | None,
     cpu_ratio = None
     if cost.perf_cpu_s and baseline.perf_cpu_s:
         cpu_ratio = round(cost.perf_cpu_s / baseline.perf_cpu_s, 4)
-    mine = cost_s(cost, calibration)
     details = {
         "cost_s": mine, "lower_bound": cost.lower_bound, "ops": cost.ops,
         "perf_cpu_s": cost.perf_cpu_s, "peak_kb": cost.peak_kb,

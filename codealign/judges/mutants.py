@@ -70,17 +70,17 @@ class Mutant:
                 "description": self.description, "code": self.code}
 
 
-_COMPARISONS: dict[type, tuple[type, ...]] = {
+_COMPARISONS: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
     ast.Lt: (ast.LtE, ast.Gt), ast.LtE: (ast.Lt, ast.GtE), ast.Gt: (ast.GtE, ast.Lt),
     ast.GtE: (ast.Gt, ast.LtE), ast.Eq: (ast.NotEq,), ast.NotEq: (ast.Eq,),
     ast.Is: (ast.IsNot,), ast.IsNot: (ast.Is,), ast.In: (ast.NotIn,), ast.NotIn: (ast.In,),
 }
-_ARITHMETIC: dict[type, type] = {
+_ARITHMETIC: dict[type[ast.operator], type[ast.operator]] = {
     ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
     ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv, ast.Pow: ast.Mult, ast.LShift: ast.RShift,
     ast.RShift: ast.LShift, ast.BitAnd: ast.BitOr, ast.BitOr: ast.BitAnd, ast.BitXor: ast.BitAnd,
 }
-_SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
+_SYMBOL: dict[type[ast.AST], str] = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
            ast.NotEq: "!=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in",
            ast.NotIn: "not in", ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/",
            ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**", ast.LShift: "<<", ast.RShift: ">>",
@@ -144,17 +144,19 @@ def _edits(node: ast.AST, parent: _Slot | None) -> Iterator[_Edit]:
     src = ast.unparse(node) if isinstance(node, ast.expr) else ""
     if isinstance(node, ast.Compare):
         for i, op in enumerate(node.ops):
-            for new in _COMPARISONS.get(type(op), ()):
-                yield (Operator.COMPARISON, (node.ops, i), new(), _SYMBOL[type(op)], _SYMBOL[new])
+            for comparison in _COMPARISONS.get(type(op), ()):
+                yield (Operator.COMPARISON, (node.ops, i), comparison(), _SYMBOL[type(op)],
+                       _SYMBOL[comparison])
     elif isinstance(node, (ast.BinOp, ast.AugAssign)) and type(node.op) in _ARITHMETIC:
-        new = _ARITHMETIC[type(node.op)]
-        yield (Operator.ARITHMETIC, (node, "op"), new(), _SYMBOL[type(node.op)], _SYMBOL[new])
+        arithmetic = _ARITHMETIC[type(node.op)]
+        yield (Operator.ARITHMETIC, (node, "op"), arithmetic(), _SYMBOL[type(node.op)],
+               _SYMBOL[arithmetic])
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Not)) and parent:
         operator = Operator.ARITHMETIC if isinstance(node.op, ast.USub) else Operator.NEGATION
         yield (operator, parent, node.operand, src, ast.unparse(node.operand))
     elif isinstance(node, ast.BoolOp):
-        new = ast.Or if isinstance(node.op, ast.And) else ast.And
-        yield (Operator.BOOLEAN, (node, "op"), new(), _SYMBOL[type(node.op)], _SYMBOL[new])
+        boolean: type[ast.boolop] = ast.Or if isinstance(node.op, ast.And) else ast.And
+        yield (Operator.BOOLEAN, (node, "op"), boolean(), _SYMBOL[type(node.op)], _SYMBOL[boolean])
     elif isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool):
@@ -171,9 +173,9 @@ def _edits(node: ast.AST, parent: _Slot | None) -> Iterator[_Edit]:
             bound = getattr(node, field)
             if bound is not None:
                 for k in (1, -1):
-                    new = _plus(bound, k)
-                    yield (Operator.SLICE, (node, field), new, f"{field} {ast.unparse(bound)}",
-                           f"{field} {ast.unparse(new)}")
+                    moved = _plus(bound, k)
+                    yield (Operator.SLICE, (node, field), moved, f"{field} {ast.unparse(bound)}",
+                           f"{field} {ast.unparse(moved)}")
             else:
                 value = 1 if field == "lower" else -1
                 yield (Operator.SLICE, (node, field), ast.Constant(value), f"no {field}",
@@ -192,13 +194,15 @@ def _edits(node: ast.AST, parent: _Slot | None) -> Iterator[_Edit]:
 def _unparse_with(tree: ast.Module, slot: _Slot, value: object) -> str:
     """The program with `value` in `slot`, the tree left as it was."""
     container, key = slot
-    if isinstance(container, list):
+    if isinstance(container, list) and isinstance(key, int):
         old = container[key]
         container[key] = value
         try:
             return ast.unparse(tree)
         finally:
             container[key] = old
+    if not isinstance(key, str):
+        raise TypeError(f"slot ({type(container).__name__}, {key!r}): an index needs a list")
     old = getattr(container, key)
     setattr(container, key, value)
     try:
@@ -221,8 +225,9 @@ def mutate(code: str, *, start: tuple[int, int] = (1, 0), limit: int = MAX_MUTAN
     skipped, parents = _skipped(tree), _parents(tree)
     edits: list[tuple[tuple[int, int, int], _Edit, int, int]] = []
     for index, node in enumerate(ast.walk(tree)):
-        line, col = getattr(node, "lineno", None), getattr(node, "col_offset", None)
-        if line is None or id(node) in skipped or (line, col) < start:
+        line: int | None = getattr(node, "lineno", None)
+        col: int | None = getattr(node, "col_offset", None)
+        if line is None or col is None or id(node) in skipped or (line, col) < start:
             continue
         for k, edit in enumerate(_edits(node, parents.get(id(node)))):
             edits.append(((line, col, index * 16 + k), edit, line, col))

@@ -198,7 +198,8 @@ class PairConfig:
                               field="efficiency_cpu_band")
 
     def min_margin(self, reason: PairReason) -> float:
-        return getattr(self, f"min_{reason.value}_margin")
+        margin: float = getattr(self, f"min_{reason.value}_margin")
+        return margin
 
 
 def pair_id(prompt: str, chosen: str, rejected: str) -> str:
@@ -259,7 +260,7 @@ class Pair:
 def _summary(v: Verdict) -> dict[str, Any]:
     def value(name: str) -> float | None:
         s = v.score(name)
-        return None if s is None else float(s.value)
+        return None if s is None else float(s.number)
 
     e = v.execution
     return {"sample_id": v.sample_id, "status": e.status.value, "tests_passed": e.tests_passed,
@@ -282,8 +283,11 @@ def completion_text(task: Task, code: str) -> str:
     return code
 
 
+_Scoped = ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
 class _StripDocstrings(ast.NodeTransformer):
-    def _strip(self, node):
+    def _strip(self, node: _Scoped) -> ast.AST:
         self.generic_visit(node)
         body = node.body
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
@@ -352,18 +356,23 @@ def _compare_cost(a: Verdict, b: Verdict, config: PairConfig) -> Cheaper | NoPai
     return NoPair.CPU_DISAGREES if ops_sees else NoPair.MARGIN
 
 
+def _correctness_margin(rejected: Verdict) -> float:
+    """How much of the tests a passing sample wins over `rejected` (a tampered run wins all)."""
+    lost = 0.0 if rejected.tampered else rejected.execution.fraction_passed
+    return 1.0 - lost
+
+
 def _margin(reason: PairReason, chosen: Verdict, rejected: Verdict) -> float | None:
     """How much better `chosen` is than `rejected` for correctness, security or
     maintainability (None: cannot say); efficiency is `clearly_cheaper`'s."""
     if reason is PairReason.CORRECTNESS:
-        lost = 0.0 if rejected.tampered else rejected.execution.fraction_passed
-        return 1.0 - lost
-    a, b = chosen.score(reason.judge), rejected.score(reason.judge)
+        return _correctness_margin(rejected)
+    a, b = chosen.score(reason.value), rejected.score(reason.value)  # (its judge)
     if a is None or b is None:
         return None
     if reason is PairReason.SECURITY:
-        return b.value - a.value
-    return a.value - b.value
+        return b.number - a.number
+    return a.number - b.number
 
 
 def _clearly_better(reason: PairReason, chosen: Verdict, rejected: Verdict,
@@ -382,7 +391,9 @@ def _hard_to_maintain(v: Verdict, other: Verdict) -> bool:
     """Radon ranks `v` hard to maintain: MI rank C, or a block of CC rank D-F that `other`
     (the side it would replace) does not reach."""
     mine, theirs = v.score(PairReason.MAINTAINABILITY.value), other.score(PairReason.MAINTAINABILITY.value)
-    return mine.value < HARD_MI or (mine.details["cc_max"] > HARD_CC
+    if mine is None or theirs is None:
+        raise ValueError(f"{v.sample_id} vs {other.sample_id}: maintainability was not judged")
+    return mine.number < HARD_MI or (mine.details["cc_max"] > HARD_CC
                                     and mine.details["cc_max"] > theirs.details["cc_max"])
 
 
@@ -449,7 +460,7 @@ def check_pair(reason: PairReason, chosen: Verdict, rejected: Verdict,
     if reason is PairReason.CORRECTNESS:
         if rejected.passed:
             return PairFault.REJECTED_PASSES
-        return None if _margin(reason, chosen, rejected) >= config.min_correctness_margin else PairFault.NO_MARGIN
+        return None if _correctness_margin(rejected) >= config.min_correctness_margin else PairFault.NO_MARGIN
     if not rejected.passed:
         return PairFault.REJECTED_FAILS
     if reason is PairReason.SECURITY and chosen.secure is True and rejected.secure is False:
@@ -487,7 +498,7 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
     for reason in (PairReason.SECURITY, PairReason.MAINTAINABILITY, PairReason.EFFICIENCY):
         if reason not in config.reasons:
             continue
-        found = []
+        found: list[tuple[float, Verdict, Verdict, Basis | None]] = []
         for i, a in enumerate(good):
             for b in good[i + 1:]:
                 for chosen, rejected in ((a, b), (b, a)):
@@ -497,7 +508,8 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
                             and rejected.secure is False:
                         # the hard line: secure over insecure, whatever the margin or the
                         # other criteria say
-                        found.append((max(_margin(reason, chosen, rejected), 0.0), chosen,
+                        # (both were judged: secure is True or False only then)
+                        found.append((max(_margin(reason, chosen, rejected) or 0.0, 0.0), chosen,
                                       rejected, None))
                         continue
                     if chosen.secure is True and rejected.secure is False:
@@ -506,6 +518,9 @@ def build_pairs(task: Task, verdicts: Sequence[Verdict], config: PairConfig = Pa
                         better = _clearly_better(reason, chosen, rejected, config)
                         if isinstance(better, Cheaper):
                             found.append((better.margin, chosen, rejected, better.basis))
+                        elif isinstance(better, NoPair):  # why_no_pair said there was a margin
+                            raise ValueError(f"{chosen.sample_id} over {rejected.sample_id}: "
+                                             f"no {reason.value} margin ({better.value})")
                         else:
                             found.append((better, chosen, rejected, None))
         found.sort(key=lambda t: (-t[0], t[1].sample_id, t[2].sample_id))
@@ -540,7 +555,7 @@ def _failure_mode(v: Verdict) -> str:
 
 
 def _correctness_candidates(task: Task, pool: Sequence[Verdict], good: Sequence[Verdict],
-                            config: PairConfig) -> list[tuple[float, Verdict, Verdict, None]]:
+                            config: PairConfig) -> list[tuple[float, Verdict, Verdict, Basis | None]]:
     """Unbeaten passing samples (cycled) vs failing ones drawn round robin across failure modes."""
     if not good:
         return []
@@ -571,10 +586,10 @@ def _correctness_candidates(task: Task, pool: Sequence[Verdict], good: Sequence[
     beaten = {v.sample_id: sum(_beats(u, v, config) for u in good if u is not v) for v in eligible}
     fewest = min(beaten.values())
     top = [v for v in eligible if beaten[v.sample_id] == fewest]
-    out = []
+    out: list[tuple[float, Verdict, Verdict, Basis | None]] = []
     for i, rejected in enumerate(rejected_order):
         chosen = top[i % len(top)]
-        margin = _margin(PairReason.CORRECTNESS, chosen, rejected)
+        margin = _correctness_margin(rejected)
         if margin >= config.min_correctness_margin:
             out.append((margin, chosen, rejected, None))
     return out  # already in round-robin order; not re-sorted by margin

@@ -41,12 +41,12 @@ def raw_scores(v: Verdict) -> RawScores:
         sample_id=v.sample_id, status=e.status.value, tests_passed=e.tests_passed, tests_total=e.tests_total,
         detail=e.detail, tampered=v.tampered,
         tamper_reasons=[f"{r.get('kind')}: {r.get('evidence')}" for r in reasons],
-        secure=v.secure, bandit_risk=None if security is None else float(security.value),
+        secure=v.secure, bandit_risk=None if security is None else float(security.number),
         bandit_findings=[f"{f.get('test_id')}:{f.get('severity')}" for f in findings],
         cost_s=None if efficiency is None else efficiency.details.get("cost_s"),
         cost_lower_bound=None if efficiency is None else bool(efficiency.details.get("lower_bound")),
         ops=e.cost.ops, perf_cpu_s=e.cost.perf_cpu_s,
-        mi=None if mi is None else float(mi.value), cc_max=None if mi is None else mi.details.get("cc_max"),
+        mi=None if mi is None else float(mi.number), cc_max=None if mi is None else mi.details.get("cc_max"),
         judge_errors=[f"{name}: {s.details.get('error', '')}" for name, s in sorted(v.scores.items()) if not s.ok])
 
 

@@ -31,7 +31,7 @@ clear-difference rules, in sample-id order).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Annotated, Literal, get_args
 
@@ -81,6 +81,9 @@ _LOWER_BOUND = float(2 ** 62)
 # The hard security line among passing samples: secure, then unknown, then insecure.
 _SECURITY_CLASS = {True: 0, None: 1, False: 2}
 
+# (0 passed, 1 failed, 2 tampered), the figures that order a group, sample id
+_RankKey = tuple[int, tuple[float, ...], str]
+
 
 def _figure(v: Verdict, criterion: str) -> float | None:
     """The raw figure a criterion compares, oriented so that lower is better."""
@@ -88,10 +91,11 @@ def _figure(v: Verdict, criterion: str) -> float | None:
     if s is None:
         return None
     if criterion == "efficiency":
-        return s.details["cost_s"]
+        cost_s: float | None = s.details["cost_s"]
+        return cost_s
     if criterion == "security":
-        return s.value
-    return -s.value  # maintainability: higher MI is better
+        return s.number
+    return -s.number  # maintainability: higher MI is better
 
 
 def _lower_bound(v: Verdict) -> bool:
@@ -164,7 +168,7 @@ def rank_verdicts(verdicts: Sequence[Verdict], config: JudgeConfig = JudgeConfig
     passing = [v for v in verdicts if v.passed]
     buckets = _buckets(passing, config)
 
-    def key(v: Verdict) -> tuple:
+    def key(v: Verdict) -> _RankKey:
         if v.passed:
             return (0, (_SECURITY_CLASS[v.secure],) + tuple(buckets[v.sample_id][c] for c in config.order),
                     v.sample_id)
@@ -186,7 +190,8 @@ def rank_verdicts(verdicts: Sequence[Verdict], config: JudgeConfig = JudgeConfig
     return ranked
 
 
-def _why_below(above: Verdict, v: Verdict, key, buckets, config: JudgeConfig) -> str:
+def _why_below(above: Verdict, v: Verdict, key: Callable[[Verdict], _RankKey],
+               buckets: dict[str, dict[str, float]], config: JudgeConfig) -> str:
     ka, kv = key(above), key(v)
     if ka[0] != kv[0]:
         if kv[0] == 2:

@@ -21,6 +21,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from codealign.judges.verdict import JudgeScore
 
@@ -70,7 +71,7 @@ def judge_security_batch(codes: Sequence[str],
     except Exception as exc:  # bandit or the file system broke: every snippet is unjudged
         return [JudgeScore.error(NAME, exc) for _ in codes]
 
-    findings: list[list[dict]] = [[] for _ in codes]
+    findings: list[list[dict[str, Any]]] = [[] for _ in codes]
     for issue in issues:
         findings[index[issue.fname]].append({
             "test_id": issue.test_id, "test": issue.test, "line": issue.lineno,
@@ -94,8 +95,10 @@ def judge_security_batch(codes: Sequence[str],
     return scores
 
 
-def _run_bandit(paths: list[str], skips: Sequence[str]):
-    """Run one BanditManager over `paths`; return (issues, skipped files)."""
+def _run_bandit(paths: list[str], skips: Sequence[str]) -> tuple[list[Any], list[tuple[str, str]]]:
+    """Run one BanditManager over `paths`; return (issues, skipped files).
+
+    bandit ships no type hints: an issue is a `bandit.core.issue.Issue` (Any here)."""
     with warnings.catch_warnings():  # stevedore's deprecation notice while loading plugins
         warnings.simplefilter("ignore", DeprecationWarning)
         from bandit.core import config as b_config

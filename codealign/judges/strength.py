@@ -328,6 +328,7 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
     strengthened = strengthened or {}
     scored = [t for t in tasks if t.reference]
     by_id = {t.task_id: t for t in scored}
+    reference_code = {t.task_id: t.reference for t in scored if t.reference}
 
     def run(jobs: list[Job]) -> list[Execution]:
         return run_many(jobs, config, progress=progress, cancel=cancel) if jobs else []
@@ -336,7 +337,7 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
     known = dict(references or {})
     todo = [tid for tid in by_id if tid not in known]
     known.update(zip(todo, run([Job(f"{tid}::reference", _tests_only(by_id[tid]),
-                                    by_id[tid].reference) for tid in todo])))
+                                    reference_code[tid]) for tid in todo])))
     references = {tid: known[tid] for tid in by_id}
     passing = [tid for tid in by_id if references[tid].sandbox_passed]
     limit_s = {tid: references[tid].cost.wall_s for tid in passing}
@@ -348,7 +349,7 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
     checks = [(tid, group) for tid in passing for group in _validation_groups(offered[tid])]
     jobs = [Job(f"{tid}::reference-agreement[{n}]",
                 _limited(agreement_task(by_id[tid], [offered[tid][i][1] for i in group]),
-                         limit_s[tid]), by_id[tid].reference)
+                         limit_s[tid]), reference_code[tid])
             for n, (tid, group) in enumerate(checks)]
     mutants = {tid: task_mutants(by_id[tid], limit) for tid in passing}
     keys = [(tid, k) for tid in passing for k in range(len(mutants[tid]))]
@@ -370,9 +371,9 @@ def measure_strength(tasks: Sequence[Task], config: SandboxConfig = SandboxConfi
     agreement: dict[tuple[str, int], Task] = {}
     for tid in passing:
         for g, kinds in enumerate(_GROUPS):
-            group = [src for kind, src in kept[tid] if kind in kinds]
-            if group:
-                agreement[tid, g] = _limited(agreement_task(by_id[tid], group), spent[tid])
+            sources = [src for kind, src in kept[tid] if kind in kinds]
+            if sources:
+                agreement[tid, g] = _limited(agreement_task(by_id[tid], sources), spent[tid])
     runs = [(tid, k, g) for tid, k in keys if tested[tid, k].sandbox_passed
             for g in range(len(_GROUPS)) if (tid, g) in agreement]
     agreed = dict(zip(runs, run([Job(f"{tid}::mutant[{k}]::agreement[{g}]", agreement[tid, g],

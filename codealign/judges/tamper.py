@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Set as AbstractSet
+from typing import Any
 
 from codealign.judges.rules import tamper_flags
 from codealign.judges.verdict import JudgeScore
@@ -109,7 +111,7 @@ def judge_tamper(code: str, execution: Execution | None = None) -> JudgeScore:
                       details={"tampered": bool(unique), "reasons": unique})
 
 
-def _static_reasons(code: str) -> list[dict]:
+def _static_reasons(code: str) -> list[dict[str, Any]]:
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -185,7 +187,7 @@ def _fold(node: ast.AST) -> str | None:
     return None
 
 
-def _reason(kind: str, line: int | None, evidence: str) -> dict:
+def _reason(kind: str, line: int | None, evidence: str) -> dict[str, Any]:
     return {"kind": kind, "line": line, "evidence": evidence}
 
 
@@ -198,16 +200,16 @@ def _dotted(node: ast.AST) -> str:
     if isinstance(node, ast.Name):
         parts.append(node.id)
     elif isinstance(node, ast.Call) and _dotted(node.func) == "__import__" and node.args \
-            and _fold(node.args[0]) is not None:
-        parts.append(_fold(node.args[0]))
+            and (module := _fold(node.args[0])) is not None:
+        parts.append(module)
     else:
         return ""
     return ".".join(reversed(parts))
 
 
 class _Visitor(ast.NodeVisitor):
-    def __init__(self, descriptors: set[str] = frozenset()) -> None:
-        self.reasons: list[dict] = []
+    def __init__(self, descriptors: AbstractSet[str] = frozenset()) -> None:
+        self.reasons: list[dict[str, Any]] = []
         self.descriptors = descriptors      # names that only hold a tempfile.mkstemp() descriptor
         self._allowed: set[int] = set()     # the ``os.fdopen`` attributes called on one of them
 

@@ -46,6 +46,13 @@ class JudgeScore:
     def ok(self) -> bool:
         return self.status is JudgeStatus.OK
 
+    @property
+    def number(self) -> float:
+        """`value` of an ok score (what `Verdict.score` returns); an error score has none."""
+        if self.value is None:
+            raise ValueError(f"judge {self.name!r} could not judge: its score has no value")
+        return self.value
+
     @classmethod
     def error(cls, name: str, exc: BaseException | str, **details: Any) -> "JudgeScore":
         """The record of a judge that could not judge: never a score of 0."""
