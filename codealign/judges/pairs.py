@@ -91,7 +91,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from codealign.errors import ConfigError
-from codealign.judges.verdict import JudgeScore, Verdict
+from codealign.judges.verdict import Verdict
 from codealign.stage_config import Integer, Number, stage_config
 from codealign.tasks.task import Task
 
@@ -319,6 +319,7 @@ def clearly_cheaper(a: Verdict, b: Verdict, config: PairConfig) -> Cheaper | Non
     wherever the measured cost ratio is neither within noise of 1 (when the op count
     decides) nor within noise of the band (when it alone decides).
 
+    >>> from codealign.judges.verdict import JudgeScore
     >>> from codealign.sandbox.execution import Cost, Execution, Status
     >>> def v(sid, ops, cpu):
     ...     e = Execution(sid, "t", Status.PASSED, 1, 1, cost=Cost(ops=ops, perf_cpu_s=cpu))
