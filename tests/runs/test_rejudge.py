@@ -27,7 +27,10 @@ from seeded_policy import ROOT, cli_env
 @pytest.fixture(scope="module")
 def weak_round(tmp_path_factory):
     """A run whose round 1 was judged with MEDIUM findings counted as secure."""
-    run, tasks = make_run(tmp_path_factory.mktemp("rejudge") / "runs")
+    # no efficiency pairs: on programs of one line their costs are CPU-time noise, and the
+    # re-judge re-executes; what is compared here is the security rule, not the clock
+    run, tasks = make_run(tmp_path_factory.mktemp("rejudge") / "runs",
+                          pairs={"reasons": ["correctness", "security", "maintainability"]})
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(rules, "INSECURE_SEVERITIES", ("HIGH",))
         judged_round(run, tasks)
