@@ -100,7 +100,7 @@ def test_cli_lists_and_revokes_and_a_running_service_follows(tmp_path, database_
         assert c.http.get("/v1/tasks").status_code == 200
         listed = _cli("keys", "list", home=home, url=database_url)
         assert listed.returncode == 0 and key_id in listed.stdout and "robot" in listed.stdout
-        assert key not in listed.stdout and key.split("_")[2] not in listed.stdout
+        assert key not in listed.stdout and key.split("_", 2)[2] not in listed.stdout
         revoked = _cli("keys", "revoke", key_id, home=home, url=database_url)
         assert revoked.returncode == 0 and f"revoked {key_id}" in revoked.stdout
         time.sleep(0.3)                                            # the service's key_cache_ttl_s
