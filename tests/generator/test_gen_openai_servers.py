@@ -1,7 +1,9 @@
 """The openai backend against two real `vllm serve --enable-lora` processes (data parallel):
 it follows the round's adapter by loading it at run time, spreads requests round-robin, and
 survives a server dying mid-round without losing or duplicating a sample. Ends with two
-rounds of the loop on the pair. One module-scoped pair of servers of the seeded policy."""
+rounds of the loop on the pair. One module-scoped pair of servers of the seeded policy, which
+also serve a static adapter by name (``--lora-modules tuned=DIR``) for the single-server
+tests: completions, chat completions, an adapter chosen by its served name."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import yaml
 from codealign.demo.tinymodel import make_random_lora
 from seeded_policy import seeded_policy, write_recipe
 
+from codealign.errors import GeneratorError
 from codealign.generator import SamplingConfig, make_generator
 from codealign.generator.openai import adapter_name
 
@@ -44,9 +47,13 @@ def policy(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def servers(policy, tmp_path_factory):
-    """Two `vllm serve` of the seeded policy (served under its path), runtime LoRA updates on."""
+    """Two `vllm serve` of the seeded policy (served under its path), runtime LoRA updates on,
+    and a random adapter served as "tuned"."""
     logs = tmp_path_factory.mktemp("vllm-pair")
-    pair = [vllm_server.start(policy, logs / f"server-{k}.log", runtime_lora=True) for k in range(2)]
+    tuned = make_random_lora(policy, tmp_path_factory.mktemp("static") / "tuned", rank=4,
+                             seed=9, scale=1.0)
+    pair = [vllm_server.start(policy, logs / f"server-{k}.log", "--lora-modules",
+                              f"tuned={tuned}", runtime_lora=True) for k in range(2)]
     try:
         vllm_server.wait_healthy(*pair)
         yield pair
@@ -62,6 +69,7 @@ def adapters(policy, tmp_path_factory):
 
 
 def _served(server) -> set[str]:
+    """The model names `server` serves; at rest the policy and the static "tuned" adapter."""
     return {m["id"] for m in httpx.get(server.url + "/v1/models", timeout=10).json()["data"]}
 
 
@@ -82,7 +90,7 @@ def test_adapter_directory_is_loaded_on_every_server_swapped_and_unloaded(policy
     assert _texts(second) != _texts(first)
     assert all(names[1] in _served(s) and names[0] not in _served(s) for s in servers)
     gen.close()
-    assert all(_served(s) == {str(policy)} for s in servers)
+    assert all(_served(s) == {str(policy), "tuned"} for s in servers)
 
 
 @pytest.mark.slow
@@ -116,13 +124,45 @@ def test_loop_of_two_rounds_follows_each_rounds_adapter(policy, servers, tmp_pat
         # The round's adapter was loaded on the servers by its content name for its evaluation.
         name = adapter_name(run / f"round-{k}/train/adapter")
         assert any(name in s.log.read_text() for s in servers), f"round {k}: {name} never loaded"
-    assert all(_served(s) == {str(policy)} for s in servers)   # the loop's close() unloaded it
+    assert all(_served(s) == {str(policy), "tuned"} for s in servers)   # the loop's close() unloaded it
 
 
 def config_train_ids(run) -> list[str]:
     import json
 
     return json.loads((run / "split.json").read_text())["train"]
+
+
+@pytest.mark.slow
+def test_completions_against_vllm_serve(policy, servers):
+    gen = make_generator("openai", str(policy), base_url=servers[0].url, concurrency=2)
+    params = SamplingConfig(n=3, max_tokens=4, temperature=1.0, seed=1, chat=False)
+    out = gen.generate(["def add(", "class", "import"], 3, params)
+    assert [len(c) for c in out] == [3, 3, 3]
+    assert all(1 <= c.tokens <= 4 for cs in out for c in cs)
+    assert any(c.finish_reason.value == "length" for cs in out for c in cs)
+    assert gen.generate(["def add("], 3, params) == out[:1]  # seeded: reproducible
+    gen.close()
+
+
+@pytest.mark.slow
+def test_adapter_is_selected_by_served_name_and_changes_samples(policy, servers):
+    gen = make_generator("openai", str(policy), base_url=servers[0].url + "/v1")
+    params = SamplingConfig(n=4, max_tokens=16, temperature=1.0, seed=7, chat=False)
+    base = gen.generate(PROMPTS[:1], 4, params)
+    tuned = gen.generate(PROMPTS[:1], 4, params, adapter="tuned")
+    assert [c.text for c in tuned[0]] != [c.text for c in base[0]]
+    with pytest.raises(GeneratorError, match="HTTP 404"):
+        gen.generate(["x"], 1, params, adapter="no-such-adapter")
+    gen.close()
+
+
+@pytest.mark.slow
+def test_chat_completions_against_vllm_serve(policy, servers):
+    gen = make_generator("openai", str(policy), base_url=servers[0].url)
+    out = gen.generate(["Write add(a, b)."], 2, SamplingConfig(n=2, max_tokens=5, chat=True))
+    assert len(out[0]) == 2 and all(1 <= c.tokens <= 5 for c in out[0])
+    gen.close()
 
 
 @pytest.mark.slow
