@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -53,6 +54,7 @@ MANIFEST = "manifest.json"
 KILL_ENV = "CODEALIGN_KILL_AT"
 ROUND_SEED_STRIDE = 100_003     # round k samples with seed + k * stride (+ the prompt's index)
 INPUTS_FILE = "inputs.json"     # the inputs the sandbox ran on (codealign.sandbox.inputs.InputSet)
+REPLAY_INPUTS = "replay-inputs"  # train stage: the inputs each replay re-check batch ran on
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,15 +416,23 @@ def train_stage(ctx: Context, round_no: int, judged: StageManifest, policy: Poli
     excluded = round_exclusions(ctx.run_path, round_no, [c.pair.id for c in [*new, *earlier]])
 
     def work(d: Path) -> StageRun:
-        def check(candidates):   # the re-check's inputs: train/inputs.json (the last batch's)
-            return revalidate(candidates, ctx.tasks, set(train_ids),
-                              lambda s: ctx.execute(s, references=True, stage_dir=d),
+        batches, numbers = d / REPLAY_INPUTS, itertools.count()
+
+        def run_batch(samples):   # each re-check batch's inputs: replay-inputs/batch-N/inputs.json
+            batch = batches / f"batch-{next(numbers)}"
+            batch.mkdir(parents=True)
+            return ctx.execute(samples, references=True, stage_dir=batch)
+
+        def check(candidates):
+            return revalidate(candidates, ctx.tasks, set(train_ids), run_batch,
                               ctx.config.judges, ctx.config.pairs)
 
         training = build_training_set(new, earlier, replay, check, excluded=frozenset(excluded))
         write_jsonl(d / "pairs.jsonl", (p.to_dict() for p in training.pairs))
         write_jsonl(d / "replay.jsonl", (c.to_dict() for c in training.checks))
         files = {"training_set": "pairs.jsonl", "replay": "replay.jsonl"}
+        if batches.exists():    # hashed in the manifest with the stage's other outputs
+            files["replay_inputs"] = REPLAY_INPUTS
         summary = {"training_set": training.summary.to_dict()}
         if not training.pairs:
             return StageRun(files, {"skipped": "no preference pairs: nothing to train"} | summary)

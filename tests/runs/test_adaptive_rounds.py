@@ -207,6 +207,12 @@ def test_a_night_replays_its_parents_pairs_and_drops_those_its_strengthened_test
     assert not [p for p in lines if p["task_id"] == "neg" and p["chosen"] == "\n    return -x\n"]
     checks = {c["pair_id"]: c for c in _lines(child.run_path / "round-1/train/replay.jsonl")}
     assert {checks[p["pair_id"]]["fault"] for p in minus} == {"chosen-fails"}
+    # the inputs every re-check batch ran on are kept, and hashed in the train manifest
+    manifest = json.loads((child.run_path / "round-1/train/manifest.json").read_text())
+    assert manifest["outputs"]["replay_inputs"] == "replay-inputs" and manifest["output_hashes"]["replay_inputs"]
+    batches = sorted((child.run_path / "round-1/train/replay-inputs").iterdir())
+    assert batches and all((b / "inputs.json").is_file() for b in batches)
+    assert not (child.run_path / "round-1/train/inputs.json").exists()
     assert all(not checks[p["pair_id"]]["kept"] for p in minus)
     summary = child.rounds[1].training_set
     assert summary.dropped_by_fault["chosen-fails"] >= 1 and summary.replayed == len(replayed)
