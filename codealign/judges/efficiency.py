@@ -39,6 +39,7 @@ lower bound: at most that). A passing sample without profile figures gets
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -59,19 +60,24 @@ _ZERO_S = 1e-9    # a zero guard only: the empty round trip is subtracted from C
 
 @dataclass(frozen=True)
 class Calibration:
-    """Seconds per line event in this run, the floor under CPU readings (None: no floor).
+    """Seconds per line event in this run: `s_per_op`, the floor under CPU readings (None:
+    no floor), and `op_s`, the median of the jobs' own timing of a plain loop
+    (`Cost.op_s`: the machine's speed while they ran, None where no job timed it), the unit
+    of the smallest measured difference pairs act on (`codealign.judges.pairs`).
 
     >>> from codealign.sandbox.execution import Status
-    >>> runs = [Execution(s, "t", Status.PASSED, 1, 1, cost=Cost(ops=ops, perf_cpu_s=cpu))
-    ...         for s, ops, cpu in (("a", 1000, 2e-5), ("b", 4000, 2e-4), ("c", 500, 5e-5))]
+    >>> runs = [Execution(s, "t", Status.PASSED, 1, 1, cost=Cost(ops=ops, perf_cpu_s=cpu, op_s=o))
+    ...         for s, ops, cpu, o in (("a", 1000, 2e-5, 3e-8), ("b", 4000, 2e-4, 2e-8),
+    ...                                ("c", 500, 5e-5, None))]
     >>> Calibration.of(runs)
-    Calibration(s_per_op=2e-08, readings=3)
+    Calibration(s_per_op=2e-08, readings=3, op_s=2.5e-08)
     >>> Calibration.of(runs[:2]).s_per_op is None
     True
     """
 
     s_per_op: float | None = None
     readings: int = 0
+    op_s: float | None = None
 
     @classmethod
     def of(cls, executions: Iterable[Execution],
@@ -89,17 +95,21 @@ class Calibration:
                     found.append(cpu_s / ops)
             return sorted(found)
 
-        references = list(references)
+        references, executions = list(references), list(executions)
         found = ratios(references)
         if len(found) < CALIBRATION_MIN_READINGS:
-            found = ratios(list(executions) + references)
+            found = ratios(executions + references)
+        # the median: a few jobs (a hostile sample burning CPU beside the loop) cannot move it
+        loops = sorted(e.cost.op_s for e in executions + references
+                       if _finished(e) and e.cost.op_s is not None and e.cost.op_s > 0)
+        op_s = statistics.median(loops) if loops else None
         if len(found) < CALIBRATION_MIN_READINGS:
-            return cls(None, len(found))
-        return cls(found[int(CALIBRATION_QUANTILE * (len(found) - 1))], len(found))
+            return cls(None, len(found), op_s)
+        return cls(found[int(CALIBRATION_QUANTILE * (len(found) - 1))], len(found), op_s)
 
     def to_dict(self) -> dict[str, float | int | None]:
         return {"s_per_op": self.s_per_op, "readings": self.readings,
-                "quantile": CALIBRATION_QUANTILE}
+                "quantile": CALIBRATION_QUANTILE, "op_s": self.op_s}
 
 
 def cost_s(cost: Cost, calibration: Calibration = Calibration()) -> float | None:
@@ -200,7 +210,7 @@ def judge_efficiency(execution: Execution, baseline: Baseline | None,
         "baseline_source": baseline.source, "baseline_id": baseline.sample_id,
         "cost_ratio": round(mine / baseline.cost_s, 6),
         "ops_ratio": round(ops / base_ops, 6), "cpu_ratio": cpu_ratio,
-        "s_per_op": calibration.s_per_op,
+        "s_per_op": calibration.s_per_op, "op_s": calibration.op_s,
     }
     if cost.lower_bound:
         details["note"] = ("profiling ran past its budget: the cost is at least cost_s "

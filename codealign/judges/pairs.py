@@ -28,7 +28,10 @@ difference and lets measured cost decide alone only beyond a wide band:
   inside C builtins, and measured cost is the cross-check;
 * ``cpu`` basis — otherwise, the combined cost alone, when the rejected side's is at least
   ``efficiency_cpu_band`` times the chosen side's (default 4×: wider than the noise, so it
-  sees ``x in some_list`` against a set, 90–230× in the demo, and never a 1.5× wobble);
+  sees ``x in some_list`` against a set, 90–230× in the demo, and never a 1.5× wobble) and
+  dearer by at least the time of `MIN_OPS_DIFFERENCE` plain line events at the run's own
+  speed (`Calibration.op_s`, timed in each job): readings of a fraction of a microsecond
+  (``x * x`` against ``x ** 2``) move tenfold between runs and say nothing;
 * anything else — no efficiency decision either way: the two readings disagree, or the
   difference sits inside the noise.
 
@@ -334,6 +337,14 @@ def clearly_cheaper(a: Verdict, b: Verdict, config: PairConfig) -> Cheaper | Non
     True
     >>> clearly_cheaper(v("a", 2, 2e-6), v("b", 2, 3.5e-6), c) is None        # inside the noise
     True
+    >>> def w(sid, cpu):    # in a run whose jobs timed a line event at 30 ns
+    ...     out = v(sid, 2, cpu)
+    ...     out.scores["efficiency"].details["op_s"] = 3e-8
+    ...     return out
+    >>> clearly_cheaper(w("a", 1e-7), w("b", 1.1e-6), c) is None   # 11x, but 1 us: below 100 ops
+    True
+    >>> clearly_cheaper(w("a", 1e-7), w("b", 4e-5), c)
+    Cheaper(basis=<Basis.CPU: 'cpu'>, margin=3.0)
     """
     found = _compare_cost(a, b, config)
     return found if isinstance(found, Cheaper) else None
@@ -352,7 +363,8 @@ def _compare_cost(a: Verdict, b: Verdict, config: PairConfig) -> Cheaper | NoPai
         and sb.details["ops"] - sa.details["ops"] >= MIN_OPS_DIFFERENCE
     if ops_sees and cost * config.efficiency_cpu_veto >= 1:
         return Cheaper(Basis.OPS, ops - 1)
-    if cost >= config.efficiency_cpu_band:
+    resolution = MIN_OPS_DIFFERENCE * (sa.details.get("op_s") or 0.0)   # unknown: the band alone
+    if cost >= config.efficiency_cpu_band and sb.details["cost_s"] - sa.details["cost_s"] >= resolution:
         return Cheaper(Basis.CPU, config.efficiency_cpu_band - 1)
     return NoPair.CPU_DISAGREES if ops_sees else NoPair.MARGIN
 

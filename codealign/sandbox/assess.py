@@ -156,7 +156,7 @@ def with_profile(verdict: Execution, response: Response | None) -> Execution:
                 else Flag.PERF_ERROR if perf and perf.error else Flag.PERF_UNAVAILABLE)
         return dataclasses.replace(verdict, flags=verdict.flags + (flag.text(why),))
     cost = dataclasses.replace(verdict.cost, ops=perf.ops, perf_cpu_s=perf.cpu_s,
-                               lower_bound=perf.lower_bound)
+                               lower_bound=perf.lower_bound, op_s=perf.op_s)
     flags = verdict.flags
     if perf.lower_bound:
         flags += (Flag.PERF_TIMEOUT.text(f"profiling stopped at its CPU budget of {perf.budget_s:g}s; "

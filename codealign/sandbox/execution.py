@@ -120,6 +120,10 @@ class Cost:
     was stopped: `perf_cpu_s` is the CPU that pass had used when stopped (at least the
     budget) and `ops` the line events counted by then (never None then). The true cost is at
     least these figures (the diagnostic flag ``perf-timeout`` says so too).
+
+    `op_s`: CPU seconds per plain Python line event, timed by the tester in the same job
+    (a short loop): this machine's speed at that moment, the unit in which the judges say
+    how small a measured difference is too small to tell (None: not measured).
     """
 
     cpu_s: float = 0.0
@@ -128,6 +132,7 @@ class Cost:
     ops: int | None = None
     perf_cpu_s: float | None = None
     lower_bound: bool = False
+    op_s: float | None = None
 
 
 @dataclass(frozen=True)

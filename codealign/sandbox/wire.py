@@ -132,12 +132,14 @@ class TestRecord:
 class PerfFigures:
     """The profile of a passing sample, or the `error` that stopped it. `lower_bound`: a
     pass ran past its CPU budget (`budget_s`) and was stopped; `cpu_s` is the CPU it had
-    used (at least the budget) and `ops` the line events counted by then."""
+    used (at least the budget) and `ops` the line events counted by then. `op_s`: CPU
+    seconds per plain line event, timed in the same job (None: not measured)."""
 
     ops: int | None = None
     cpu_s: float | None = None
     lower_bound: bool = False
     budget_s: float = 0.0
+    op_s: float | None = None
     error: str = ""
 
 
@@ -230,6 +232,11 @@ class _Reader:
         return value
 
 
+def _positive(value: float | int | None) -> float | None:
+    """A positive measured figure, or None (absent, zero or negative)."""
+    return float(value) if value is not None and value > 0 else None
+
+
 def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
     return kinds if isinstance(kinds, tuple) else (kinds,)
 
@@ -320,7 +327,8 @@ def _perf(perf: _Reader) -> PerfFigures:
         return PerfFigures(error=perf.get(PerfKey.ERROR, str))
     return PerfFigures(ops=perf.get(PerfKey.OPS, int), cpu_s=float(perf.get(PerfKey.CPU_S, _NUMBER)),
                        lower_bound=perf.get(PerfKey.LOWER_BOUND, bool, False),
-                       budget_s=float(perf.get(PerfKey.BUDGET_S, _NUMBER, 0.0)))
+                       budget_s=float(perf.get(PerfKey.BUDGET_S, _NUMBER, 0.0)),
+                       op_s=_positive(perf.get(PerfKey.OP_S, _NUMBER, None)))
 
 
 def _final(frame: _Reader) -> WorkerEnd:

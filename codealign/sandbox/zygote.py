@@ -232,6 +232,7 @@ class PerfKey:
     MEDIAN_S = "median_s"
     REPEATS = "repeats"
     OVERHEAD_S = "overhead_s"
+    OP_S = "op_s"                  # CPU seconds per plain line event, timed in the same job
     COPIES = "copies"
     CALLS = "calls"
     SOURCE = "source"              # "perf", "calls" or "tests": what was measured
@@ -376,6 +377,7 @@ def check_plain(value, depth=0):
 # ---------------------------------------------------------------- the worker (untrusted)
 
 CALIBRATION_N = 100_000
+PROFILE_CALIBRATION_N = 5_000   # profile: a short loop (about 10,000 line events) per job
 
 
 def calibration_loop(n):
@@ -1145,6 +1147,9 @@ def profile(job, worker):
             unwrap(worker, worker.request((Op.NOOP,)))
             overhead.append(worker.cpu_seconds() - start)
         base = min(overhead)
+        start = worker.cpu_seconds()
+        unwrap(worker, worker.request((Op.CALIBRATE, PROFILE_CALIBRATION_N)))
+        op_s = max(worker.cpu_seconds() - start - base, 1e-12) / (2 * PROFILE_CALIBRATION_N + 2)
         watched(count)
         spent = watched(lambda: [max(timed_call(job, worker, i)[1] - base, 1e-7) for i in range(len(sizes))])
         copies = [max(1, min(int(TINY_CALL_S / t) if t < TINY_CALL_S else 1, MAX_COPIES,
@@ -1173,7 +1178,8 @@ def profile(job, worker):
     times.sort()
     return {PerfKey.OPS: ops, PerfKey.OPS_CAPPED: capped, PerfKey.CPU_S: times[0],
             PerfKey.MEDIAN_S: times[len(times) // 2], PerfKey.REPEATS: times,
-            PerfKey.OVERHEAD_S: base, PerfKey.COPIES: copies, PerfKey.SOURCE: source}
+            PerfKey.OVERHEAD_S: base, PerfKey.OP_S: op_s, PerfKey.COPIES: copies,
+            PerfKey.SOURCE: source}
 
 
 def probe(job, worker, emit):
