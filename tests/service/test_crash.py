@@ -39,11 +39,23 @@ def wait_for(predicate, what: str, timeout: float = DEADLINE_S):
 
 
 def alive(pid: int) -> bool:
+    """Whether any thread of `pid` is still there and not a zombie. A killed thread group's
+    leader reads Z while its other threads are still exiting, and until the last of them has,
+    the process's files (the run's lease, the database connection behind the run lock) are
+    still open."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    for tid in threads:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:        # that thread is gone
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 @pytest.fixture
@@ -92,8 +104,11 @@ def test_kill_9_leaves_no_worker_and_no_stuck_idempotency_key(tmp_path, database
         assert alive(worker) and read_state(run).status is RunStatus.RUNNING
         first.stop(signal.SIGKILL)
         wait_for(lambda: not alive(worker), "the worker to die with the service", timeout=30)
+        # its run reads interrupted and the lock is free at once, or within the moment the
+        # database takes to see the worker's connection close
         assert read_state(run).status is RunStatus.INTERRUPTED
-        assert not RunLock(home / "runs", database_url).is_held()
+        wait_for(lambda: not RunLock(home / "runs", database_url).is_held(), "the lock to be free",
+                 timeout=10)
 
         second = Serve(home, configs, database_url)
         servers.append(second)
