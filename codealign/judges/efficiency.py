@@ -100,8 +100,8 @@ class Calibration:
         if len(found) < CALIBRATION_MIN_READINGS:
             found = ratios(executions + references)
         # the median: a few jobs (a hostile sample burning CPU beside the loop) cannot move it
-        loops = sorted(e.cost.op_s for e in executions + references
-                       if _finished(e) and e.cost.op_s is not None and e.cost.op_s > 0)
+        loops = [e.cost.op_s for e in executions + references
+                 if _finished(e) and e.cost.op_s is not None and e.cost.op_s > 0]
         op_s = statistics.median(loops) if loops else None
         if len(found) < CALIBRATION_MIN_READINGS:
             return cls(None, len(found), op_s)

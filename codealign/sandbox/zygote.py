@@ -1147,9 +1147,7 @@ def profile(job, worker):
             unwrap(worker, worker.request((Op.NOOP,)))
             overhead.append(worker.cpu_seconds() - start)
         base = min(overhead)
-        start = worker.cpu_seconds()
-        unwrap(worker, worker.request((Op.CALIBRATE, PROFILE_CALIBRATION_N)))
-        op_s = max(worker.cpu_seconds() - start - base, 1e-12) / (2 * PROFILE_CALIBRATION_N + 2)
+        op_s = line_event_s(worker, PROFILE_CALIBRATION_N, less=base)
         watched(count)
         spent = watched(lambda: [max(timed_call(job, worker, i)[1] - base, 1e-7) for i in range(len(sizes))])
         copies = [max(1, min(int(TINY_CALL_S / t) if t < TINY_CALL_S else 1, MAX_COPIES,
@@ -1182,6 +1180,14 @@ def profile(job, worker):
             PerfKey.SOURCE: source}
 
 
+def line_event_s(worker, n, less=0.0):
+    """CPU seconds per line event of `calibration_loop(n)` in the worker, now; `less`: the
+    round trip of an empty request, taken off the reading."""
+    start = worker.cpu_seconds()
+    unwrap(worker, worker.request((Op.CALIBRATE, n)))
+    return max(worker.cpu_seconds() - start - less, 1e-9) / (2 * n + 2)
+
+
 def probe(job, worker, emit):
     """Input synthesis: run the entry point once on each candidate input, in order, traced
     and stopped past the operation budget (a machine-independent limit), and report the
@@ -1198,9 +1204,7 @@ def probe(job, worker, emit):
         n = len(load_perf_inputs(job, worker))
         op_s = None
         if not job[JobKey.PROBE_VALUES]:
-            start = worker.cpu_seconds()
-            unwrap(worker, worker.request((Op.CALIBRATE, CALIBRATION_N)))
-            op_s = max(worker.cpu_seconds() - start, 1e-9) / (2 * CALIBRATION_N + 2)
+            op_s = line_event_s(worker, CALIBRATION_N)
             emit({ProbeKey.OP_S: op_s})
     except Exception as exc:
         emit({ProbeKey.PROBE_ERROR: describe(exc)})
